@@ -1,0 +1,74 @@
+namespace IotRealtime.Broker.Engine;
+
+/// <summary>What happens when a client's outbound queue is full.</summary>
+public enum QueueOverflowPolicy
+{
+    /// <summary>Discard the oldest queued message to make room (the default: a live dashboard wants the newest data).</summary>
+    DropOldest,
+    /// <summary>Discard the message that does not fit.</summary>
+    DropNew,
+    /// <summary>Disconnect the client (MQTT 5 reason 0x97 quota exceeded).</summary>
+    Disconnect,
+}
+
+/// <summary>Engine settings, bound from the "Broker" configuration section. Validated by <see cref="Validate"/>.</summary>
+public sealed class BrokerOptions
+{
+    /// <summary>Largest packet we accept (MQTT 5 Maximum Packet Size in CONNACK); bigger ones get DISCONNECT 0x95.</summary>
+    public int MaximumPacketSize { get; set; } = 1024 * 1024;
+
+    /// <summary>How many QoS 1/2 publishes a client may have unacknowledged towards us (MQTT 5 Receive Maximum); exceeding it gets DISCONNECT 0x93.</summary>
+    public int ReceiveMaximum { get; set; } = 1024;
+
+    /// <summary>Outbound in-flight window for MQTT 3.1.1 clients, which cannot announce one (Mosquitto uses 20).</summary>
+    public int MaxInflightOutbound { get; set; } = 100;
+
+    /// <summary>Messages queued per client beyond the in-flight window, whether it is online or offline.</summary>
+    public int MaxQueuedMessages { get; set; } = 1000;
+
+    public QueueOverflowPolicy QueueOverflowPolicy { get; set; } = QueueOverflowPolicy.DropOldest;
+
+    /// <summary>Whether QoS 0 messages are queued for offline persistent sessions (MQTT allows either; Mosquitto does not by default).</summary>
+    public bool QueueQos0WhenOffline { get; set; }
+
+    /// <summary>Highest keep alive a client may ask for in seconds; 0 = no limit. A larger request is answered with Server Keep Alive.</summary>
+    public int MaxKeepAlive { get; set; }
+
+    /// <summary>Cap on the session expiry interval a client may ask for, in seconds.</summary>
+    public uint MaxSessionExpiryInterval { get; set; } = uint.MaxValue;
+
+    /// <summary>Topic aliases we accept from each client (MQTT 5 Topic Alias Maximum in CONNACK).</summary>
+    public int TopicAliasMaximum { get; set; } = 64;
+
+    /// <summary>Highest QoS we accept on PUBLISH (0..2).</summary>
+    public int MaximumQoS { get; set; } = 2;
+
+    public bool RetainAvailable { get; set; } = true;
+
+    public bool SharedSubscriptionsAvailable { get; set; } = true;
+
+    public bool WildcardSubscriptionsAvailable { get; set; } = true;
+
+    /// <summary>Seconds a client has to send CONNECT after the transport opens.</summary>
+    public int ConnectTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>How often $SYS/broker/... topics are published, in seconds; 0 disables them.</summary>
+    public int SysInterval { get; set; } = 10;
+
+    /// <summary>Maximum length of a client id we accept.</summary>
+    public int MaxClientIdLength { get; set; } = 256;
+
+    public IEnumerable<string> Validate()
+    {
+        if (MaximumPacketSize is < 64 or > 268_435_455) yield return $"Broker:MaximumPacketSize must be between 64 and 268435455 (was {MaximumPacketSize}).";
+        if (ReceiveMaximum is < 1 or > 65535) yield return $"Broker:ReceiveMaximum must be between 1 and 65535 (was {ReceiveMaximum}).";
+        if (MaxInflightOutbound is < 1 or > 65535) yield return $"Broker:MaxInflightOutbound must be between 1 and 65535 (was {MaxInflightOutbound}).";
+        if (MaxQueuedMessages < 1) yield return $"Broker:MaxQueuedMessages must be at least 1 (was {MaxQueuedMessages}).";
+        if (MaxKeepAlive is < 0 or > 65535) yield return $"Broker:MaxKeepAlive must be between 0 and 65535 (was {MaxKeepAlive}).";
+        if (TopicAliasMaximum is < 0 or > 65535) yield return $"Broker:TopicAliasMaximum must be between 0 and 65535 (was {TopicAliasMaximum}).";
+        if (MaximumQoS is < 0 or > 2) yield return $"Broker:MaximumQoS must be 0, 1 or 2 (was {MaximumQoS}).";
+        if (ConnectTimeoutSeconds < 1) yield return $"Broker:ConnectTimeoutSeconds must be at least 1 (was {ConnectTimeoutSeconds}).";
+        if (SysInterval < 0) yield return $"Broker:SysInterval must be 0 (off) or a number of seconds (was {SysInterval}).";
+        if (MaxClientIdLength is < 23 or > 65535) yield return $"Broker:MaxClientIdLength must be between 23 and 65535 (was {MaxClientIdLength}).";
+    }
+}
