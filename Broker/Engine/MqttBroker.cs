@@ -1,32 +1,618 @@
+using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using IotRealtime.Broker.Engine.Pipeline;
+using IotRealtime.Broker.Engine.Retained;
+using IotRealtime.Broker.Engine.Routing;
 using IotRealtime.Broker.Engine.Security;
+using IotRealtime.Broker.Engine.Sessions;
 using Microsoft.Extensions.Logging;
+using MQTTnet.Packets;
+using MQTTnet.Protocol;
 
 namespace IotRealtime.Broker.Engine;
 
 /// <summary>The MQTT engine: sessions, routing, retained messages, wills. Transports hand it one pipe per connection.</summary>
 public sealed partial class MqttBroker : IAsyncDisposable
 {
+    readonly IPublishSink[] _sinks;
+    readonly SubscriptionTrie _trie = new();
+    readonly Lock _sessionsLock = new();
+    readonly Dictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+    readonly HashSet<Session> _offline = new();
+    readonly ConcurrentDictionary<MqttConnection, byte> _connections = new();
+    readonly CancellationTokenSource _stopping = new();
+    ITimer? _timer;
+    int _inTick;
+
     public MqttBroker(
         BrokerOptions options,
         IMqttAuthenticator authenticator,
         IMqttAuthorizer authorizer,
         IEnumerable<IPublishSink> sinks,
         TimeProvider timeProvider,
-        ILoggerFactory loggerFactory)
+        ILoggerFactory loggerFactory,
+        IRetainedStore? retainedStore = null)
     {
-        throw new NotImplementedException();
+        var errors = options.Validate().ToList();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("Invalid broker options: " + string.Join(" ", errors), nameof(options));
+        }
+        Options = options;
+        Authenticator = authenticator;
+        Authorizer = authorizer;
+        _sinks = sinks.ToArray();
+        Time = timeProvider;
+        Log = new BrokerLog(loggerFactory.CreateLogger<MqttBroker>());
+        Retained = retainedStore ?? new InMemoryRetainedStore();
+        StartedAt = timeProvider.GetUtcNow();
     }
 
+    public BrokerOptions Options { get; }
+    internal IMqttAuthenticator Authenticator { get; }
+    internal IMqttAuthorizer Authorizer { get; }
+    internal TimeProvider Time { get; }
+    internal BrokerLog Log { get; }
+    public IRetainedStore Retained { get; }
+    public DateTimeOffset StartedAt { get; }
+
+    public int ConnectedClients => _connections.Count;
+
+    public int SessionCount
+    {
+        get
+        {
+            lock (_sessionsLock)
+            {
+                return _sessions.Count;
+            }
+        }
+    }
+
+    public int SubscriptionCount => _trie.Count;
+
     /// <summary>Serves one MQTT connection until it closes. Never throws for protocol errors; they close the connection.</summary>
-    public Task RunConnectionAsync(IDuplexPipe transport, ConnectionInfo connection, CancellationToken cancellationToken) =>
-        throw new NotImplementedException();
+    public async Task RunConnectionAsync(IDuplexPipe transport, ConnectionInfo connection, CancellationToken cancellationToken)
+    {
+        var conn = new MqttConnection(this, transport, connection);
+        _connections[conn] = 0;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        try
+        {
+            await conn.RunAsync(linked.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            _connections.TryRemove(conn, out _);
+        }
+    }
 
-    /// <summary>Starts housekeeping (keep-alive sweep, will delay, session expiry, $SYS topics).</summary>
-    public void Start() => throw new NotImplementedException();
+    /// <summary>Starts housekeeping (keep-alive sweep, will delay, session expiry, $SYS topics) once a second.</summary>
+    public void Start()
+    {
+        _timer ??= Time.CreateTimer(static s => ((MqttBroker)s!).Tick(), this, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+    }
 
-    public int ConnectedClients => throw new NotImplementedException();
+    public async ValueTask DisposeAsync()
+    {
+        if (_timer is not null)
+        {
+            await _timer.DisposeAsync().ConfigureAwait(false);
+        }
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        var deadline = Time.GetUtcNow().AddSeconds(5);
+        while (!_connections.IsEmpty && Time.GetUtcNow() < deadline)
+        {
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+        _stopping.Dispose();
+    }
 
-    public ValueTask DisposeAsync() => throw new NotImplementedException();
+    // ---------------------------------------------------------------- accept and route
+
+    internal ValueTask<AcceptResult> AcceptAsync(MqttMessage message)
+    {
+        return _sinks.Length switch
+        {
+            0 => ValueTask.FromResult(AcceptResult.Accepted),
+            1 => _sinks[0].AcceptAsync(message, _stopping.Token),
+            _ => AcceptAllAsync(message),
+        };
+    }
+
+    async ValueTask<AcceptResult> AcceptAllAsync(MqttMessage message)
+    {
+        foreach (var sink in _sinks)
+        {
+            var result = await sink.AcceptAsync(message, _stopping.Token).ConfigureAwait(false);
+            if (result != AcceptResult.Accepted)
+            {
+                return result;
+            }
+        }
+        return AcceptResult.Accepted;
+    }
+
+    /// <summary>Publishes a message made by the broker or an embedding host (not from a client): it is routed as if accepted.</summary>
+    public void Publish(MqttMessage message)
+    {
+        if (!TopicValidation.IsValidTopicName(message.Topic))
+        {
+            throw new ArgumentException($"'{message.Topic}' is not a valid MQTT topic name.", nameof(message));
+        }
+        Route(message);
+    }
+
+    /// <summary>Stores a retained message and hands the message to every matching subscription.</summary>
+    internal void Route(MqttMessage message)
+    {
+        if (message.Retain && Options.RetainAvailable)
+        {
+            Retained.Set(message);
+        }
+        var matches = new List<Subscription>();
+        _trie.Match(message.Topic, matches);
+        if (matches.Count == 0)
+        {
+            return;
+        }
+        if (matches.Count == 1)
+        {
+            DeliverTo(message, matches[0].Session, matches, 0, 1);
+            return;
+        }
+        // several subscriptions of one session: one delivery at the highest QoS, with every subscription id (MQTT-3.3.5-1)
+        var seen = new HashSet<Session>(ReferenceEqualityComparer.Instance);
+        var distinct = true;
+        foreach (var m in matches)
+        {
+            if (m.ShareGroup is null && !seen.Add(m.Session))
+            {
+                distinct = false;
+                break;
+            }
+        }
+        if (distinct)
+        {
+            for (var i = 0; i < matches.Count; i++)
+            {
+                DeliverTo(message, matches[i].Session, matches, i, i + 1);
+            }
+            return;
+        }
+        var bySession = new Dictionary<Session, List<Subscription>>(ReferenceEqualityComparer.Instance);
+        foreach (var m in matches)
+        {
+            if (m.ShareGroup is not null)
+            {
+                DeliverTo(message, m.Session, [m], 0, 1);
+                continue;
+            }
+            if (!bySession.TryGetValue(m.Session, out var list))
+            {
+                bySession[m.Session] = list = new List<Subscription>(2);
+            }
+            list.Add(m);
+        }
+        foreach (var (session, list) in bySession)
+        {
+            DeliverTo(message, session, list, 0, list.Count);
+        }
+    }
+
+    void DeliverTo(MqttMessage message, Session session, List<Subscription> subs, int start, int end)
+    {
+        var qos = MqttQualityOfServiceLevel.AtMostOnce;
+        var any = false;
+        var retain = false;
+        List<uint>? ids = null;
+        Subscription? shared = null;
+        for (var i = start; i < end; i++)
+        {
+            var s = subs[i];
+            if (s.NoLocal && message.PublisherClientId == session.ClientId)
+            {
+                continue;
+            }
+            any = true;
+            if (s.QoS > qos)
+            {
+                qos = s.QoS;
+            }
+            retain |= s.RetainAsPublished && message.Retain;
+            if (s.SubscriptionIdentifier != 0)
+            {
+                (ids ??= new List<uint>(1)).Add(s.SubscriptionIdentifier);
+            }
+            if (s.ShareGroup is not null)
+            {
+                shared = s;
+            }
+        }
+        if (!any)
+        {
+            return;
+        }
+        Enqueue(session, new Delivery(message, Session.Min(qos, message.QoS), retain, ids, shared));
+    }
+
+    internal void Enqueue(Session session, Delivery delivery)
+    {
+        MqttConnection? connection;
+        var overflow = false;
+        lock (session)
+        {
+            if (session.Ended)
+            {
+                return;
+            }
+            connection = session.Connection;
+            if (connection is null && delivery.QoS == MqttQualityOfServiceLevel.AtMostOnce && !Options.QueueQos0WhenOffline)
+            {
+                CountDropped(DropReason.OfflineQos0);
+                return;
+            }
+            if (session.Pending.Count >= Options.MaxQueuedMessages)
+            {
+                CountDropped(DropReason.QueueFull);
+                overflow = true;
+                switch (Options.QueueOverflowPolicy)
+                {
+                    case QueueOverflowPolicy.DropOldest:
+                        session.Pending.Dequeue();
+                        session.Pending.Enqueue(delivery);
+                        break;
+                    case QueueOverflowPolicy.DropNew:
+                    case QueueOverflowPolicy.Disconnect:
+                        break;
+                }
+            }
+            else
+            {
+                session.Pending.Enqueue(delivery);
+            }
+        }
+        if (overflow && Options.QueueOverflowPolicy == QueueOverflowPolicy.Disconnect)
+        {
+            Log.QueueOverflow(session.ClientId, Options.QueueOverflowPolicy);
+            connection?.RequestClose(MqttDisconnectReasonCode.QuotaExceeded);
+            return;
+        }
+        connection?.Signal();
+    }
+
+    internal void DeliverRetained(Subscription subscription)
+    {
+        var now = Time.GetUtcNow();
+        foreach (var message in Retained.Match(subscription.TopicFilter, now))
+        {
+            if (subscription.NoLocal && message.PublisherClientId == subscription.Session.ClientId)
+            {
+                continue;
+            }
+            var ids = subscription.SubscriptionIdentifier != 0 ? new List<uint>(1) { subscription.SubscriptionIdentifier } : null;
+            // subscribe-time delivery always carries the retain flag
+            Enqueue(subscription.Session, new Delivery(message, Session.Min(subscription.QoS, message.QoS), true, ids, null));
+        }
+    }
+
+    // ---------------------------------------------------------------- subscriptions
+
+    internal (Subscription Subscription, bool Existed) Subscribe(
+        Session session, string filter, string? group, string topicFilter, MqttQualityOfServiceLevel qos, MqttTopicFilter options, uint subscriptionId)
+    {
+        Subscription? subscription;
+        bool existed;
+        lock (session)
+        {
+            existed = session.Subscriptions.TryGetValue(filter, out subscription);
+            if (!existed)
+            {
+                subscription = new Subscription(session, filter, group, topicFilter);
+                session.Subscriptions[filter] = subscription;
+            }
+            subscription!.QoS = qos;
+            subscription.NoLocal = options.NoLocal;
+            subscription.RetainAsPublished = options.RetainAsPublished;
+            subscription.RetainHandling = options.RetainHandling;
+            subscription.SubscriptionIdentifier = subscriptionId;
+        }
+        if (!existed)
+        {
+            _trie.Add(subscription);
+        }
+        return (subscription, existed);
+    }
+
+    internal bool Unsubscribe(Session session, string filter)
+    {
+        Subscription? subscription;
+        lock (session)
+        {
+            if (!session.Subscriptions.Remove(filter, out subscription))
+            {
+                return false;
+            }
+        }
+        _trie.Remove(subscription);
+        return true;
+    }
+
+    // ---------------------------------------------------------------- sessions
+
+    /// <summary>Binds a new connection to its session: resumes it, or starts a new one (ending the old). Takes over a live connection.</summary>
+    internal (Session Session, bool Present) AttachSession(MqttConnection connection, string clientId, ClientIdentity identity, bool cleanStart, uint expiryInterval)
+    {
+        MqttConnection? previous = null;
+        Will? previousWill = null;
+        Session? ended = null;
+        Session session;
+        bool present;
+        lock (_sessionsLock)
+        {
+            if (_sessions.TryGetValue(clientId, out var existing))
+            {
+                lock (existing)
+                {
+                    previous = existing.Connection;
+                    existing.Connection = null;
+                    // a will waiting for its delay is cancelled by the reconnect, unless the session ends now
+                    previousWill = existing.PendingWill;
+                    existing.PendingWill = null;
+                    existing.WillDueAt = null;
+                }
+                if (previous is not null)
+                {
+                    previousWill ??= previous.Will;
+                    previous.Will = null;
+                }
+            }
+            if (existing is not null && !cleanStart)
+            {
+                session = existing;
+                present = true;
+                if (previousWill is { DelaySeconds: 0 })
+                {
+                    // the old connection ended abnormally with no delay: its will is due now
+                    ended = null;
+                }
+                else
+                {
+                    previousWill = null;
+                }
+            }
+            else
+            {
+                if (existing is not null)
+                {
+                    _sessions.Remove(clientId);
+                    _offline.Remove(existing);
+                    ended = existing;
+                }
+                session = new Session(clientId);
+                _sessions[clientId] = session;
+                present = false;
+            }
+            _offline.Remove(session);
+            lock (session)
+            {
+                session.Identity = identity;
+                session.Connection = connection;
+                session.ExpiryInterval = expiryInterval;
+                session.ExpiresAt = null;
+            }
+        }
+        if (previous is not null)
+        {
+            Log.SessionTakenOver(clientId);
+            previous.RequestClose(MqttDisconnectReasonCode.SessionTakenOver);
+        }
+        if (ended is not null)
+        {
+            EndSession(ended);
+        }
+        if (previousWill is not null)
+        {
+            PublishWill(previousWill.Message);
+        }
+        return (session, present);
+    }
+
+    internal void UpdateSessionExpiry(Session session, uint expiryInterval)
+    {
+        lock (session)
+        {
+            session.ExpiryInterval = expiryInterval;
+        }
+    }
+
+    internal void OnConnectionClosed(MqttConnection connection, bool clean)
+    {
+        var session = connection.Session;
+        if (session is null)
+        {
+            return;
+        }
+        Log.ClientDisconnected(session.ClientId, clean);
+        var will = clean ? null : connection.Will;
+        connection.Will = null;
+        var now = Time.GetUtcNow();
+        var endNow = false;
+        lock (_sessionsLock)
+        {
+            lock (session)
+            {
+                if (session.Connection != connection)
+                {
+                    return; // taken over: the new connection owns the session now
+                }
+                session.Connection = null;
+                if (session.ExpiryInterval == 0)
+                {
+                    endNow = true;
+                }
+                else
+                {
+                    if (session.ExpiryInterval != uint.MaxValue)
+                    {
+                        session.ExpiresAt = now.AddSeconds(session.ExpiryInterval);
+                    }
+                    if (will is { DelaySeconds: > 0 })
+                    {
+                        session.PendingWill = will;
+                        var delay = Math.Min(will.DelaySeconds, session.ExpiryInterval);
+                        session.WillDueAt = now.AddSeconds(delay);
+                        will = null;
+                    }
+                }
+            }
+            if (endNow)
+            {
+                _sessions.Remove(session.ClientId);
+            }
+            else
+            {
+                _offline.Add(session);
+            }
+        }
+        if (will is not null)
+        {
+            PublishWill(will.Message);
+        }
+        if (endNow)
+        {
+            EndSession(session);
+        }
+    }
+
+    void PublishWill(MqttMessage will)
+    {
+        var identity = new ClientIdentity(will.PublisherClientId ?? string.Empty, will.PublisherUsername);
+        if (!Authorizer.CanPublish(identity, will.Topic))
+        {
+            Log.PublishDenied(identity.ClientId, will.Topic);
+            return;
+        }
+        var accept = AcceptAsync(will);
+        if (accept.IsCompletedSuccessfully)
+        {
+            if (accept.Result == AcceptResult.Accepted)
+            {
+                Route(will);
+            }
+            return;
+        }
+        _ = RouteWhenAcceptedAsync(accept, will);
+    }
+
+    async Task RouteWhenAcceptedAsync(ValueTask<AcceptResult> accept, MqttMessage message)
+    {
+        try
+        {
+            if (await accept.ConfigureAwait(false) == AcceptResult.Accepted)
+            {
+                Route(message);
+            }
+        }
+        catch (Exception ex)
+        {
+            Log.AcceptStageFailed(message.PublisherClientId, ex);
+        }
+    }
+
+    /// <summary>Removes a session's subscriptions and hands its queued shared-subscription messages to other group members.</summary>
+    void EndSession(Session session)
+    {
+        List<Subscription> subscriptions;
+        List<Delivery> undelivered;
+        lock (session)
+        {
+            session.Ended = true;
+            subscriptions = session.Subscriptions.Values.ToList();
+            session.Subscriptions.Clear();
+            undelivered = session.Inflight.Values.Where(d => d.Shared is not null).Concat(session.Pending.Where(d => d.Shared is not null)).ToList();
+            session.Pending.Clear();
+            session.Inflight.Clear();
+            session.InboundQos2.Clear();
+        }
+        foreach (var s in subscriptions)
+        {
+            _trie.Remove(s);
+        }
+        foreach (var d in undelivered)
+        {
+            if (_trie.PickOtherMember(d.Shared!) is { } other)
+            {
+                Enqueue(other.Session, new Delivery(d.Message, Session.Min(other.QoS, d.Message.QoS), false, null, other));
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- housekeeping
+
+    void Tick()
+    {
+        if (Interlocked.Exchange(ref _inTick, 1) == 1)
+        {
+            return;
+        }
+        try
+        {
+            var timestamp = Time.GetTimestamp();
+            foreach (var connection in _connections.Keys)
+            {
+                connection.CheckTimeouts(timestamp);
+            }
+            var now = Time.GetUtcNow();
+            List<MqttMessage>? wills = null;
+            List<Session>? expired = null;
+            lock (_sessionsLock)
+            {
+                foreach (var session in _offline)
+                {
+                    lock (session)
+                    {
+                        var expires = session.ExpiresAt is { } at && at <= now;
+                        if (session.PendingWill is { } will && (expires || session.WillDueAt <= now))
+                        {
+                            (wills ??= new()).Add(will.Message);
+                            session.PendingWill = null;
+                            session.WillDueAt = null;
+                        }
+                        if (expires)
+                        {
+                            (expired ??= new()).Add(session);
+                        }
+                    }
+                }
+                if (expired is not null)
+                {
+                    foreach (var session in expired)
+                    {
+                        _offline.Remove(session);
+                        _sessions.Remove(session.ClientId);
+                    }
+                }
+            }
+            // a will is sent when its session ends, before the session's subscriptions go
+            foreach (var will in wills ?? [])
+            {
+                PublishWill(will);
+            }
+            foreach (var session in expired ?? [])
+            {
+                Log.SessionExpired(session.ClientId);
+                EndSession(session);
+            }
+            PublishSysTopicsIfDue(now);
+        }
+        catch (Exception ex)
+        {
+            Log.HousekeepingFailed(ex);
+        }
+        finally
+        {
+            Volatile.Write(ref _inTick, 0);
+        }
+    }
 }

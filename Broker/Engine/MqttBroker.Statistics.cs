@@ -1,0 +1,56 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+
+namespace IotRealtime.Broker.Engine;
+
+/// <summary>Counters and the $SYS/broker/... topics published from them.</summary>
+public sealed partial class MqttBroker
+{
+    long _publishReceived;
+    long _publishSent;
+    long _bytesReceived;
+    long _bytesSent;
+    readonly long[] _dropped = new long[Enum.GetValues<DropReason>().Length];
+    DateTimeOffset _nextSys;
+
+    public long MessagesReceived => Interlocked.Read(ref _publishReceived);
+    public long MessagesSent => Interlocked.Read(ref _publishSent);
+    public long BytesReceived => Interlocked.Read(ref _bytesReceived);
+    public long BytesSent => Interlocked.Read(ref _bytesSent);
+    public long Dropped(DropReason reason) => Interlocked.Read(ref _dropped[(int)reason]);
+
+    internal void CountReceived(long bytes) => Interlocked.Add(ref _bytesReceived, bytes);
+    internal void CountSent(long bytes) => Interlocked.Add(ref _bytesSent, bytes);
+    internal void CountPublishReceived() => Interlocked.Increment(ref _publishReceived);
+    internal void CountPublishSent() => Interlocked.Increment(ref _publishSent);
+    internal void CountDropped(DropReason reason) => Interlocked.Increment(ref _dropped[(int)reason]);
+
+    public static string Version { get; } =
+        typeof(MqttBroker).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    void PublishSysTopicsIfDue(DateTimeOffset now)
+    {
+        if (Options.SysInterval <= 0 || now < _nextSys)
+        {
+            return;
+        }
+        _nextSys = now.AddSeconds(Options.SysInterval);
+        var uptime = (long)(now - StartedAt).TotalSeconds;
+        PublishSys("$SYS/broker/version", "IotRealtime " + Version, now);
+        PublishSys("$SYS/broker/uptime", uptime.ToString(CultureInfo.InvariantCulture) + " seconds", now);
+        PublishSys("$SYS/broker/clients/connected", ConnectedClients, now);
+        PublishSys("$SYS/broker/clients/total", SessionCount, now);
+        PublishSys("$SYS/broker/messages/received", MessagesReceived, now);
+        PublishSys("$SYS/broker/messages/sent", MessagesSent, now);
+        PublishSys("$SYS/broker/bytes/received", BytesReceived, now);
+        PublishSys("$SYS/broker/bytes/sent", BytesSent, now);
+        PublishSys("$SYS/broker/subscriptions/count", SubscriptionCount, now);
+        PublishSys("$SYS/broker/retained messages/count", Retained.Count, now);
+    }
+
+    void PublishSys(string topic, long value, DateTimeOffset now) => PublishSys(topic, value.ToString(CultureInfo.InvariantCulture), now);
+
+    void PublishSys(string topic, string value, DateTimeOffset now) =>
+        Route(new MqttMessage { Topic = topic, Payload = Encoding.UTF8.GetBytes(value), Retain = true, ReceivedAt = now });
+}

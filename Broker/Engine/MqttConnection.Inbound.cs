@@ -1,0 +1,316 @@
+using IotRealtime.Broker.Engine.Pipeline;
+using IotRealtime.Broker.Engine.Routing;
+using IotRealtime.Broker.Engine.Sessions;
+using MQTTnet.Packets;
+using MQTTnet.Protocol;
+
+namespace IotRealtime.Broker.Engine;
+
+/// <summary>The inbound publish pipeline of one connection: authorize → accept → route → acknowledge, in arrival order.</summary>
+internal sealed partial class MqttConnection
+{
+    /// <summary>A publish between receipt and acknowledgement. <see cref="Message"/> is null for an acknowledgement-only entry (QoS 2 duplicate, denied publish).</summary>
+    sealed class InboundEntry(MqttMessage? message, MqttQualityOfServiceLevel qos, ushort packetId, Task<AcceptResult>? pending, AcceptResult result, byte deniedReason)
+    {
+        public MqttMessage? Message { get; } = message;
+        public MqttQualityOfServiceLevel QoS { get; } = qos;
+        public ushort PacketId { get; } = packetId;
+        public Task<AcceptResult>? Pending { get; } = pending;
+        public AcceptResult Result { get; } = result;
+        /// <summary>Non-zero: a refusal decided before the accept stage (e.g. 0x87 not authorized).</summary>
+        public byte DeniedReason { get; } = deniedReason;
+    }
+
+    ValueTask<bool> HandlePublishAsync(MqttPublishPacket publish, ArraySegment<byte> body)
+    {
+        var options = _broker.Options;
+        var qos = publish.QualityOfServiceLevel;
+        var session = Session!;
+        if ((int)qos > options.MaximumQoS)
+        {
+            throw new MqttProtocolError(MqttDisconnectReasonCode.QoSNotSupported, $"PUBLISH QoS {(int)qos} above the maximum {options.MaximumQoS}.");
+        }
+        if (publish.Retain && !options.RetainAvailable)
+        {
+            throw new MqttProtocolError(MqttDisconnectReasonCode.RetainNotSupported, "Retain is not available.");
+        }
+        if (qos > 0 && publish.PacketIdentifier == 0)
+        {
+            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "PUBLISH QoS > 0 without packet identifier.");
+        }
+        // the topic name is the first field: check its raw bytes strictly (MQTTnet decodes leniently)
+        var rawTopicLength = (body[0] << 8) | body[1];
+        if (!TopicValidation.IsValidMqttUtf8(body.AsSpan(2, rawTopicLength)))
+        {
+            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "PUBLISH topic is not valid MQTT UTF-8.");
+        }
+        var topic = ResolveTopic(publish);
+
+        if (qos > 0 && IsV5 && Volatile.Read(ref _qos1Pending) + InboundQos2Count(session) >= options.ReceiveMaximum)
+        {
+            throw new MqttProtocolError(MqttDisconnectReasonCode.ReceiveMaximumExceeded, $"More than {options.ReceiveMaximum} unacknowledged QoS 1/2 publishes.");
+        }
+        if (qos == MqttQualityOfServiceLevel.ExactlyOnce)
+        {
+            bool duplicate;
+            lock (session)
+            {
+                duplicate = !session.InboundQos2.Add(publish.PacketIdentifier);
+            }
+            if (duplicate)
+            {
+                // exactly once: a resent QoS 2 PUBLISH is acknowledged again but never routed again
+                return EnqueueInbound(new InboundEntry(null, qos, publish.PacketIdentifier, null, AcceptResult.Accepted, 0));
+            }
+        }
+        else if (qos == MqttQualityOfServiceLevel.AtLeastOnce)
+        {
+            Interlocked.Increment(ref _qos1Pending);
+        }
+        _broker.CountPublishReceived();
+
+        if (!_broker.Authorizer.CanPublish(session.Identity, topic))
+        {
+            _broker.Log.PublishDenied(session.ClientId, topic);
+            // 3.1.1 has no way to say no: the message is dropped and acknowledged as usual
+            return EnqueueInbound(new InboundEntry(null, qos, publish.PacketIdentifier, null, AcceptResult.Accepted, IsV5 ? (byte)0x87 : (byte)0));
+        }
+
+        var now = _broker.Time.GetUtcNow();
+        var message = new MqttMessage
+        {
+            Topic = topic,
+            Payload = publish.Payload.IsSingleSegment ? publish.Payload.First : System.Buffers.BuffersExtensions.ToArray(publish.Payload),
+            QoS = qos,
+            Retain = publish.Retain,
+            ContentType = publish.ContentType,
+            ResponseTopic = publish.ResponseTopic,
+            CorrelationData = publish.CorrelationData,
+            PayloadFormat = publish.PayloadFormatIndicator,
+            UserProperties = publish.UserProperties,
+            PublisherClientId = session.ClientId,
+            PublisherUsername = session.Identity.Username,
+            ReceivedAt = now,
+            ExpiresAt = publish.MessageExpiryInterval > 0 ? now.AddSeconds(publish.MessageExpiryInterval) : null,
+        };
+        var accept = _broker.AcceptAsync(message);
+        return accept.IsCompletedSuccessfully
+            ? EnqueueInbound(new InboundEntry(message, qos, publish.PacketIdentifier, null, accept.Result, 0))
+            : EnqueueInbound(new InboundEntry(message, qos, publish.PacketIdentifier, accept.AsTask(), AcceptResult.Accepted, 0));
+    }
+
+    static int InboundQos2Count(Session session)
+    {
+        lock (session)
+        {
+            return session.InboundQos2.Count;
+        }
+    }
+
+    string ResolveTopic(MqttPublishPacket publish)
+    {
+        var topic = publish.Topic ?? string.Empty;
+        if (publish.TopicAlias != 0)
+        {
+            if (!IsV5 || publish.TopicAlias > _broker.Options.TopicAliasMaximum)
+            {
+                throw new MqttProtocolError(MqttDisconnectReasonCode.TopicAliasInvalid, $"Topic alias {publish.TopicAlias} is out of range 1..{_broker.Options.TopicAliasMaximum}.");
+            }
+            _inboundAliases ??= new Dictionary<ushort, string>();
+            if (topic.Length == 0)
+            {
+                if (!_inboundAliases.TryGetValue(publish.TopicAlias, out var aliased))
+                {
+                    throw new MqttProtocolError(MqttDisconnectReasonCode.ProtocolError, $"Topic alias {publish.TopicAlias} is not defined.");
+                }
+                return aliased;
+            }
+            if (!TopicValidation.IsValidTopicName(topic))
+            {
+                throw new MqttProtocolError(MqttDisconnectReasonCode.TopicNameInvalid, $"Topic name '{topic}' is not valid.");
+            }
+            _inboundAliases[publish.TopicAlias] = topic;
+            return topic;
+        }
+        if (!TopicValidation.IsValidTopicName(topic))
+        {
+            throw new MqttProtocolError(IsV5 ? MqttDisconnectReasonCode.TopicNameInvalid : MqttDisconnectReasonCode.MalformedPacket, $"Topic name '{topic}' is not valid.");
+        }
+        return topic;
+    }
+
+    ValueTask<bool> EnqueueInbound(InboundEntry entry)
+    {
+        lock (_inbound)
+        {
+            if (_inbound.Count == 0 && entry.Pending is null)
+            {
+                // fast path: nothing waiting ahead of it and the accept stage answered at once
+                Complete(entry, entry.Result);
+                return ValueTask.FromResult(true);
+            }
+            _inbound.Enqueue(entry);
+            if (_pumpTask is null || _pumpTask.IsCompleted)
+            {
+                _pumpTask = PumpInboundAsync();
+            }
+            // bound what waits in the accept stage; past that, stop reading until it drains (back-pressure)
+            if (_inbound.Count < 2 * _broker.Options.ReceiveMaximum)
+            {
+                return ValueTask.FromResult(true);
+            }
+        }
+        return WaitForPumpAsync();
+    }
+
+    async ValueTask<bool> WaitForPumpAsync()
+    {
+        if (_pumpTask is { } pump)
+        {
+            await pump.ConfigureAwait(false);
+        }
+        return true;
+    }
+
+    async Task PumpInboundAsync()
+    {
+        await Task.Yield();
+        while (true)
+        {
+            InboundEntry entry;
+            lock (_inbound)
+            {
+                if (!_inbound.TryPeek(out entry!))
+                {
+                    return;
+                }
+            }
+            var result = entry.Result;
+            if (entry.Pending is { } pending)
+            {
+                try
+                {
+                    result = await pending.ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    _broker.Log.AcceptStageFailed(ClientId, ex);
+                    result = AcceptResult.Failed;
+                }
+            }
+            lock (_inbound)
+            {
+                _inbound.Dequeue();
+                Complete(entry, result);
+            }
+        }
+    }
+
+    /// <summary>Routes an accepted message and sends its acknowledgement. Called in arrival order.</summary>
+    void Complete(InboundEntry entry, AcceptResult result)
+    {
+        var accepted = result == AcceptResult.Accepted && entry.DeniedReason == 0;
+        if (entry.Message is { } message && accepted)
+        {
+            _broker.Route(message);
+        }
+        var reason = entry.DeniedReason != 0 ? entry.DeniedReason : result switch
+        {
+            AcceptResult.Accepted => (byte)0,
+            AcceptResult.QuotaExceeded => (byte)0x97,
+            AcceptResult.ServerBusy => (byte)0x89,
+            _ => (byte)0x80,
+        };
+        if (reason >= 0x80 && !IsV5 && entry.DeniedReason == 0 && entry.QoS > 0)
+        {
+            // 3.1.1 cannot refuse a publish: closing without an acknowledgement makes the client resend later
+            RequestClose(null);
+            return;
+        }
+        switch (entry.QoS)
+        {
+            case MqttQualityOfServiceLevel.AtLeastOnce:
+                Interlocked.Decrement(ref _qos1Pending);
+                SendControl(new MqttPubAckPacket { PacketIdentifier = entry.PacketId, ReasonCode = (MqttPubAckReasonCode)reason });
+                break;
+            case MqttQualityOfServiceLevel.ExactlyOnce:
+                if (reason >= 0x80)
+                {
+                    lock (Session!)
+                    {
+                        Session.InboundQos2.Remove(entry.PacketId);
+                    }
+                }
+                SendControl(new MqttPubRecPacket { PacketIdentifier = entry.PacketId, ReasonCode = (MqttPubRecReasonCode)reason });
+                break;
+        }
+    }
+
+    // ---------------------------------------------------------------- acknowledgements of our deliveries
+
+    void HandlePubAck(ushort id)
+    {
+        var session = Session!;
+        lock (session)
+        {
+            if (session.Inflight.TryGetValue(id, out var d) && d.State == DeliveryState.AwaitingPubAck)
+            {
+                session.Inflight.Remove(id);
+            }
+        }
+        Signal();
+    }
+
+    void HandlePubRec(MqttPubRecPacket rec)
+    {
+        var session = Session!;
+        var found = false;
+        lock (session)
+        {
+            if (session.Inflight.TryGetValue(rec.PacketIdentifier, out var d) && d.State is DeliveryState.AwaitingPubRec or DeliveryState.AwaitingPubComp)
+            {
+                found = true;
+                if ((int)rec.ReasonCode >= 0x80)
+                {
+                    session.Inflight.Remove(rec.PacketIdentifier);
+                    Signal();
+                    return;
+                }
+                d.State = DeliveryState.AwaitingPubComp;
+            }
+        }
+        SendControl(new MqttPubRelPacket
+        {
+            PacketIdentifier = rec.PacketIdentifier,
+            ReasonCode = found || !IsV5 ? MqttPubRelReasonCode.Success : MqttPubRelReasonCode.PacketIdentifierNotFound,
+        });
+    }
+
+    void HandlePubRel(ushort id)
+    {
+        var session = Session!;
+        bool known;
+        lock (session)
+        {
+            known = session.InboundQos2.Remove(id);
+        }
+        SendControl(new MqttPubCompPacket
+        {
+            PacketIdentifier = id,
+            ReasonCode = known || !IsV5 ? MqttPubCompReasonCode.Success : MqttPubCompReasonCode.PacketIdentifierNotFound,
+        });
+    }
+
+    void HandlePubComp(ushort id)
+    {
+        var session = Session!;
+        lock (session)
+        {
+            if (session.Inflight.TryGetValue(id, out var d) && d.State == DeliveryState.AwaitingPubComp)
+            {
+                session.Inflight.Remove(id);
+            }
+        }
+        Signal();
+    }
+}

@@ -1,0 +1,202 @@
+using System.IO.Pipelines;
+using IotRealtime.Broker.Engine.Sessions;
+using MQTTnet.Packets;
+using MQTTnet.Protocol;
+
+namespace IotRealtime.Broker.Engine;
+
+internal sealed partial class MqttConnection
+{
+    /// <summary>
+    /// The only writer of this connection. Control packets go first, then deliveries within the client's receive
+    /// window; everything gathered in one pass is flushed once, so a busy subscriber gets many PUBLISH frames per write.
+    /// </summary>
+    async Task WriteLoopAsync()
+    {
+        var output = _transport.Output;
+        try
+        {
+            while (true)
+            {
+                Volatile.Write(ref _signaled, 0);
+                var closing = _closeRequested;
+                var written = 0L;
+                while (_control.TryDequeue(out var packet))
+                {
+                    written += Write(output, packet);
+                }
+                if (!closing)
+                {
+                    written += WriteDeliveries(output);
+                }
+                if (written > 0)
+                {
+                    _broker.CountSent(written);
+                    var flush = await output.FlushAsync().ConfigureAwait(false);
+                    if (flush.IsCompleted || flush.IsCanceled)
+                    {
+                        return;
+                    }
+                }
+                if (closing)
+                {
+                    return;
+                }
+                await _signal.WaitAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
+        {
+            RequestClose(null);
+        }
+    }
+
+    long WriteDeliveries(PipeWriter output)
+    {
+        var session = Session!;
+        var now = _broker.Time.GetUtcNow();
+        _batch.Clear();
+        List<Delivery>? releases = null;
+        lock (session)
+        {
+            if (session.Connection != this)
+            {
+                return 0;
+            }
+            if (_resendInflight)
+            {
+                _resendInflight = false;
+                foreach (var (_, d) in session.Inflight)
+                {
+                    if (d.State == DeliveryState.AwaitingPubComp)
+                    {
+                        (releases ??= new()).Add(d);
+                    }
+                    else
+                    {
+                        _batch.Add(d);
+                    }
+                }
+            }
+            while (_batch.Count < MaxDeliveriesPerBatch && session.Pending.TryPeek(out var next))
+            {
+                if (next.QoS > 0 && session.Inflight.Count >= _clientReceiveMaximum)
+                {
+                    break;
+                }
+                session.Pending.Dequeue();
+                if (next.Message.IsExpired(now))
+                {
+                    _broker.CountDropped(DropReason.Expired);
+                    continue;
+                }
+                if (next.QoS > 0)
+                {
+                    next.PacketId = session.NextPacketId();
+                    next.State = next.QoS == MqttQualityOfServiceLevel.AtLeastOnce ? DeliveryState.AwaitingPubAck : DeliveryState.AwaitingPubRec;
+                    session.Inflight.Add(next.PacketId, next);
+                }
+                _batch.Add(next);
+            }
+            if (session.Pending.Count > 0)
+            {
+                // more is waiting than one batch holds: come round again after this flush
+                Interlocked.Exchange(ref _signaled, 1);
+                _signal.Release();
+            }
+        }
+
+        var written = 0L;
+        if (releases is not null)
+        {
+            foreach (var d in releases)
+            {
+                written += Write(output, new MqttPubRelPacket { PacketIdentifier = d.PacketId });
+            }
+        }
+        foreach (var d in _batch)
+        {
+            var packet = BuildPublish(d, now);
+            var length = Write(output, packet, _clientMaximumPacketSize);
+            if (length < 0)
+            {
+                // larger than the client accepts: MQTT 5 says discard it as if delivered
+                _broker.CountDropped(DropReason.TooLargeForClient);
+                if (d.QoS > 0)
+                {
+                    lock (session)
+                    {
+                        session.Inflight.Remove(d.PacketId);
+                    }
+                }
+                continue;
+            }
+            d.Sent = true;
+            written += length;
+            _broker.CountPublishSent();
+        }
+        _batch.Clear();
+        return written;
+    }
+
+    MqttPublishPacket BuildPublish(Delivery d, DateTimeOffset now)
+    {
+        var m = d.Message;
+        var packet = new MqttPublishPacket
+        {
+            Topic = m.Topic,
+            Payload = new System.Buffers.ReadOnlySequence<byte>(m.Payload),
+            QualityOfServiceLevel = d.QoS,
+            Retain = d.Retain,
+            Dup = d.Sent && d.QoS > 0,
+            PacketIdentifier = d.QoS > 0 ? d.PacketId : (ushort)0,
+        };
+        if (IsV5)
+        {
+            packet.ContentType = m.ContentType;
+            packet.ResponseTopic = m.ResponseTopic;
+            packet.CorrelationData = m.CorrelationData;
+            packet.PayloadFormatIndicator = m.PayloadFormat;
+            packet.UserProperties = m.UserProperties as List<MqttUserProperty> ?? m.UserProperties?.ToList();
+            packet.SubscriptionIdentifiers = d.SubscriptionIds;
+            packet.MessageExpiryInterval = m.RemainingExpirySeconds(now);
+            if (_clientTopicAliasMaximum > 0)
+            {
+                _outboundAliases ??= new Dictionary<string, ushort>(StringComparer.Ordinal);
+                if (_outboundAliases.TryGetValue(m.Topic, out var alias))
+                {
+                    packet.Topic = string.Empty;
+                    packet.TopicAlias = alias;
+                }
+                else if (_outboundAliases.Count < _clientTopicAliasMaximum)
+                {
+                    alias = (ushort)(_outboundAliases.Count + 1);
+                    _outboundAliases[m.Topic] = alias;
+                    packet.TopicAlias = alias;
+                }
+            }
+        }
+        return packet;
+    }
+
+    /// <summary>Encodes straight into the pipe. Returns the bytes written, or -1 when the packet exceeds <paramref name="limit"/>.</summary>
+    long Write(PipeWriter output, MqttPacket packet, uint limit = 0)
+    {
+        var buffer = _formatter.Encode(packet);
+        var length = buffer.Length;
+        if (limit > 0 && length > limit)
+        {
+            _formatter.Cleanup();
+            return -1;
+        }
+        var span = output.GetSpan(length);
+        buffer.Packet.AsSpan().CopyTo(span);
+        if (!buffer.Payload.IsEmpty)
+        {
+            System.Buffers.BuffersExtensions.CopyTo(buffer.Payload, span[buffer.Packet.Count..]);
+        }
+        output.Advance(length);
+        _formatter.Cleanup();
+        return length;
+    }
+}

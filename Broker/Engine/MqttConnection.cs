@@ -1,0 +1,601 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using System.Runtime.InteropServices;
+using IotRealtime.Broker.Engine.Pipeline;
+using IotRealtime.Broker.Engine.Routing;
+using IotRealtime.Broker.Engine.Security;
+using IotRealtime.Broker.Engine.Sessions;
+using MQTTnet.Adapter;
+using MQTTnet.Formatter;
+using MQTTnet.Packets;
+using MQTTnet.Protocol;
+
+namespace IotRealtime.Broker.Engine;
+
+/// <summary>
+/// One client connection: a reader that decodes and handles packets, and a writer that encodes control packets
+/// (their own lane, always first) and then deliveries from the session, flushing once per batch.
+/// </summary>
+internal sealed partial class MqttConnection
+{
+    const int MaxDeliveriesPerBatch = 256;
+
+    readonly MqttBroker _broker;
+    readonly IDuplexPipe _transport;
+    readonly MqttPacketFormatterAdapter _formatter;
+    readonly ConcurrentQueue<MqttPacket> _control = new();
+    readonly SemaphoreSlim _signal = new(0);
+    readonly List<Delivery> _batch = new();
+    readonly Queue<InboundEntry> _inbound = new();
+
+    int _signaled;
+    volatile bool _closeRequested;
+    bool _connected;
+    bool _cleanDisconnect;
+    Task? _writerTask;
+    Task? _pumpTask;
+    long _lastActivity;
+    readonly long _openedAt;
+    ushort _keepAlive;
+    int _clientReceiveMaximum;
+    uint _clientMaximumPacketSize;
+    ushort _clientTopicAliasMaximum;
+    Dictionary<ushort, string>? _inboundAliases;
+    Dictionary<string, ushort>? _outboundAliases;
+    bool _resendInflight;
+    int _qos1Pending;
+    uint _connectSessionExpiry;
+
+    public MqttConnection(MqttBroker broker, IDuplexPipe transport, ConnectionInfo info)
+    {
+        _broker = broker;
+        _transport = transport;
+        Info = info;
+        // small initial encode buffer: idle connections should cost little; it grows for big packets and shrinks back
+        _formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(256, 64 * 1024));
+        _openedAt = _lastActivity = broker.Time.GetTimestamp();
+    }
+
+    public ConnectionInfo Info { get; }
+    public Session? Session { get; private set; }
+    public MqttProtocolVersion ProtocolVersion => _formatter.ProtocolVersion;
+    bool IsV5 => _formatter.ProtocolVersion == MqttProtocolVersion.V500;
+    public Will? Will { get; set; }
+    public string? ClientId => Session?.ClientId;
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        await using var registration = cancellationToken.Register(static c => ((MqttConnection)c!).RequestClose(MqttDisconnectReasonCode.ServerShuttingDown), this);
+        try
+        {
+            await ReadLoopAsync().ConfigureAwait(false);
+        }
+        catch (MqttProtocolError error)
+        {
+            _broker.Log.ProtocolError(Info.RemoteEndPoint?.ToString(), ClientId, error.Message);
+            RequestClose(error.ReasonCode);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException or ConnectionAbortedExceptionLike)
+        {
+            // the peer went away
+        }
+        catch (Exception ex)
+        {
+            _broker.Log.ConnectionFailed(Info.RemoteEndPoint?.ToString(), ClientId, ex);
+        }
+        finally
+        {
+            _closeRequested = true;
+            Signal();
+            if (_pumpTask is { } pump)
+            {
+                try
+                {
+                    await pump.WaitAsync(TimeSpan.FromSeconds(5), _broker.Time).ConfigureAwait(false);
+                }
+                catch
+                {
+                    // accept stage did not finish: its acknowledgements are not sent, the client will resend
+                }
+            }
+            if (_writerTask is { } writer)
+            {
+                try
+                {
+                    await writer.WaitAsync(TimeSpan.FromSeconds(2), _broker.Time).ConfigureAwait(false);
+                }
+                catch
+                {
+                    _transport.Output.CancelPendingFlush();
+                }
+            }
+            await _transport.Input.CompleteAsync().ConfigureAwait(false);
+            await _transport.Output.CompleteAsync().ConfigureAwait(false);
+            _broker.OnConnectionClosed(this, _cleanDisconnect);
+            _signal.Dispose();
+        }
+    }
+
+    // Marker to keep the catch filter readable; Kestrel raises ConnectionResetException (an IOException).
+    sealed class ConnectionAbortedExceptionLike : Exception;
+
+    /// <summary>Asks the connection to close; with a reason, MQTT 5 clients get a DISCONNECT first.</summary>
+    public void RequestClose(MqttDisconnectReasonCode? reason)
+    {
+        if (_closeRequested)
+        {
+            return;
+        }
+        if (reason is { } code && _connected && IsV5)
+        {
+            _control.Enqueue(new MqttDisconnectPacket { ReasonCode = code });
+        }
+        _closeRequested = true;
+        Signal();
+        try
+        {
+            _transport.Input.CancelPendingRead();
+        }
+        catch (InvalidOperationException)
+        {
+            // reader already completed
+        }
+    }
+
+    public void Signal()
+    {
+        if (Interlocked.Exchange(ref _signaled, 1) == 0)
+        {
+            try
+            {
+                _signal.Release();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+    }
+
+    void SendControl(MqttPacket packet)
+    {
+        _control.Enqueue(packet);
+        Signal();
+    }
+
+    /// <summary>Called by housekeeping once a second.</summary>
+    public void CheckTimeouts(long now)
+    {
+        if (!_connected)
+        {
+            if (_broker.Time.GetElapsedTime(_openedAt, now).TotalSeconds > _broker.Options.ConnectTimeoutSeconds)
+            {
+                RequestClose(null);
+            }
+            return;
+        }
+        if (_keepAlive > 0 && _broker.Time.GetElapsedTime(Volatile.Read(ref _lastActivity), now).TotalSeconds > _keepAlive * 1.5)
+        {
+            _broker.Log.KeepAliveExpired(ClientId);
+            RequestClose(MqttDisconnectReasonCode.KeepAliveTimeout);
+        }
+    }
+
+    // ---------------------------------------------------------------- reading
+
+    async Task ReadLoopAsync()
+    {
+        var input = _transport.Input;
+        while (true)
+        {
+            var result = await input.ReadAsync().ConfigureAwait(false);
+            var buffer = result.Buffer;
+            try
+            {
+                while (!_closeRequested && TryReadFrame(ref buffer, out var header, out var body, out var total))
+                {
+                    Volatile.Write(ref _lastActivity, _broker.Time.GetTimestamp());
+                    _broker.CountReceived(total);
+                    var keepReading = HandleFrameAsync(header, body);
+                    if (!(keepReading.IsCompletedSuccessfully ? keepReading.Result : await keepReading.ConfigureAwait(false)))
+                    {
+                        _closeRequested = true;
+                        return;
+                    }
+                }
+            }
+            finally
+            {
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+            if (_closeRequested || result.IsCompleted || result.IsCanceled)
+            {
+                return;
+            }
+        }
+    }
+
+    bool TryReadFrame(ref ReadOnlySequence<byte> buffer, out byte header, out ArraySegment<byte> body, out int total)
+    {
+        header = 0;
+        body = default;
+        total = 0;
+        if (buffer.Length < 2)
+        {
+            return false;
+        }
+        var reader = new SequenceReader<byte>(buffer);
+        reader.TryRead(out header);
+        var length = 0;
+        var multiplier = 1;
+        for (var i = 0; ; i++)
+        {
+            if (!reader.TryRead(out var b))
+            {
+                return false;
+            }
+            if (i == 3 && (b & 0x80) != 0)
+            {
+                throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "Remaining length is longer than four bytes.");
+            }
+            length += (b & 0x7F) * multiplier;
+            multiplier *= 128;
+            if ((b & 0x80) == 0)
+            {
+                break;
+            }
+        }
+        var headerLength = (int)reader.Consumed;
+        if ((long)length + headerLength > _broker.Options.MaximumPacketSize)
+        {
+            throw new MqttProtocolError(MqttDisconnectReasonCode.PacketTooLarge, $"Packet of {length + headerLength} bytes exceeds the maximum packet size {_broker.Options.MaximumPacketSize}.");
+        }
+        if (reader.Remaining < length)
+        {
+            return false;
+        }
+        var slice = buffer.Slice(headerLength, length);
+        body = slice.IsSingleSegment && MemoryMarshal.TryGetArray(slice.First, out var segment) ? segment : new ArraySegment<byte>(slice.ToArray());
+        total = headerLength + length;
+        buffer = buffer.Slice(total);
+        return true;
+    }
+
+    ValueTask<bool> HandleFrameAsync(byte header, ArraySegment<byte> body)
+    {
+        var type = (MqttControlPacketType)(header >> 4);
+        var received = new ReceivedMqttPacket(header, body, body.Count + 2);
+        if (!_connected)
+        {
+            if (type != MqttControlPacketType.Connect)
+            {
+                throw new MqttProtocolError(MqttDisconnectReasonCode.ProtocolError, $"Expected CONNECT, got {type}.");
+            }
+            return HandleConnectFrameAsync(header, body, received);
+        }
+        ValidateFixedHeader(type, header);
+        MqttPacket packet;
+        try
+        {
+            packet = _formatter.Decode(received);
+        }
+        catch (Exception ex)
+        {
+            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, $"Malformed {type}: {ex.Message}");
+        }
+        switch (packet)
+        {
+            case MqttPublishPacket publish:
+                return HandlePublishAsync(publish, body);
+            case MqttPubAckPacket ack:
+                HandlePubAck(ack.PacketIdentifier);
+                break;
+            case MqttPubRecPacket rec:
+                HandlePubRec(rec);
+                break;
+            case MqttPubRelPacket rel:
+                HandlePubRel(rel.PacketIdentifier);
+                break;
+            case MqttPubCompPacket comp:
+                HandlePubComp(comp.PacketIdentifier);
+                break;
+            case MqttSubscribePacket subscribe:
+                HandleSubscribe(subscribe);
+                break;
+            case MqttUnsubscribePacket unsubscribe:
+                HandleUnsubscribe(unsubscribe);
+                break;
+            case MqttPingReqPacket:
+                SendControl(MqttPingRespPacket.Instance);
+                break;
+            case MqttDisconnectPacket disconnect:
+                HandleDisconnect(disconnect);
+                return ValueTask.FromResult(false);
+            case MqttConnectPacket:
+                throw new MqttProtocolError(MqttDisconnectReasonCode.ProtocolError, "Second CONNECT on one connection.");
+            default:
+                throw new MqttProtocolError(MqttDisconnectReasonCode.ProtocolError, $"Unexpected {type} from a client.");
+        }
+        return ValueTask.FromResult(true);
+    }
+
+    void ValidateFixedHeader(MqttControlPacketType type, byte header)
+    {
+        var flags = header & 0x0F;
+        switch (type)
+        {
+            case MqttControlPacketType.Publish:
+                var qos = (flags >> 1) & 0x03;
+                if (qos == 3)
+                {
+                    throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "PUBLISH with QoS 3.");
+                }
+                if (qos == 0 && (flags & 0x08) != 0)
+                {
+                    throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "PUBLISH QoS 0 with DUP set.");
+                }
+                break;
+            case MqttControlPacketType.PubRel:
+            case MqttControlPacketType.Subscribe:
+            case MqttControlPacketType.Unsubscribe:
+                if (flags != 0x02)
+                {
+                    throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, $"{type} with reserved flags {flags:x}.");
+                }
+                break;
+            case MqttControlPacketType.Auth when !IsV5:
+            case (MqttControlPacketType)0:
+                throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, $"Reserved packet type {(int)type}.");
+            default:
+                if (flags != 0)
+                {
+                    throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, $"{type} with reserved flags {flags:x}.");
+                }
+                break;
+        }
+    }
+
+    // ---------------------------------------------------------------- CONNECT
+
+    async ValueTask<bool> HandleConnectFrameAsync(byte header, ArraySegment<byte> body, ReceivedMqttPacket received)
+    {
+        if ((header & 0x0F) != 0)
+        {
+            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "CONNECT with reserved flags.");
+        }
+        try
+        {
+            _formatter.DetectProtocolVersion(received);
+        }
+        catch (Exception)
+        {
+            // unknown protocol name/level: answer in 3.1.1 form (return code 1) as the spec asks, then close
+            await WriteRawAndFlushAsync([0x20, 0x02, 0x00, 0x01]).ConfigureAwait(false);
+            return false;
+        }
+        ValidateConnectFlags(body);
+        MqttConnectPacket connect;
+        try
+        {
+            connect = (MqttConnectPacket)_formatter.Decode(received);
+        }
+        catch (Exception ex)
+        {
+            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, $"Malformed CONNECT: {ex.Message}");
+        }
+        return await HandleConnectAsync(connect).ConfigureAwait(false);
+    }
+
+    void ValidateConnectFlags(ArraySegment<byte> body)
+    {
+        var span = body.AsSpan();
+        var nameLength = (span[0] << 8) | span[1];
+        var flagsIndex = 2 + nameLength + 1;
+        if (span.Length <= flagsIndex)
+        {
+            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "CONNECT too short.");
+        }
+        var flags = span[flagsIndex];
+        var willFlag = (flags & 0x04) != 0;
+        var willQos = (flags >> 3) & 0x03;
+        var willRetain = (flags & 0x20) != 0;
+        if ((flags & 0x01) != 0)
+        {
+            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "CONNECT reserved flag set.");
+        }
+        if (willQos == 3 || (!willFlag && (willQos != 0 || willRetain)))
+        {
+            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "CONNECT will flags are inconsistent.");
+        }
+        if (!IsV5 && (flags & 0x40) != 0 && (flags & 0x80) == 0)
+        {
+            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "CONNECT password flag without username flag.");
+        }
+    }
+
+    async ValueTask<bool> HandleConnectAsync(MqttConnectPacket connect)
+    {
+        var options = _broker.Options;
+        if (IsV5 && connect.AuthenticationMethod is not null)
+        {
+            return await RefuseConnectAsync(MqttConnectReasonCode.BadAuthenticationMethod, MqttConnectReturnCode.ConnectionRefusedNotAuthorized).ConfigureAwait(false);
+        }
+        var clientId = connect.ClientId ?? string.Empty;
+        string? assigned = null;
+        if (clientId.Contains('\0') || clientId.Contains('\uFFFD') || (connect.Username?.Contains('\0') ?? false) || (connect.Username?.Contains('\uFFFD') ?? false))
+        {
+            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "CONNECT string is not valid MQTT UTF-8.");
+        }
+        if (clientId.Length == 0)
+        {
+            if (!IsV5 && !connect.CleanSession)
+            {
+                return await RefuseConnectAsync(MqttConnectReasonCode.ClientIdentifierNotValid, MqttConnectReturnCode.ConnectionRefusedIdentifierRejected).ConfigureAwait(false);
+            }
+            clientId = assigned = "auto-" + Guid.NewGuid().ToString("N");
+        }
+        if (clientId.Length > options.MaxClientIdLength)
+        {
+            return await RefuseConnectAsync(MqttConnectReasonCode.ClientIdentifierNotValid, MqttConnectReturnCode.ConnectionRefusedIdentifierRejected).ConfigureAwait(false);
+        }
+        if (connect.WillFlag)
+        {
+            if (connect.WillTopic is null || !TopicValidation.IsValidTopicName(connect.WillTopic))
+            {
+                return await RefuseConnectAsync(MqttConnectReasonCode.TopicNameInvalid, MqttConnectReturnCode.ConnectionRefusedUnacceptableProtocolVersion, malformed: !IsV5).ConfigureAwait(false);
+            }
+            if ((int)connect.WillQoS > options.MaximumQoS)
+            {
+                return await RefuseConnectAsync(MqttConnectReasonCode.QoSNotSupported, MqttConnectReturnCode.ConnectionRefusedServerUnavailable).ConfigureAwait(false);
+            }
+            if (connect.WillRetain && !options.RetainAvailable)
+            {
+                return await RefuseConnectAsync(MqttConnectReasonCode.RetainNotSupported, MqttConnectReturnCode.ConnectionRefusedServerUnavailable).ConfigureAwait(false);
+            }
+        }
+
+        var auth = await _broker.Authenticator.AuthenticateAsync(
+            new AuthenticationRequest(clientId, connect.Username, connect.Password, Info.ClientCertificate, Info), CancellationToken.None).ConfigureAwait(false);
+        if (!auth.Succeeded)
+        {
+            _broker.Log.AuthenticationFailed(clientId, connect.Username, Info.RemoteEndPoint?.ToString());
+            return auth.Failure == AuthenticationFailure.BadUserNameOrPassword
+                ? await RefuseConnectAsync(MqttConnectReasonCode.BadUserNameOrPassword, MqttConnectReturnCode.ConnectionRefusedBadUsernameOrPassword).ConfigureAwait(false)
+                : await RefuseConnectAsync(MqttConnectReasonCode.NotAuthorized, MqttConnectReturnCode.ConnectionRefusedNotAuthorized).ConfigureAwait(false);
+        }
+
+        // keep alive: MQTT 5 clients are told a lower Server Keep Alive; 3.1.1 clients cannot be told, so theirs is honoured
+        ushort serverKeepAlive = 0;
+        _keepAlive = connect.KeepAlivePeriod;
+        if (IsV5 && options.MaxKeepAlive > 0 && (connect.KeepAlivePeriod == 0 || connect.KeepAlivePeriod > options.MaxKeepAlive))
+        {
+            serverKeepAlive = (ushort)options.MaxKeepAlive;
+            _keepAlive = serverKeepAlive;
+        }
+
+        uint sessionExpiry;
+        uint grantedExpiry = 0;
+        if (IsV5)
+        {
+            sessionExpiry = Math.Min(connect.SessionExpiryInterval, options.MaxSessionExpiryInterval);
+            if (sessionExpiry != connect.SessionExpiryInterval)
+            {
+                grantedExpiry = sessionExpiry;
+            }
+            _clientReceiveMaximum = connect.ReceiveMaximum == 0 ? 65535 : connect.ReceiveMaximum;
+            _clientMaximumPacketSize = connect.MaximumPacketSize;
+            _clientTopicAliasMaximum = connect.TopicAliasMaximum;
+        }
+        else
+        {
+            sessionExpiry = connect.CleanSession ? 0 : uint.MaxValue;
+            _clientReceiveMaximum = options.MaxInflightOutbound;
+        }
+        _connectSessionExpiry = sessionExpiry;
+
+        var identity = new ClientIdentity(clientId, auth.Username);
+        if (connect.WillFlag)
+        {
+            var now = _broker.Time.GetUtcNow();
+            Will = new Will(
+                new MqttMessage
+                {
+                    Topic = connect.WillTopic!,
+                    Payload = connect.WillMessage ?? [],
+                    QoS = connect.WillQoS,
+                    Retain = connect.WillRetain,
+                    ContentType = connect.WillContentType,
+                    ResponseTopic = connect.WillResponseTopic,
+                    CorrelationData = connect.WillCorrelationData,
+                    PayloadFormat = connect.WillPayloadFormatIndicator,
+                    UserProperties = connect.WillUserProperties,
+                    PublisherClientId = clientId,
+                    PublisherUsername = auth.Username,
+                    ReceivedAt = now,
+                    ExpiresAt = connect.WillMessageExpiryInterval > 0 ? now.AddSeconds(connect.WillMessageExpiryInterval) : null,
+                },
+                IsV5 ? connect.WillDelayInterval : 0);
+        }
+
+        var (session, sessionPresent) = _broker.AttachSession(this, clientId, identity, connect.CleanSession, sessionExpiry);
+        Session = session;
+        _connected = true;
+
+        var connAck = new MqttConnAckPacket
+        {
+            IsSessionPresent = sessionPresent,
+            ReasonCode = MqttConnectReasonCode.Success,
+            ReturnCode = MqttConnectReturnCode.ConnectionAccepted,
+        };
+        if (IsV5)
+        {
+            connAck.ReceiveMaximum = (ushort)options.ReceiveMaximum;
+            connAck.MaximumPacketSize = (uint)options.MaximumPacketSize;
+            connAck.TopicAliasMaximum = (ushort)options.TopicAliasMaximum;
+            connAck.MaximumQoS = (MqttQualityOfServiceLevel)options.MaximumQoS;
+            connAck.RetainAvailable = options.RetainAvailable;
+            connAck.WildcardSubscriptionAvailable = options.WildcardSubscriptionsAvailable;
+            connAck.SharedSubscriptionAvailable = options.SharedSubscriptionsAvailable;
+            connAck.SubscriptionIdentifiersAvailable = true;
+            connAck.AssignedClientIdentifier = assigned;
+            connAck.ServerKeepAlive = serverKeepAlive;
+            connAck.SessionExpiryInterval = grantedExpiry;
+        }
+        _control.Enqueue(connAck);
+        lock (session)
+        {
+            _resendInflight = session.Inflight.Count > 0;
+        }
+        _writerTask = Task.Run(WriteLoopAsync);
+        Signal();
+        _broker.Log.ClientConnected(clientId, Info.Transport, ProtocolVersion.ToString(), sessionPresent);
+        return true;
+    }
+
+    async ValueTask<bool> RefuseConnectAsync(MqttConnectReasonCode reason, MqttConnectReturnCode returnCode, bool malformed = false)
+    {
+        if (malformed)
+        {
+            return false;
+        }
+        var packet = new MqttConnAckPacket { ReasonCode = reason, ReturnCode = returnCode };
+        var buffer = _formatter.Encode(packet);
+        await WriteRawAndFlushAsync(buffer.Packet.AsSpan().ToArray()).ConfigureAwait(false);
+        return false;
+    }
+
+    async ValueTask WriteRawAndFlushAsync(byte[] bytes)
+    {
+        try
+        {
+            await _transport.Output.WriteAsync(bytes).ConfigureAwait(false);
+            _broker.CountSent(bytes.Length);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException)
+        {
+        }
+    }
+
+    // ---------------------------------------------------------------- DISCONNECT
+
+    void HandleDisconnect(MqttDisconnectPacket disconnect)
+    {
+        if (IsV5)
+        {
+            if (disconnect.SessionExpiryInterval != 0)
+            {
+                if (_connectSessionExpiry == 0)
+                {
+                    // MQTT-3.14.2-2: cannot turn a non-persistent session into a persistent one
+                    throw new MqttProtocolError(MqttDisconnectReasonCode.ProtocolError, "Session expiry set on DISCONNECT after CONNECT asked for 0.");
+                }
+                _broker.UpdateSessionExpiry(Session!, Math.Min(disconnect.SessionExpiryInterval, _broker.Options.MaxSessionExpiryInterval));
+            }
+            _cleanDisconnect = disconnect.ReasonCode != MqttDisconnectReasonCode.DisconnectWithWillMessage;
+        }
+        else
+        {
+            _cleanDisconnect = true;
+        }
+    }
+}

@@ -1,0 +1,54 @@
+using IotRealtime.Broker.Engine.Security;
+using MQTTnet.Protocol;
+
+namespace IotRealtime.Broker.Engine.Sessions;
+
+/// <summary>
+/// Server-side MQTT session state. Everything mutable is guarded by <c>lock (this)</c>; the connection's writer is the
+/// only one that moves deliveries from <see cref="Pending"/> to <see cref="Inflight"/>.
+/// </summary>
+internal sealed class Session(string clientId)
+{
+    public string ClientId { get; } = clientId;
+    public ClientIdentity Identity { get; set; } = new(clientId, null);
+
+    /// <summary>Subscriptions by their full filter (including any $share prefix).</summary>
+    public Dictionary<string, Subscription> Subscriptions { get; } = new(StringComparer.Ordinal);
+
+    public Queue<Delivery> Pending { get; } = new();
+
+    /// <summary>Deliveries sent and not yet completed, in send order, by packet id.</summary>
+    public OrderedDictionary<ushort, Delivery> Inflight { get; } = new();
+
+    /// <summary>QoS 2 packet ids received from the client and not yet released (PUBREL): duplicates are not routed again.</summary>
+    public HashSet<ushort> InboundQos2 { get; } = new();
+
+    public MqttConnection? Connection { get; set; }
+    public bool IsConnected => Connection is not null;
+
+    /// <summary>Seconds the session outlives its connection; uint.MaxValue = never expires.</summary>
+    public uint ExpiryInterval { get; set; }
+
+    public DateTimeOffset? ExpiresAt { get; set; }
+    public Will? PendingWill { get; set; }
+    public DateTimeOffset? WillDueAt { get; set; }
+    public bool Ended { get; set; }
+
+    ushort _nextPacketId;
+
+    public ushort NextPacketId()
+    {
+        // skips ids still in flight; the writer never has more than 65535 in flight (Receive Maximum caps it)
+        for (var i = 0; i < 65536; i++)
+        {
+            _nextPacketId = _nextPacketId == ushort.MaxValue ? (ushort)1 : (ushort)(_nextPacketId + 1);
+            if (!Inflight.ContainsKey(_nextPacketId))
+            {
+                return _nextPacketId;
+            }
+        }
+        throw new InvalidOperationException("No free packet identifier.");
+    }
+
+    public static MqttQualityOfServiceLevel Min(MqttQualityOfServiceLevel a, MqttQualityOfServiceLevel b) => a < b ? a : b;
+}
