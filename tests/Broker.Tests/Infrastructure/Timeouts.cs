@@ -1,0 +1,10 @@
+namespace IotRealtime.Broker.Tests.Infrastructure;
+
+/// <summary>Deadlines for condition waits: generous, because a loaded 2-core CI machine starts processes slowly.</summary>
+public static class Timeouts
+{
+    public static readonly TimeSpan Default = TimeSpan.FromSeconds(20);
+
+    /// <summary>How long to watch for something that must not happen.</summary>
+    public static readonly TimeSpan Absence = TimeSpan.FromSeconds(1);
+}
