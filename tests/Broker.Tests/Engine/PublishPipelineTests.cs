@@ -1,0 +1,81 @@
+using System.Collections.Concurrent;
+using IotRealtime.Broker.Engine;
+using IotRealtime.Broker.Engine.Pipeline;
+using IotRealtime.Broker.Tests.Infrastructure;
+using MQTTnet.Packets;
+using MQTTnet.Protocol;
+using static IotRealtime.Broker.Tests.Engine.Packets;
+
+namespace IotRealtime.Broker.Tests.Engine;
+
+/// <summary>The inbound pipeline: authorize → accept → route → acknowledge, with an accept stage that may answer late.</summary>
+public sealed class PublishPipelineTests
+{
+    /// <summary>An accept stage whose answers the test releases by hand, like a log that acknowledges later.</summary>
+    sealed class GatedSink : IPublishSink
+    {
+        public ConcurrentQueue<(MqttMessage Message, TaskCompletionSource<AcceptResult> Gate)> Waiting { get; } = new();
+
+        public ValueTask<AcceptResult> AcceptAsync(MqttMessage message, CancellationToken cancellationToken)
+        {
+            var gate = new TaskCompletionSource<AcceptResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Waiting.Enqueue((message, gate));
+            return new ValueTask<AcceptResult>(gate.Task);
+        }
+    }
+
+    [Fact]
+    public async Task Acknowledgement_waits_for_the_accept_stage_without_stalling_reads_and_leaves_in_order()
+    {
+        var sink = new GatedSink();
+        await using var server = EngineServer.Start(sinks: [sink]);
+        var (sub, _) = await RawMqttClient.ConnectAsync(server.Port, "sub");
+        await sub.SendAsync(Subscribe(1, "p/#", MqttQualityOfServiceLevel.AtLeastOnce));
+        await sub.ReceiveAsync<MqttSubAckPacket>();
+        var (pub, _) = await RawMqttClient.ConnectAsync(server.Port, "pub");
+        for (ushort i = 1; i <= 3; i++)
+        {
+            await pub.SendAsync(Publish("p/t", i.ToString(), MqttQualityOfServiceLevel.AtLeastOnce, i));
+        }
+        // all three reached the accept stage although none is acknowledged: reading did not stall
+        await Wait.UntilAsync(() => sink.Waiting.Count == 3, TimeSpan.FromSeconds(5), "three publishes in the accept stage");
+        await pub.SendAsync(new MqttPingReqPacket());
+        await pub.ReceiveAsync<MqttPingRespPacket>(); // control traffic is not stuck behind pending data
+        await sub.ExpectNothingAsync(TimeSpan.FromMilliseconds(300)); // nothing routed before acceptance
+
+        var gates = sink.Waiting.ToArray();
+        gates[2].Gate.SetResult(AcceptResult.Accepted); // the last one answers first...
+        await pub.ExpectNothingAsync(TimeSpan.FromMilliseconds(300)); // ...but its PUBACK must wait for the earlier ones
+        gates[0].Gate.SetResult(AcceptResult.Accepted);
+        gates[1].Gate.SetResult(AcceptResult.Accepted);
+        for (ushort i = 1; i <= 3; i++)
+        {
+            Assert.Equal(i, (await pub.ReceiveAsync<MqttPubAckPacket>()).PacketIdentifier);
+        }
+        for (var i = 1; i <= 3; i++)
+        {
+            Assert.Equal(i.ToString(), (await sub.ReceiveAsync<MqttPublishPacket>()).Text());
+        }
+    }
+
+    [Fact]
+    public async Task Refusal_from_the_accept_stage_reaches_the_client_as_a_reason_code_and_nothing_is_routed()
+    {
+        var sink = new GatedSink();
+        await using var server = EngineServer.Start(sinks: [sink]);
+        var (sub, _) = await RawMqttClient.ConnectAsync(server.Port, "sub");
+        await sub.SendAsync(Subscribe(1, "p/#", MqttQualityOfServiceLevel.AtLeastOnce));
+        await sub.ReceiveAsync<MqttSubAckPacket>();
+        var (pub, _) = await RawMqttClient.ConnectAsync(server.Port, "pub");
+        await pub.SendAsync(Publish("p/t", "refused", MqttQualityOfServiceLevel.AtLeastOnce, 1));
+        await pub.SendAsync(Publish("p/t", "refused2", MqttQualityOfServiceLevel.ExactlyOnce, 2));
+        await Wait.UntilAsync(() => sink.Waiting.Count == 2, TimeSpan.FromSeconds(5), "publishes in the accept stage");
+        foreach (var (_, gate) in sink.Waiting)
+        {
+            gate.SetResult(AcceptResult.ServerBusy);
+        }
+        Assert.Equal((MqttPubAckReasonCode)0x89, (await pub.ReceiveAsync<MqttPubAckPacket>()).ReasonCode);
+        Assert.Equal((MqttPubRecReasonCode)0x89, (await pub.ReceiveAsync<MqttPubRecPacket>()).ReasonCode);
+        await sub.ExpectNothingAsync(TimeSpan.FromMilliseconds(300));
+    }
+}
