@@ -1,0 +1,72 @@
+using System.Runtime.CompilerServices;
+using IotRealtime.Broker.Engine.Routing;
+using IotRealtime.Broker.Engine.Security;
+
+namespace IotRealtime.Broker.Host.Auth;
+
+/// <summary>
+/// Authorizes publishes and subscriptions with ordered <see cref="AclRule"/>s, first match wins, <see cref="DefaultPermission"/> otherwise.
+/// Each client's rules are resolved once (subject selected, %c/%u substituted) and cached for as long as its identity lives,
+/// so a publish costs one allocation-free filter match per applicable rule.
+/// </summary>
+public sealed class AclAuthorizer : IMqttAuthorizer
+{
+    readonly AclRule[] _rules;
+    readonly ConditionalWeakTable<ClientIdentity, ClientRules> _resolved = new();
+    readonly ConditionalWeakTable<ClientIdentity, ClientRules>.CreateValueCallback _resolve;
+
+    public AclAuthorizer(IEnumerable<AclRule> rules, AclPermission defaultPermission)
+    {
+        _rules = [.. rules];
+        DefaultPermission = defaultPermission;
+        _resolve = Resolve;
+    }
+
+    public AclPermission DefaultPermission { get; }
+
+    public IReadOnlyList<AclRule> Rules => _rules;
+
+    /// <summary>The decision when no rule matches, as the Auth:AclDefault key describes.</summary>
+    public static AclPermission EffectiveDefault(AclPermission? configured, int ruleCount) =>
+        configured ?? (ruleCount == 0 ? AclPermission.Allow : AclPermission.Deny);
+
+    public bool CanPublish(ClientIdentity client, string topic)
+    {
+        foreach (var rule in _resolved.GetValue(client, _resolve).Publish)
+        {
+            if (TopicValidation.Matches(rule.Filter, topic)) return rule.Allow;
+        }
+        return DefaultPermission == AclPermission.Allow;
+    }
+
+    public bool CanSubscribe(ClientIdentity client, string topicFilter)
+    {
+        TopicValidation.TryParseShared(topicFilter, out _, out var filter);
+        var levels = filter.Split('/');
+        foreach (var rule in _resolved.GetValue(client, _resolve).Subscribe)
+        {
+            if (rule.Allow ? TopicFilterRelation.Covers(rule.Levels, levels) : TopicFilterRelation.Overlaps(rule.Levels, levels)) return rule.Allow;
+        }
+        return DefaultPermission == AclPermission.Allow;
+    }
+
+    ClientRules Resolve(ClientIdentity client)
+    {
+        var publish = new List<ResolvedRule>();
+        var subscribe = new List<ResolvedRule>();
+        foreach (var rule in _rules)
+        {
+            if (!rule.AppliesTo(client)) continue;
+            var filter = rule.ResolveFilter(client);
+            if (filter is null) continue;
+            var resolved = new ResolvedRule(filter, filter.Split('/'), rule.Permission == AclPermission.Allow);
+            if (rule.Actions.HasFlag(AclAction.Publish)) publish.Add(resolved);
+            if (rule.Actions.HasFlag(AclAction.Subscribe)) subscribe.Add(resolved);
+        }
+        return new ClientRules([.. publish], [.. subscribe]);
+    }
+
+    sealed record ResolvedRule(string Filter, string[] Levels, bool Allow);
+
+    sealed record ClientRules(ResolvedRule[] Publish, ResolvedRule[] Subscribe);
+}

@@ -1,0 +1,251 @@
+using System.Net;
+using IotRealtime.Broker.Engine;
+using IotRealtime.Broker.Engine.Pipeline;
+using IotRealtime.Broker.Engine.Security;
+using IotRealtime.Broker.Host.Auth;
+using IotRealtime.Broker.Host.Cli;
+using IotRealtime.Broker.Host.Configuration;
+using IotRealtime.Broker.Host.Listeners;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace IotRealtime.Broker.Host;
+
+/// <summary>
+/// The broker process as an embeddable object: Kestrel listeners for MQTT over TCP, TLS, WebSocket (/mqtt) and secure
+/// WebSocket, /healthz, and the engine behind them. Tests and benchmarks start it in-process on port 0.
+/// </summary>
+public sealed class BrokerHost : IAsyncDisposable
+{
+    readonly WebApplication _app;
+    int _disposed;
+
+    BrokerHost(WebApplication app, HostSettings settings, int mqttPort, int? mqttsPort, int httpPort, int? httpsPort)
+    {
+        _app = app;
+        Settings = settings;
+        MqttPort = mqttPort;
+        MqttsPort = mqttsPort;
+        HttpPort = httpPort;
+        HttpsPort = httpsPort;
+    }
+
+    /// <summary>The bound MQTT/TCP port; -1 when disabled.</summary>
+    public int MqttPort { get; }
+
+    /// <summary>The bound MQTT/TLS port; null when TLS is off or the listener is disabled.</summary>
+    public int? MqttsPort { get; }
+
+    /// <summary>The bound HTTP port (WebSocket at /mqtt); -1 when disabled.</summary>
+    public int HttpPort { get; }
+
+    /// <summary>The bound HTTPS port (secure WebSocket at /mqtt); null when TLS is off or the listener is disabled.</summary>
+    public int? HttpsPort { get; }
+
+    public HostSettings Settings { get; }
+
+    public MqttBroker Broker => Services.GetRequiredService<MqttBroker>();
+
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>Validates <paramref name="configuration"/>, binds the listeners and starts serving.</summary>
+    /// <exception cref="BrokerConfigurationException">The configuration is invalid; the message lists each bad key.</exception>
+    public static Task<BrokerHost> StartAsync(IConfiguration configuration, CancellationToken ct = default) =>
+        StartAsync(configuration, consoleLifetime: false, ct);
+
+    static async Task<BrokerHost> StartAsync(IConfiguration configuration, bool consoleLifetime, CancellationToken ct)
+    {
+        var settings = HostSettings.Load(configuration);
+
+        // An empty builder: configuration comes only from the caller, so an embedded host is not changed by
+        // whatever appsettings.json or environment variables the embedding process happens to have.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.AddConfiguration(configuration);
+        builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ";
+            o.UseUtcTimestamp = true;
+        });
+        if (!consoleLifetime) builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
+
+        ConfigureServices(builder.Services, settings);
+
+        var listeners = new List<(string Transport, ListenOptions Options)>();
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxConcurrentConnections = settings.Listeners.MaxConnections;
+            kestrel.Limits.MaxConcurrentUpgradedConnections = settings.Listeners.MaxConnections;
+            // Connection handlers own their bytes; request-body limits only concern the HTTP endpoints, which take no bodies.
+            kestrel.Limits.MaxRequestBodySize = 64 * 1024;
+            ConfigureListeners(kestrel, settings, listeners);
+        });
+        builder.Services.AddRoutingCore();
+        builder.Services.AddConnections();
+
+        var app = builder.Build();
+        MapEndpoints(app);
+
+        var broker = app.Services.GetRequiredService<MqttBroker>();
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<BrokerHost>();
+        try
+        {
+            broker.Start();
+            await app.StartAsync(ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        int? PortOf(string transport) => listeners.Where(l => l.Transport == transport).Select(l => (int?)l.Options.IPEndPoint!.Port).FirstOrDefault();
+        foreach (var (transport, options) in listeners) HostLog.Listening(logger, transport, options.IPEndPoint!.ToString());
+        HostLog.Started(logger, settings.AclRules.Count, settings.AclDefault.ToString().ToLowerInvariant(), settings.Auth.EffectiveAllowAnonymous,
+            settings.Passwords?.Count ?? 0, settings.TlsSetup is not null, settings.DataDirectory);
+        if (settings.TlsSetup is { } tls && tls.Certificate.NotAfter.ToUniversalTime() < app.Services.GetRequiredService<TimeProvider>().GetUtcNow().UtcDateTime.AddDays(14))
+        {
+            HostLog.CertificateExpiring(logger, tls.Certificate.Subject, tls.Certificate.NotAfter.ToUniversalTime());
+        }
+
+        return new BrokerHost(app, settings, PortOf("mqtt") ?? -1, PortOf("mqtts"), PortOf("http") ?? -1, PortOf("https"));
+    }
+
+    static void ConfigureServices(IServiceCollection services, HostSettings settings)
+    {
+        services.AddSingleton(settings);
+        services.AddSingleton(settings.Broker);
+        services.AddSingleton(settings.Listeners);
+        services.AddSingleton(settings.Tls);
+        services.AddSingleton(settings.Auth);
+        services.AddSingleton(settings.Data);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<IMqttAuthenticator>(sp => new PasswordAuthenticator(settings.Auth, settings.Passwords, sp.GetRequiredService<ILogger<PasswordAuthenticator>>()));
+        services.AddSingleton<IMqttAuthorizer>(settings.AclRules.Count == 0 && settings.AclDefault == AclPermission.Allow
+            ? new AllowAllAuthorizer()
+            : new AclAuthorizer(settings.AclRules, settings.AclDefault));
+        services.AddSingleton(sp => new MqttBroker(
+            sp.GetRequiredService<BrokerOptions>(),
+            sp.GetRequiredService<IMqttAuthenticator>(),
+            sp.GetRequiredService<IMqttAuthorizer>(),
+            sp.GetServices<IPublishSink>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<MqttConnectionHandler>();
+    }
+
+    static void ConfigureListeners(KestrelServerOptions kestrel, HostSettings settings, List<(string, ListenOptions)> listeners)
+    {
+        var address = settings.Listeners.ParsedBindAddress;
+        var tls = settings.TlsSetup;
+
+        void Listen(string transport, int port, Action<ListenOptions> configure)
+        {
+            if (port < 0) return;
+            kestrel.Listen(address, port, options =>
+            {
+                configure(options);
+                listeners.Add((transport, options));
+            });
+        }
+
+        Listen("mqtt", settings.Listeners.MqttPort, o => o.UseConnectionHandler<MqttConnectionHandler>());
+        Listen("http", settings.Listeners.HttpPort, o => o.Protocols = HttpProtocols.Http1);
+        if (tls is not null)
+        {
+            Listen("mqtts", settings.Listeners.MqttsPort, o => o.UseHttps(tls.CreateHttpsOptions()).UseConnectionHandler<MqttConnectionHandler>());
+            // HTTP/1.1 only: WebSocket over HTTP/2 (RFC 8441) is not what MQTT clients speak.
+            Listen("https", settings.Listeners.HttpsPort, o =>
+            {
+                o.Protocols = HttpProtocols.Http1;
+                o.UseHttps(tls.CreateHttpsOptions());
+            });
+        }
+    }
+
+    static void MapEndpoints(WebApplication app)
+    {
+        app.MapGet("/healthz", static context =>
+        {
+            context.Response.ContentType = "text/plain";
+            return context.Response.WriteAsync("ok");
+        });
+        app.MapConnectionHandler<MqttConnectionHandler>("/mqtt", o =>
+        {
+            o.Transports = HttpTransportType.WebSockets;
+            o.WebSockets.SubProtocolSelector = MQTTnet.AspNetCore.MqttSubProtocolSelector.SelectSubProtocol;
+        });
+    }
+
+    /// <summary>Entry point of the <c>iotrealtime-broker</c> executable: sub-commands, or the broker until SIGINT/SIGTERM. Returns the exit code.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        if (args.Length > 0 && args[0] == PasswdCommand.Name) return await PasswdCommand.RunAsync(args[1..], Console.In, Console.Out, Console.Error).ConfigureAwait(false);
+        if (args.Length > 0 && args[0] is "-h" or "--help" or "help")
+        {
+            await Console.Out.WriteLineAsync(CommandLine.Usage).ConfigureAwait(false);
+            return 0;
+        }
+
+        BrokerHost host;
+        try
+        {
+            host = await StartAsync(CommandLine.BuildConfiguration(args), consoleLifetime: true, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (BrokerConfigurationException e)
+        {
+            await Console.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
+            return 2;
+        }
+        catch (FormatException e)
+        {
+            // Malformed command line or appsettings.json.
+            await Console.Error.WriteLineAsync($"Invalid broker configuration: {e.Message}").ConfigureAwait(false);
+            return 2;
+        }
+        catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException or AddressInUseException)
+        {
+            await Console.Error.WriteLineAsync($"Cannot listen: {e.Message}").ConfigureAwait(false);
+            return 2;
+        }
+
+        await using (host.ConfigureAwait(false))
+        {
+            await host._app.WaitForShutdownAsync().ConfigureAwait(false);
+        }
+        return 0;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        HostLog.Stopping(Services.GetRequiredService<ILoggerFactory>().CreateLogger<BrokerHost>());
+        try
+        {
+            await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Disposing the container disposes the engine after Kestrel has closed every connection.
+            await _app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>An embedded host stops when its owner disposes it, not on Ctrl+C sent to the embedding process.</summary>
+    sealed class EmbeddedLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

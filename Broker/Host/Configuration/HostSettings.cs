@@ -1,0 +1,116 @@
+using IotRealtime.Broker.Engine;
+using IotRealtime.Broker.Host.Auth;
+using IotRealtime.Broker.Host.Listeners;
+using IotRealtime.Broker.Host.Tls;
+using Microsoft.Extensions.Configuration;
+
+namespace IotRealtime.Broker.Host.Configuration;
+
+/// <summary>
+/// Everything the host reads from configuration, bound, validated and loaded (certificates, password file, ACL rules)
+/// in one pass that collects every problem, so a bad configuration is reported once, in full.
+/// </summary>
+public sealed class HostSettings
+{
+    HostSettings() { }
+
+    public required BrokerOptions Broker { get; init; }
+
+    public required ListenerOptions Listeners { get; init; }
+
+    public required TlsOptions Tls { get; init; }
+
+    public required AuthOptions Auth { get; init; }
+
+    public required DataOptions Data { get; init; }
+
+    /// <summary>Null when TLS is off.</summary>
+    public TlsSetup? TlsSetup { get; init; }
+
+    /// <summary>Null when Auth:PasswordFile is unset.</summary>
+    public PasswordFile? Passwords { get; init; }
+
+    public required IReadOnlyList<AclRule> AclRules { get; init; }
+
+    public required AclPermission AclDefault { get; init; }
+
+    /// <summary>The data directory, made absolute and created.</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <exception cref="BrokerConfigurationException">Listing every problem, each naming its key.</exception>
+    public static HostSettings Load(IConfiguration configuration)
+    {
+        var errors = new List<string>();
+        var broker = Bind<BrokerOptions>(configuration, "Broker", errors);
+        var listeners = Bind<ListenerOptions>(configuration, ListenerOptions.Section, errors);
+        var tls = Bind<TlsOptions>(configuration, TlsOptions.Section, errors);
+        var auth = Bind<AuthOptions>(configuration, AuthOptions.Section, errors);
+        var data = Bind<DataOptions>(configuration, DataOptions.Section, errors);
+
+        errors.AddRange(broker.Validate());
+        errors.AddRange(listeners.Validate(tls.Enabled));
+        var tlsSetup = TlsSetup.Load(tls, errors);
+
+        PasswordFile? passwords = null;
+        if (!string.IsNullOrWhiteSpace(auth.PasswordFile))
+        {
+            if (!File.Exists(auth.PasswordFile)) errors.Add($"{AuthOptions.Section}:PasswordFile: file '{auth.PasswordFile}' does not exist (create it with 'iotrealtime-broker passwd {auth.PasswordFile} <username>').");
+            else passwords = PasswordFile.Load(auth.PasswordFile, $"{AuthOptions.Section}:PasswordFile", errors);
+        }
+        if (!auth.EffectiveAllowAnonymous && passwords is null && !(auth.UseCertificateIdentity && tls.ClientCertificateMode != TlsClientCertificateMode.None))
+        {
+            errors.Add($"{AuthOptions.Section}:AllowAnonymous is false but no client could ever authenticate: set {AuthOptions.Section}:PasswordFile, or require client certificates (Tls:ClientCertificateMode) with {AuthOptions.Section}:UseCertificateIdentity.");
+        }
+
+        var rules = AclRuleSet.Load(auth, errors);
+
+        var dataDirectory = string.Empty;
+        if (string.IsNullOrWhiteSpace(data.Directory))
+        {
+            errors.Add($"{DataOptions.Section}:Directory must not be empty.");
+        }
+        else if (errors.Count == 0)
+        {
+            // Created only for a configuration that is otherwise good, so a typo does not leave directories behind.
+            try
+            {
+                dataDirectory = Directory.CreateDirectory(Path.GetFullPath(data.Directory)).FullName;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                errors.Add($"{DataOptions.Section}:Directory: cannot create '{data.Directory}': {e.Message}");
+            }
+        }
+
+        if (errors.Count > 0) throw new BrokerConfigurationException(errors);
+
+        return new HostSettings
+        {
+            Broker = broker,
+            Listeners = listeners,
+            Tls = tls,
+            Auth = auth,
+            Data = data,
+            TlsSetup = tlsSetup,
+            Passwords = passwords,
+            AclRules = rules,
+            AclDefault = AclAuthorizer.EffectiveDefault(auth.AclDefault, rules.Count),
+            DataDirectory = dataDirectory,
+        };
+    }
+
+    static T Bind<T>(IConfiguration configuration, string section, List<string> errors) where T : class, new()
+    {
+        var options = new T();
+        try
+        {
+            // Unknown keys are errors: a misspelt "Listeners:MqttPrt" should not silently fall back to the default.
+            configuration.GetSection(section).Bind(options, o => o.ErrorOnUnknownConfiguration = true);
+        }
+        catch (InvalidOperationException e)
+        {
+            errors.Add($"{section}: {(e.InnerException is null ? e.Message : $"{e.Message} {e.InnerException.Message}")}");
+        }
+        return options;
+    }
+}

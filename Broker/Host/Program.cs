@@ -1,0 +1,3 @@
+using IotRealtime.Broker.Host;
+
+return await BrokerHost.RunAsync(args);
