@@ -45,6 +45,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
         Time = timeProvider;
         Log = new BrokerLog(loggerFactory.CreateLogger<MqttBroker>());
         Retained = retainedStore ?? new InMemoryRetainedStore();
+        Formatters = new PacketFormatterPool();
         StartedAt = timeProvider.GetUtcNow();
     }
 
@@ -54,6 +55,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
     internal TimeProvider Time { get; }
     internal BrokerLog Log { get; }
     public IRetainedStore Retained { get; }
+    internal PacketFormatterPool Formatters { get; }
     public DateTimeOffset StartedAt { get; }
 
     public int ConnectedClients => _connections.Count;

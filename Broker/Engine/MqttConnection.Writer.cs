@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using IotRealtime.Broker.Engine.Sessions;
+using MQTTnet.Formatter;
 using MQTTnet.Packets;
 using MQTTnet.Protocol;
 
@@ -7,6 +8,8 @@ namespace IotRealtime.Broker.Engine;
 
 internal sealed partial class MqttConnection
 {
+    IMqttPacketFormatter? _encoder;
+
     /// <summary>
     /// The only writer of this connection. Control packets go first, then deliveries within the client's receive
     /// window; everything gathered in one pass is flushed once, so a busy subscriber gets many PUBLISH frames per write.
@@ -21,13 +24,25 @@ internal sealed partial class MqttConnection
                 Volatile.Write(ref _signaled, 0);
                 var closing = _closeRequested;
                 var written = 0L;
-                while (_control.TryDequeue(out var packet))
+                _encoder = null;
+                try
                 {
-                    written += Write(output, packet);
+                    while (TryDequeueControl(out var packet))
+                    {
+                        written += Write(output, packet);
+                    }
+                    if (!closing)
+                    {
+                        written += WriteDeliveries(output);
+                    }
                 }
-                if (!closing)
+                finally
                 {
-                    written += WriteDeliveries(output);
+                    if (_encoder is { } encoder)
+                    {
+                        _broker.Formatters.Return(_version, encoder);
+                        _encoder = null;
+                    }
                 }
                 if (written > 0)
                 {
@@ -182,11 +197,12 @@ internal sealed partial class MqttConnection
     /// <summary>Encodes straight into the pipe. Returns the bytes written, or -1 when the packet exceeds <paramref name="limit"/>.</summary>
     long Write(PipeWriter output, MqttPacket packet, uint limit = 0)
     {
-        var buffer = _formatter.Encode(packet);
+        // borrowed for one write pass only; an idle connection holds no encoder
+        var encoder = _encoder ??= _broker.Formatters.Rent(_version);
+        var buffer = encoder.Encode(packet);
         var length = buffer.Length;
         if (limit > 0 && length > limit)
         {
-            _formatter.Cleanup();
             return -1;
         }
         var span = output.GetSpan(length);
@@ -196,7 +212,6 @@ internal sealed partial class MqttConnection
             System.Buffers.BuffersExtensions.CopyTo(buffer.Payload, span[buffer.Packet.Count..]);
         }
         output.Advance(length);
-        _formatter.Cleanup();
         return length;
     }
 }

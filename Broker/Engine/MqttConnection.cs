@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Runtime.InteropServices;
 using IotRealtime.Broker.Engine.Pipeline;
@@ -23,8 +22,9 @@ internal sealed partial class MqttConnection
 
     readonly MqttBroker _broker;
     readonly IDuplexPipe _transport;
-    readonly MqttPacketFormatterAdapter _formatter;
-    readonly ConcurrentQueue<MqttPacket> _control = new();
+    MqttProtocolVersion _version;
+    // control lane: a plain queue under its own lock (a ConcurrentQueue preallocates a segment per connection)
+    readonly Queue<MqttPacket> _control = new();
     readonly SemaphoreSlim _signal = new(0);
     readonly List<Delivery> _batch = new();
     readonly Queue<InboundEntry> _inbound = new();
@@ -52,15 +52,13 @@ internal sealed partial class MqttConnection
         _broker = broker;
         _transport = transport;
         Info = info;
-        // small initial encode buffer: idle connections should cost little; it grows for big packets and shrinks back
-        _formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(256, 64 * 1024));
         _openedAt = _lastActivity = broker.Time.GetTimestamp();
     }
 
     public ConnectionInfo Info { get; }
     public Session? Session { get; private set; }
-    public MqttProtocolVersion ProtocolVersion => _formatter.ProtocolVersion;
-    bool IsV5 => _formatter.ProtocolVersion == MqttProtocolVersion.V500;
+    public MqttProtocolVersion ProtocolVersion => _version;
+    bool IsV5 => _version == MqttProtocolVersion.V500;
     public Will? Will { get; set; }
     public string? ClientId => Session?.ClientId;
 
@@ -129,7 +127,7 @@ internal sealed partial class MqttConnection
         }
         if (reason is { } code && _connected && IsV5)
         {
-            _control.Enqueue(new MqttDisconnectPacket { ReasonCode = code });
+            EnqueueControl(new MqttDisconnectPacket { ReasonCode = code });
         }
         _closeRequested = true;
         Signal();
@@ -159,8 +157,24 @@ internal sealed partial class MqttConnection
 
     void SendControl(MqttPacket packet)
     {
-        _control.Enqueue(packet);
+        EnqueueControl(packet);
         Signal();
+    }
+
+    void EnqueueControl(MqttPacket packet)
+    {
+        lock (_control)
+        {
+            _control.Enqueue(packet);
+        }
+    }
+
+    bool TryDequeueControl(out MqttPacket packet)
+    {
+        lock (_control)
+        {
+            return _control.TryDequeue(out packet!);
+        }
     }
 
     /// <summary>Called by housekeeping once a second.</summary>
@@ -274,15 +288,7 @@ internal sealed partial class MqttConnection
             return HandleConnectFrameAsync(header, body, received);
         }
         ValidateFixedHeader(type, header);
-        MqttPacket packet;
-        try
-        {
-            packet = _formatter.Decode(received);
-        }
-        catch (Exception ex)
-        {
-            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, $"Malformed {type}: {ex.Message}");
-        }
+        var packet = Decode(received, type);
         switch (packet)
         {
             case MqttPublishPacket publish:
@@ -363,27 +369,56 @@ internal sealed partial class MqttConnection
         {
             throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "CONNECT with reserved flags.");
         }
-        try
-        {
-            _formatter.DetectProtocolVersion(received);
-        }
-        catch (Exception)
+        _version = DetectProtocolVersion(body);
+        if (_version == MqttProtocolVersion.Unknown)
         {
             // unknown protocol name/level: answer in 3.1.1 form (return code 1) as the spec asks, then close
             await WriteRawAndFlushAsync([0x20, 0x02, 0x00, 0x01]).ConfigureAwait(false);
             return false;
         }
         ValidateConnectFlags(body);
-        MqttConnectPacket connect;
+        var connect = (MqttConnectPacket)Decode(received, MqttControlPacketType.Connect);
+        return await HandleConnectAsync(connect).ConfigureAwait(false);
+    }
+
+    static MqttProtocolVersion DetectProtocolVersion(ArraySegment<byte> body)
+    {
+        var span = body.AsSpan();
+        if (span.Length < 7)
+        {
+            return MqttProtocolVersion.Unknown;
+        }
+        var nameLength = (span[0] << 8) | span[1];
+        if (span.Length < 2 + nameLength + 1)
+        {
+            return MqttProtocolVersion.Unknown;
+        }
+        var name = span.Slice(2, nameLength);
+        var level = span[2 + nameLength] & 0x7F; // bit 7 is Mosquitto's bridge flag
+        return (name.SequenceEqual("MQTT"u8), name.SequenceEqual("MQIsdp"u8), level) switch
+        {
+            (true, _, 5) => MqttProtocolVersion.V500,
+            (true, _, 4) => MqttProtocolVersion.V311,
+            (_, true, 3) => MqttProtocolVersion.V310,
+            _ => MqttProtocolVersion.Unknown,
+        };
+    }
+
+    MqttPacket Decode(ReceivedMqttPacket received, MqttControlPacketType type)
+    {
+        var formatter = _broker.Formatters.Rent(_version);
         try
         {
-            connect = (MqttConnectPacket)_formatter.Decode(received);
+            return formatter.Decode(received);
         }
         catch (Exception ex)
         {
-            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, $"Malformed CONNECT: {ex.Message}");
+            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, $"Malformed {type}: {ex.Message}");
         }
-        return await HandleConnectAsync(connect).ConfigureAwait(false);
+        finally
+        {
+            _broker.Formatters.Return(_version, formatter);
+        }
     }
 
     void ValidateConnectFlags(ArraySegment<byte> body)
@@ -541,7 +576,7 @@ internal sealed partial class MqttConnection
             connAck.ServerKeepAlive = serverKeepAlive;
             connAck.SessionExpiryInterval = grantedExpiry;
         }
-        _control.Enqueue(connAck);
+        EnqueueControl(connAck);
         lock (session)
         {
             _resendInflight = session.Inflight.Count > 0;
@@ -559,8 +594,17 @@ internal sealed partial class MqttConnection
             return false;
         }
         var packet = new MqttConnAckPacket { ReasonCode = reason, ReturnCode = returnCode };
-        var buffer = _formatter.Encode(packet);
-        await WriteRawAndFlushAsync(buffer.Packet.AsSpan().ToArray()).ConfigureAwait(false);
+        var formatter = _broker.Formatters.Rent(_version);
+        byte[] bytes;
+        try
+        {
+            bytes = formatter.Encode(packet).Packet.AsSpan().ToArray();
+        }
+        finally
+        {
+            _broker.Formatters.Return(_version, formatter);
+        }
+        await WriteRawAndFlushAsync(bytes).ConfigureAwait(false);
         return false;
     }
 
