@@ -7,8 +7,10 @@ public static class MosquittoClients
 {
     /// <summary>mosquitto_sub printing each message as a <see cref="MessageLine"/>, exiting after <paramref name="count"/> of them.</summary>
     public static ExternalProcess Sub(TestBroker broker, string topic, int qos, string version, int count = 1, params string[] extra) =>
-        ExternalProcess.Start(ExternalTools.MosquittoSub,
+        // stdbuf: mosquitto_sub's stdio is block-buffered into a pipe, which would hide the SUBACK debug line.
+        ExternalProcess.Start(ExternalTools.Require("stdbuf", "coreutils"),
         [
+            "-oL", ExternalTools.MosquittoSub,
             "-h", "127.0.0.1", "-p", broker.MqttPort.ToString(), "-V", version,
             "-i", "mosquitto-sub-" + Guid.NewGuid().ToString("N")[..8],
             "-t", topic, "-q", qos.ToString(), "-C", count.ToString(),
