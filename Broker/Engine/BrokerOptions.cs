@@ -55,6 +55,13 @@ public sealed class BrokerOptions
     /// <summary>How often $SYS/broker/... topics are published, in seconds; 0 disables them.</summary>
     public int SysInterval { get; set; } = 10;
 
+    /// <summary>
+    /// SUBACK reason an MQTT 5 client gets when the ACL denies a subscription: 0x87 (Not authorized, the default) or
+    /// 0x80 (Unspecified error, which hides that the filter is protected and is what the Paho interoperability suite expects).
+    /// MQTT 3.1.1 clients always get 0x80, the only failure code 3.1.1 has.
+    /// </summary>
+    public int SubscribeDeniedReasonCode { get; set; } = 0x87;
+
     /// <summary>Maximum length of a client id we accept.</summary>
     public int MaxClientIdLength { get; set; } = 256;
 
@@ -69,6 +76,7 @@ public sealed class BrokerOptions
         if (MaximumQoS is < 0 or > 2) yield return $"Broker:MaximumQoS must be 0, 1 or 2 (was {MaximumQoS}).";
         if (ConnectTimeoutSeconds < 1) yield return $"Broker:ConnectTimeoutSeconds must be at least 1 (was {ConnectTimeoutSeconds}).";
         if (SysInterval < 0) yield return $"Broker:SysInterval must be 0 (off) or a number of seconds (was {SysInterval}).";
+        if (SubscribeDeniedReasonCode is not (0x80 or 0x87)) yield return $"Broker:SubscribeDeniedReasonCode must be 128 (0x80) or 135 (0x87) (was {SubscribeDeniedReasonCode}).";
         if (MaxClientIdLength is < 23 or > 65535) yield return $"Broker:MaxClientIdLength must be between 23 and 65535 (was {MaxClientIdLength}).";
     }
 }

@@ -89,10 +89,10 @@ public sealed partial class MqttBroker : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts housekeeping (keep-alive sweep, will delay, session expiry, $SYS topics) once a second.</summary>
+    /// <summary>Starts housekeeping (keep-alive sweep, will delay, session expiry, $SYS topics), four times a second so will delays are kept to within a quarter second.</summary>
     public void Start()
     {
-        _timer ??= Time.CreateTimer(static s => ((MqttBroker)s!).Tick(), this, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        _timer ??= Time.CreateTimer(static s => ((MqttBroker)s!).Tick(), this, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(250));
     }
 
     public async ValueTask DisposeAsync()

@@ -44,6 +44,16 @@ internal sealed partial class MqttConnection
         {
             throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "PUBLISH topic is not valid MQTT UTF-8.");
         }
+        if (IsV5 && publish.TopicAlias == 0)
+        {
+            // MQTTnet reports an absent alias as 0; a Topic Alias property of 0 is a protocol error (MQTT-3.3.2-8)
+            var propertiesOffset = 2 + rawTopicLength + (qos > 0 ? 2 : 0);
+            if (body.Count > propertiesOffset + 1 && body[propertiesOffset] != 0 &&
+                MqttProperties.TryFind(body.AsSpan(), propertiesOffset, MqttProperties.TopicAlias, out var alias) && alias == 0)
+            {
+                throw new MqttProtocolError(MqttDisconnectReasonCode.TopicAliasInvalid, "Topic alias 0 is not allowed.");
+            }
+        }
         var topic = ResolveTopic(publish);
 
         if (qos > 0 && IsV5 && Volatile.Read(ref _qos1Pending) + InboundQos2Count(session) >= options.ReceiveMaximum)

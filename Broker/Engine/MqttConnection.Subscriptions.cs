@@ -51,7 +51,7 @@ internal sealed partial class MqttConnection
             if (!_broker.Authorizer.CanSubscribe(session.Identity, text))
             {
                 _broker.Log.SubscribeDenied(session.ClientId, text);
-                codes.Add(IsV5 ? MqttSubscribeReasonCode.NotAuthorized : MqttSubscribeReasonCode.UnspecifiedError);
+                codes.Add(IsV5 ? (MqttSubscribeReasonCode)options.SubscribeDeniedReasonCode : MqttSubscribeReasonCode.UnspecifiedError);
                 continue;
             }
             var qos = Session.Min(filter.QualityOfServiceLevel, (MqttQualityOfServiceLevel)options.MaximumQoS);

@@ -44,6 +44,7 @@ internal sealed partial class MqttConnection
     Dictionary<ushort, string>? _inboundAliases;
     Dictionary<string, ushort>? _outboundAliases;
     bool _resendInflight;
+    bool _lingerForDisconnect;
     int _qos1Pending;
     uint _connectSessionExpiry;
 
@@ -108,10 +109,39 @@ internal sealed partial class MqttConnection
                     _transport.Output.CancelPendingFlush();
                 }
             }
+            if (_lingerForDisconnect)
+            {
+                await DrainInputBrieflyAsync().ConfigureAwait(false);
+            }
             await _transport.Input.CompleteAsync().ConfigureAwait(false);
             await _transport.Output.CompleteAsync().ConfigureAwait(false);
             _broker.OnConnectionClosed(this, _cleanDisconnect);
             _signal.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// After a DISCONNECT with a reason, read and discard what the client still sends for a moment: closing a socket
+    /// with unread input makes the kernel reset it, and the client could lose our DISCONNECT.
+    /// </summary>
+    async Task DrainInputBrieflyAsync()
+    {
+        using var linger = new CancellationTokenSource(TimeSpan.FromSeconds(1), _broker.Time);
+        try
+        {
+            while (true)
+            {
+                var result = await _transport.Input.ReadAsync(linger.Token).ConfigureAwait(false);
+                _transport.Input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception)
+        {
+            // time is up or the peer is gone
         }
     }
 
@@ -128,6 +158,7 @@ internal sealed partial class MqttConnection
         if (reason is { } code && _connected && IsV5)
         {
             EnqueueControl(new MqttDisconnectPacket { ReasonCode = code });
+            _lingerForDisconnect = true;
         }
         _closeRequested = true;
         Signal();
@@ -315,7 +346,7 @@ internal sealed partial class MqttConnection
                 SendControl(MqttPingRespPacket.Instance);
                 break;
             case MqttDisconnectPacket disconnect:
-                HandleDisconnect(disconnect);
+                HandleDisconnect(disconnect, body);
                 return ValueTask.FromResult(false);
             case MqttConnectPacket:
                 throw new MqttProtocolError(MqttDisconnectReasonCode.ProtocolError, "Second CONNECT on one connection.");
@@ -622,18 +653,19 @@ internal sealed partial class MqttConnection
 
     // ---------------------------------------------------------------- DISCONNECT
 
-    void HandleDisconnect(MqttDisconnectPacket disconnect)
+    void HandleDisconnect(MqttDisconnectPacket disconnect, ArraySegment<byte> body)
     {
         if (IsV5)
         {
-            if (disconnect.SessionExpiryInterval != 0)
+            // MQTTnet reports an absent Session Expiry Interval as 0; read the property itself to tell them apart
+            if (body.Count > 1 && MqttProperties.TryFind(body.AsSpan(), 1, MqttProperties.SessionExpiryInterval, out var expiry))
             {
-                if (_connectSessionExpiry == 0)
+                if (_connectSessionExpiry == 0 && expiry != 0)
                 {
                     // MQTT-3.14.2-2: cannot turn a non-persistent session into a persistent one
                     throw new MqttProtocolError(MqttDisconnectReasonCode.ProtocolError, "Session expiry set on DISCONNECT after CONNECT asked for 0.");
                 }
-                _broker.UpdateSessionExpiry(Session!, Math.Min(disconnect.SessionExpiryInterval, _broker.Options.MaxSessionExpiryInterval));
+                _broker.UpdateSessionExpiry(Session!, Math.Min(expiry, _broker.Options.MaxSessionExpiryInterval));
             }
             _cleanDisconnect = disconnect.ReasonCode != MqttDisconnectReasonCode.DisconnectWithWillMessage;
         }
