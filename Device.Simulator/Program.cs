@@ -1,0 +1,23 @@
+using IotRealtime.Device.Simulator;
+using IotRealtime.Device.Simulator.Scenarios;
+
+if (!SimulatorOptions.TryParse(args, out var options, out var error))
+{
+    Console.Error.WriteLine($"iotrealtime-sim: {error}");
+    Console.Error.WriteLine();
+    Console.Error.WriteLine(SimulatorOptions.Usage);
+    return 2;
+}
+
+if (options.ShowHelp)
+{
+    Console.WriteLine(SimulatorOptions.Usage);
+    return 0;
+}
+
+using var stop = new StopSignal();
+return options.Scenario switch
+{
+    "idle" => await new IdleScenario(options, TimeProvider.System, Console.Out).RunAsync(stop.Token),
+    _ => throw new InvalidOperationException($"scenario '{options.Scenario}' passed validation but has no runner"),
+};

@@ -1,0 +1,192 @@
+using System.Globalization;
+using System.Net;
+
+namespace IotRealtime.Device.Simulator;
+
+/// <summary>
+/// Everything a run is told on the command line: <c>iotrealtime-sim SCENARIO [--option value ...]</c>.
+/// Defaults live on the properties; <see cref="Validate"/> names the option in every error.
+/// </summary>
+public sealed class SimulatorOptions
+{
+    public static readonly string[] Scenarios = ["idle"];
+
+    public const string Usage = """
+        usage: iotrealtime-sim idle [options]
+
+        Opens MQTT 3.1.1 connections at a bounded rate, holds them idle, reports, disconnects and exits.
+
+          --host ADDRESS             broker address (default 127.0.0.1)
+          --port N                   broker MQTT port (default 1883)
+          --connections N            connections to open (default 1000)
+          --rate N                   new connections per second, at most (default 1000)
+          --hold SECONDS             how long to hold them once the ramp ends (default 10)
+          --keepalive SECONDS        MQTT keep-alive sent in CONNECT; 0 = none (default 60)
+          --client-id-pattern TEXT   client id, {0} = connection index (default "sim-{0}")
+          --connect-timeout SECONDS  TCP connect + CONNACK deadline per connection (default 10)
+          --max-pending N            connects in flight at once, at most (default 1000)
+          --source-base ADDRESS      first local source address; connection i binds to base + i / per-source,
+                                     spreading ephemeral ports over 127.0.0.2, 127.0.0.3, ... (default 127.0.0.2);
+                                     "none" lets the OS pick
+          --per-source N             connections per source address (default 10000)
+          --json PATH                also write the report as JSON to PATH
+          -h, --help                 this text
+        """;
+
+    public string Scenario { get; set; } = "idle";
+    public bool ShowHelp { get; set; }
+    public string Host { get; set; } = "127.0.0.1";
+    public int Port { get; set; } = 1883;
+    public int Connections { get; set; } = 1000;
+    public int Rate { get; set; } = 1000;
+    public int HoldSeconds { get; set; } = 10;
+    public int KeepAliveSeconds { get; set; } = 60;
+    public string ClientIdPattern { get; set; } = "sim-{0}";
+    public int ConnectTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>Bounds the connect backlog so a slow broker sees at most this many half-open handshakes.</summary>
+    public int MaxPending { get; set; } = 1000;
+
+    /// <summary>null = no explicit bind. Each source address has its own ~28k ephemeral ports on Linux.</summary>
+    public IPAddress? SourceBase { get; set; } = IPAddress.Parse("127.0.0.2");
+
+    /// <summary>10,000 stays well inside one address's ephemeral range even with TIME_WAIT leftovers from a previous run.</summary>
+    public int PerSource { get; set; } = 10_000;
+
+    public string? JsonPath { get; set; }
+
+    public IPEndPoint BrokerEndPoint => new(IPAddress.Parse(Host), Port);
+
+    public static bool TryParse(string[] args, out SimulatorOptions options, out string error)
+    {
+        options = new SimulatorOptions();
+        error = "";
+        if (args.Length == 0)
+        {
+            error = "no scenario given";
+            return false;
+        }
+
+        var i = 0;
+        if (args[0] is "-h" or "--help")
+        {
+            options.ShowHelp = true;
+            return true;
+        }
+
+        if (!args[0].StartsWith('-'))
+        {
+            options.Scenario = args[0];
+            i = 1;
+        }
+
+        for (; i < args.Length; i++)
+        {
+            var name = args[i];
+            if (name is "-h" or "--help")
+            {
+                options.ShowHelp = true;
+                return true;
+            }
+
+            if (i + 1 >= args.Length)
+            {
+                error = $"{name} needs a value";
+                return false;
+            }
+
+            var value = args[++i];
+            if (!options.TrySet(name, value, out error)) return false;
+        }
+
+        var problems = options.Validate().ToList();
+        error = string.Join(Environment.NewLine, problems);
+        return problems.Count == 0;
+    }
+
+    bool TrySet(string name, string value, out string error)
+    {
+        error = "";
+        switch (name)
+        {
+            case "--host": Host = value; return true;
+            case "--port": return TryInt(name, value, v => Port = v, out error);
+            case "--connections": return TryInt(name, value, v => Connections = v, out error);
+            case "--rate": return TryInt(name, value, v => Rate = v, out error);
+            case "--hold": return TryInt(name, value, v => HoldSeconds = v, out error);
+            case "--keepalive": return TryInt(name, value, v => KeepAliveSeconds = v, out error);
+            case "--client-id-pattern": ClientIdPattern = value; return true;
+            case "--connect-timeout": return TryInt(name, value, v => ConnectTimeoutSeconds = v, out error);
+            case "--max-pending": return TryInt(name, value, v => MaxPending = v, out error);
+            case "--per-source": return TryInt(name, value, v => PerSource = v, out error);
+            case "--json": JsonPath = value; return true;
+            case "--source-base":
+                if (value == "none")
+                {
+                    SourceBase = null;
+                    return true;
+                }
+
+                if (IPAddress.TryParse(value, out var source) && source.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+                {
+                    SourceBase = source;
+                    return true;
+                }
+
+                error = $"--source-base must be an IPv4 address or 'none' (was '{value}')";
+                return false;
+            default:
+                error = $"unknown option '{name}'";
+                return false;
+        }
+    }
+
+    static bool TryInt(string name, string value, Action<int> set, out string error)
+    {
+        if (int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed))
+        {
+            set(parsed);
+            error = "";
+            return true;
+        }
+
+        error = $"{name} must be a whole number (was '{value}')";
+        return false;
+    }
+
+    public IEnumerable<string> Validate()
+    {
+        if (!Scenarios.Contains(Scenario)) yield return $"unknown scenario '{Scenario}'; known: {string.Join(", ", Scenarios)}";
+        if (!IPAddress.TryParse(Host, out _)) yield return $"--host must be an IP address (was '{Host}')";
+        if (Port is < 1 or > 65535) yield return $"--port must be between 1 and 65535 (was {Port})";
+        if (Connections < 1) yield return $"--connections must be at least 1 (was {Connections})";
+        if (Rate < 1) yield return $"--rate must be at least 1 connection per second (was {Rate})";
+        if (HoldSeconds < 0) yield return $"--hold must be 0 or more seconds (was {HoldSeconds})";
+        if (KeepAliveSeconds is < 0 or > ushort.MaxValue) yield return $"--keepalive must be between 0 and 65535 seconds (was {KeepAliveSeconds})";
+        if (ConnectTimeoutSeconds < 1) yield return $"--connect-timeout must be at least 1 second (was {ConnectTimeoutSeconds})";
+        if (MaxPending < 1) yield return $"--max-pending must be at least 1 (was {MaxPending})";
+        if (PerSource is < 1 or > 28_000) yield return $"--per-source must be between 1 and 28000, one address's ephemeral port range (was {PerSource})";
+
+        string? idProblem = null;
+        try
+        {
+            var first = string.Format(CultureInfo.InvariantCulture, ClientIdPattern, 0);
+            var last = string.Format(CultureInfo.InvariantCulture, ClientIdPattern, Math.Max(Connections - 1, 0));
+            if (!ClientIdPattern.Contains("{0", StringComparison.Ordinal)) idProblem = "must contain {0} so that client ids differ";
+            else if (System.Text.Encoding.UTF8.GetByteCount(last) > ushort.MaxValue || first.Length == 0) idProblem = "gives an empty or over-long client id";
+        }
+        catch (FormatException)
+        {
+            idProblem = "is not a valid format string (use {0} for the index, {{ and }} for braces)";
+        }
+
+        if (idProblem is not null) yield return $"--client-id-pattern {idProblem} (was '{ClientIdPattern}')";
+
+        if (SourceBase is not null && Connections > 1)
+        {
+            var addresses = (Connections - 1) / PerSource;
+            var lastOctet = SourceBase.GetAddressBytes()[3] + addresses;
+            if (lastOctet > 254) yield return $"--source-base {SourceBase} with --per-source {PerSource} runs past x.x.x.254 for {Connections} connections; lower the base or raise --per-source";
+        }
+    }
+}
