@@ -69,6 +69,8 @@ public sealed class BrokerHost : IAsyncDisposable
         // whatever appsettings.json or environment variables the embedding process happens to have.
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddConfiguration(configuration);
+        // Per-request logs would drown the broker's own; the Logging section can turn them back on.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
         builder.Logging.AddSimpleConsole(o =>
         {
@@ -86,8 +88,6 @@ public sealed class BrokerHost : IAsyncDisposable
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxConcurrentConnections = settings.Listeners.MaxConnections;
             kestrel.Limits.MaxConcurrentUpgradedConnections = settings.Listeners.MaxConnections;
-            // Connection handlers own their bytes; request-body limits only concern the HTTP endpoints, which take no bodies.
-            kestrel.Limits.MaxRequestBodySize = 64 * 1024;
             ConfigureListeners(kestrel, settings, listeners);
         });
         builder.Services.AddRoutingCore();

@@ -18,7 +18,7 @@ public sealed class PasswordAuthenticator : IMqttAuthenticator
     readonly PasswordFile? _passwords;
     readonly bool _allowAnonymous;
     readonly bool _useCertificateIdentity;
-    readonly PasswordHash _decoy = PasswordHash.Create("decoy"u8);
+    readonly Lazy<PasswordHash> _decoy;
     readonly ILogger _logger;
 
     public PasswordAuthenticator(AuthOptions options, PasswordFile? passwords, ILogger<PasswordAuthenticator> logger)
@@ -27,6 +27,8 @@ public sealed class PasswordAuthenticator : IMqttAuthenticator
         _allowAnonymous = options.EffectiveAllowAnonymous;
         _useCertificateIdentity = options.UseCertificateIdentity;
         _logger = logger;
+        // Built on first use: hashing costs as much as a real check, which a host without password users never needs.
+        _decoy = new(() => PasswordHash.Create("decoy"u8, passwords?.TypicalIterations ?? PasswordHash.DefaultIterations));
     }
 
     public async ValueTask<AuthenticationResult> AuthenticateAsync(AuthenticationRequest request, CancellationToken cancellationToken)
@@ -55,7 +57,7 @@ public sealed class PasswordAuthenticator : IMqttAuthenticator
         try
         {
             // An unknown user costs as much as a known one, so timing does not reveal which names exist.
-            valid = await Task.Run(() => (hash ?? _decoy).Verify(password.Span), cancellationToken).ConfigureAwait(false) && known;
+            valid = await Task.Run(() => (hash ?? _decoy.Value).Verify(password.Span), cancellationToken).ConfigureAwait(false) && known;
         }
         finally
         {

@@ -14,6 +14,11 @@ public sealed class PasswordFile
 
     public int Count => _users.Count;
 
+    /// <summary>The iteration count most users' hashes have, so a check for an unknown user can take as long as a real one.</summary>
+    public int TypicalIterations => _users.Count == 0
+        ? PasswordHash.DefaultIterations
+        : _users.Values.GroupBy(h => h.Iterations).MaxBy(g => g.Count())!.Key;
+
     public bool TryGet(string username, out PasswordHash? hash) => _users.TryGetValue(username, out hash);
 
     /// <summary>Parses <paramref name="lines"/>; each bad line adds an error prefixed with <paramref name="source"/> and its line number.</summary>
