@@ -145,4 +145,35 @@ public sealed class TlsTests : IDisposable
         Assert.Equal(4, received.Count);
         Assert.Equal(new byte[] { 0x20, 2, 0, 0 }, buffer);
     }
+
+    [Fact]
+    public async Task Pfx_certificate_with_password_is_loaded()
+    {
+        var pfx = Path.Combine(_certificates.Directory, "server.pfx");
+        File.WriteAllBytes(pfx, _certificates.Server.Export(X509ContentType.Pfx, "pfx-password"));
+        await using var host = await BrokerHost.StartAsync(HostTestConfig.Build(
+            Path.Combine(_certificates.Directory, "data"),
+            ("Tls:CertificatePath", pfx),
+            ("Tls:CertificatePassword", "pfx-password")));
+
+        await using var ssl = await Handshake(host.MqttsPort!.Value, clientCertificate: null);
+        Assert.True(ssl.IsAuthenticated);
+    }
+
+    [Fact]
+    public async Task Certificate_without_its_key_is_a_configuration_error()
+    {
+        var error = await Assert.ThrowsAsync<IotRealtime.Broker.Host.Configuration.BrokerConfigurationException>(() => BrokerHost.StartAsync(HostTestConfig.Build(
+            Path.Combine(_certificates.Directory, "data"),
+            ("Tls:CertificatePath", _certificates.ServerCertificatePath),
+            ("Tls:ClientCaPath", Path.Combine(_certificates.Directory, "missing-ca.pem")))));
+
+        Assert.Contains(error.Errors, e => e.StartsWith("Tls:ClientCaPath", StringComparison.Ordinal));
+
+        error = await Assert.ThrowsAsync<IotRealtime.Broker.Host.Configuration.BrokerConfigurationException>(() => BrokerHost.StartAsync(HostTestConfig.Build(
+            Path.Combine(_certificates.Directory, "data"),
+            ("Tls:CertificatePath", _certificates.ServerCertificatePath))));
+
+        Assert.Contains(error.Errors, e => e.StartsWith("Tls:CertificatePath", StringComparison.Ordinal));
+    }
 }
