@@ -99,17 +99,35 @@ public sealed class HostSettings
         };
     }
 
+    /// <summary>
+    /// Binds each key of <paramref name="section"/> on its own, so one bad value does not hide the others, and reports
+    /// keys that match no property: a misspelt "Listeners:MqttPrt" must not silently fall back to the default.
+    /// </summary>
     static T Bind<T>(IConfiguration configuration, string section, List<string> errors) where T : class, new()
     {
         var options = new T();
-        try
+        var properties = typeof(T).GetProperties().Where(p => p.CanWrite && p.SetMethod!.IsPublic)
+            .ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
+        foreach (var child in configuration.GetSection(section).GetChildren())
         {
-            // Unknown keys are errors: a misspelt "Listeners:MqttPrt" should not silently fall back to the default.
-            configuration.GetSection(section).Bind(options, o => o.ErrorOnUnknownConfiguration = true);
-        }
-        catch (InvalidOperationException e)
-        {
-            errors.Add($"{section}: {(e.InnerException is null ? e.Message : $"{e.Message} {e.InnerException.Message}")}");
+            if (!properties.TryGetValue(child.Key, out var property))
+            {
+                errors.Add($"{section}:{child.Key} is not a known setting; {section} has {string.Join(", ", properties.Keys.Order(StringComparer.Ordinal))}.");
+                continue;
+            }
+            try
+            {
+                var value = child.Get(property.PropertyType);
+                if (value is not null) property.SetValue(options, value);
+            }
+            catch (InvalidOperationException)
+            {
+                var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+                var accepted = type.IsEnum ? $"one of {string.Join(", ", Enum.GetNames(type))}" : type == typeof(bool) ? "true or false"
+                    : type == typeof(int) || type == typeof(long) || type == typeof(uint) ? "a whole number"
+                    : $"a {type.Name}";
+                errors.Add($"{section}:{child.Key}: '{child.Value}' is not valid; expected {accepted}.");
+            }
         }
         return options;
     }

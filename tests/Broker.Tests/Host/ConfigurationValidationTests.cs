@@ -55,6 +55,17 @@ public sealed class ConfigurationValidationTests : IDisposable
     }
 
     [Fact]
+    public async Task Bad_values_and_unknown_keys_in_one_section_are_all_reported()
+    {
+        var error = await StartFails(("Listeners:HttpPort", "abc"), ("Listeners:MqttPort", "99999"), ("Listeners:Foo", "1"), ("Broker:QueueOverflowPolicy", "Explode"));
+
+        Assert.Contains("Listeners:HttpPort: 'abc' is not valid; expected a whole number.", error.Errors);
+        Assert.Contains(error.Errors, e => e.StartsWith("Listeners:MqttPort must be between", StringComparison.Ordinal));
+        Assert.Contains(error.Errors, e => e.StartsWith("Listeners:Foo is not a known setting", StringComparison.Ordinal));
+        Assert.Contains("Broker:QueueOverflowPolicy: 'Explode' is not valid; expected one of DropOldest, DropNew, Disconnect.", error.Errors);
+    }
+
+    [Fact]
     public async Task Same_port_for_two_listeners_is_rejected()
     {
         var error = await StartFails(("Listeners:MqttPort", "18999"), ("Listeners:HttpPort", "18999"));
