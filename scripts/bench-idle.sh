@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Broker RSS per idle MQTT connection: ours next to Eclipse Mosquitto, interleaved in one run.
+#   scripts/bench-idle.sh [--runs N] [--connections N] [--rate N] [--brokers "ours mosquitto"]
+# Each run: start the broker on a free loopback port, read VmRSS (baseline), open N idle connections with
+# iotrealtime-sim, wait until VmRSS is stable, read it again; KB per connection = (loaded - baseline) / held.
+# Results go to docs/benchmarks/idle-<date>.txt. Every step is bounded in time; processes are stopped by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+runs=2
+connections=15000
+rate=2000
+brokers="ours mosquitto"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --runs) runs=$2; shift 2 ;;
+        --connections) connections=$2; shift 2 ;;
+        --rate) rate=$2; shift 2 ;;
+        --brokers) brokers=$2; shift 2 ;;
+        -h|--help) sed -n 2,5p "$0"; exit 0 ;;
+        *) echo "bench-idle: unknown option '$1' (accepted: --runs, --connections, --rate, --brokers)" >&2; exit 2 ;;
+    esac
+done
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bench-idle: --runs must be a positive number (was '$runs')" >&2; exit 2; }
+[[ $connections =~ ^[1-9][0-9]*$ ]] || { echo "bench-idle: --connections must be a positive number (was '$connections')" >&2; exit 2; }
+[[ $rate =~ ^[1-9][0-9]*$ ]] || { echo "bench-idle: --rate must be a positive number (was '$rate')" >&2; exit 2; }
+for b in $brokers; do
+    [[ $b == ours || $b == mosquitto ]] || { echo "bench-idle: --brokers takes 'ours' and/or 'mosquitto' (was '$b')" >&2; exit 2; }
+done
+
+# Both the broker and the simulator hold one descriptor per connection plus their own.
+need_files=$((connections + 100))
+hard=$(ulimit -Hn)
+if [[ $hard != unlimited && $hard -lt $need_files ]]; then
+    echo "bench-idle: open-file hard limit is $hard; $connections connections need at least $need_files per process" >&2
+    exit 1
+fi
+ulimit -n "$([[ $hard == unlimited ]] && echo 1048576 || echo "$hard")"
+echo "open-file limit for started processes: $(ulimit -n)"
+
+work=$(mktemp -d /tmp/bench-idle.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+
+echo "== build (Release)"
+dotnet build Broker/Host -c Release -o "$root/artifacts/bench/broker" --nologo -v q >"$work/build-broker.log" 2>&1 \
+    || { tail -30 "$work/build-broker.log"; echo "bench-idle: broker build failed" >&2; exit 1; }
+dotnet build Device.Simulator -c Release -o "$root/artifacts/bench/sim" --nologo -v q >"$work/build-sim.log" 2>&1 \
+    || { tail -30 "$work/build-sim.log"; echo "bench-idle: simulator build failed" >&2; exit 1; }
+broker_dll=$root/artifacts/bench/broker/iotrealtime-broker.dll
+sim_dll=$root/artifacts/bench/sim/iotrealtime-sim.dll
+
+if [[ $brokers == *mosquitto* ]] && ! command -v mosquitto >/dev/null; then
+    echo "== installing mosquitto"
+    apt-get install -y mosquitto >"$work/apt.log" 2>&1 || { apt-get update >>"$work/apt.log" 2>&1 && apt-get install -y mosquitto >>"$work/apt.log" 2>&1; }
+fi
+
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        # Below Linux's default ephemeral range (32768+), so no client socket can share the number.
+        p=$((20000 + RANDOM % 12000))
+        if [[ -z $(ss -Hltn "sport = :$p") && -z $(ss -Htan "sport = :$p") ]]; then echo "$p"; return 0; fi
+    done
+    echo "bench-idle: no free port found" >&2
+    return 1
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# Samples RSS every 2 s until three consecutive readings are within 1% (or 256 KB) of each other; 60 s at most.
+stable_rss_kb() {
+    local pid=$1 prev cur stable=0
+    prev=$(rss_kb "$pid")
+    for _ in $(seq 1 30); do
+        sleep 2
+        cur=$(rss_kb "$pid")
+        local diff=$((cur > prev ? cur - prev : prev - cur))
+        if (( diff * 100 <= prev || diff <= 256 )); then stable=$((stable + 1)); else stable=0; fi
+        prev=$cur
+        if (( stable >= 2 )); then echo "$cur"; return 0; fi
+    done
+    echo "bench-idle: RSS of $pid did not stabilise within 60 s; using the last reading" >&2
+    echo "$cur"
+}
+
+wait_listening() {
+    local pid=$1 port=$2
+    for _ in $(seq 1 300); do
+        [[ -n $(ss -Hltn "sport = :$port") ]] && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# Sends SIGTERM, waits up to 20 s, then SIGKILL.
+stop_pid() {
+    local pid=$1
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 200); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+start_broker() {
+    local kind=$1 port=$2 dir=$3
+    case $kind in
+        mosquitto)
+            printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_connections -1\n' "$port" >"$dir/mosquitto.conf"
+            mosquitto -c "$dir/mosquitto.conf" >"$dir/broker.log" 2>&1 &
+            ;;
+        ours)
+            local http_port
+            http_port=$(free_port)
+            mkdir -p "$dir/data"
+            dotnet "$broker_dll" --mqtt-port "$port" --http-port "$http_port" --mqtts-port -1 --https-port -1 \
+                --bind 127.0.0.1 --data-dir "$dir/data" --Broker:SysInterval=0 >"$dir/broker.log" 2>&1 &
+            ;;
+    esac
+    echo $!
+}
+
+results=$work/results.tsv
+: >"$results"
+for run in $(seq 1 "$runs"); do
+    for kind in $brokers; do
+        dir=$work/$run-$kind
+        mkdir -p "$dir"
+        port=$(free_port)
+        echo "== run $run: $kind on 127.0.0.1:$port"
+        broker_pid=$(start_broker "$kind" "$port" "$dir")
+        pids+=("$broker_pid")
+        if ! wait_listening "$broker_pid" "$port"; then
+            tail -20 "$dir/broker.log"
+            echo "bench-idle: $kind did not start listening on $port" >&2
+            exit 1
+        fi
+        sleep 2
+        baseline=$(stable_rss_kb "$broker_pid")
+
+        # The hold is a ceiling: the script stops the simulator as soon as RSS has been read.
+        dotnet "$sim_dll" idle --host 127.0.0.1 --port "$port" --connections "$connections" --rate "$rate" \
+            --hold 300 --keepalive 300 --client-id-pattern "idle-{0}" --json "$dir/sim.json" >"$dir/sim.log" 2>&1 &
+        sim_pid=$!
+        pids+=("$sim_pid")
+        ramp_limit=$((connections / rate + 60))
+        for _ in $(seq 1 $((ramp_limit * 10))); do
+            grep -q '^HOLDING' "$dir/sim.log" && break
+            kill -0 "$sim_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if ! grep -q '^HOLDING' "$dir/sim.log"; then
+            tail -20 "$dir/sim.log"
+            echo "bench-idle: simulator did not finish its ramp within $ramp_limit s" >&2
+            exit 1
+        fi
+        grep '^HOLDING' "$dir/sim.log"
+        loaded=$(stable_rss_kb "$broker_pid")
+        # Established connections on the broker's port, as the kernel sees them, when RSS was read.
+        held=$(ss -Htn state established "( src 127.0.0.1 and sport = :$port )" | wc -l)
+        stop_pid "$sim_pid"
+        stop_pid "$broker_pid"
+        tail -8 "$dir/sim.log" | sed 's/^/    /'
+        if (( held == 0 )); then
+            echo "bench-idle: no connections held on $kind" >&2
+            exit 1
+        fi
+        per_conn=$(awk -v l="$loaded" -v b="$baseline" -v n="$held" 'BEGIN { printf "%.2f", (l - b) / n }')
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$kind" "$held" "$baseline" "$loaded" "$per_conn" >>"$results"
+        echo "   held $held, baseline ${baseline} KB, loaded ${loaded} KB, ${per_conn} KB/connection"
+        sleep 3 # let TIME_WAIT and the kernel's socket memory settle between runs
+    done
+done
+
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) printf "%.2f", a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# mosquitto -h exits non-zero after printing its version line.
+mosquitto_version=$( (command -v mosquitto >/dev/null && mosquitto -h 2>/dev/null || true) | head -1)
+out_dir=$root/docs/benchmarks
+mkdir -p "$out_dir"
+out=$out_dir/idle-$(date -u +%Y-%m-%d).txt
+{
+    echo "# Broker RSS per idle connection ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
+    echo "# command: scripts/bench-idle.sh --runs $runs --connections $connections --rate $rate --brokers \"$brokers\""
+    echo "# commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Broker Device.Simulator || echo ' (with uncommitted changes)')"
+    echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), .NET $(dotnet --version), $mosquitto_version"
+    echo "# simulator: iotrealtime-sim idle, MQTT 3.1.1 clean session, keep-alive 300 s, sources 127.0.0.2+"
+    echo
+    printf '%-4s %-10s %8s %14s %12s %10s\n' run broker held baseline_MB loaded_MB KB/conn
+    while IFS=$'\t' read -r r k h b l p; do
+        printf '%-4s %-10s %8s %14.1f %12.1f %10s\n' "$r" "$k" "$h" "$(awk -v v="$b" 'BEGIN{print v/1024}')" "$(awk -v v="$l" 'BEGIN{print v/1024}')" "$p"
+    done <"$results"
+    echo
+    for kind in $brokers; do
+        printf 'median %-10s %s KB/conn\n' "$kind" "$(awk -F'\t' -v k="$kind" '$2 == k { print $6 }' "$results" | median)"
+    done
+    if [[ $brokers == *ours* && $brokers == *mosquitto* ]]; then
+        ours=$(awk -F'\t' '$2 == "ours" { print $6 }' "$results" | median)
+        mosq=$(awk -F'\t' '$2 == "mosquitto" { print $6 }' "$results" | median)
+        echo "ratio ours/mosquitto: $(awk -v a="$ours" -v b="$mosq" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }')"
+    fi
+} >"$out"
+echo
+cat "$out"
+echo
+echo "written to ${out#"$root"/}; logs in $work"
