@@ -159,9 +159,10 @@ public sealed class SimulatorOptions
         if (!Scenarios.Contains(Scenario)) yield return $"unknown scenario '{Scenario}'; known: {string.Join(", ", Scenarios)}";
         if (!IPAddress.TryParse(Host, out _)) yield return $"--host must be an IP address (was '{Host}')";
         if (Port is < 1 or > 65535) yield return $"--port must be between 1 and 65535 (was {Port})";
-        if (Connections < 1) yield return $"--connections must be at least 1 (was {Connections})";
+        // One process holds at most its open-file limit of sockets; larger fleets are sharded across processes.
+        if (Connections is < 1 or > 1_000_000) yield return $"--connections must be between 1 and 1000000 (was {Connections})";
         if (Rate < 1) yield return $"--rate must be at least 1 connection per second (was {Rate})";
-        if (HoldSeconds < 0) yield return $"--hold must be 0 or more seconds (was {HoldSeconds})";
+        if (HoldSeconds is < 0 or > 86_400) yield return $"--hold must be between 0 and 86400 seconds (was {HoldSeconds})";
         if (KeepAliveSeconds is < 0 or > ushort.MaxValue) yield return $"--keepalive must be between 0 and 65535 seconds (was {KeepAliveSeconds})";
         if (ConnectTimeoutSeconds < 1) yield return $"--connect-timeout must be at least 1 second (was {ConnectTimeoutSeconds})";
         if (MaxPending < 1) yield return $"--max-pending must be at least 1 (was {MaxPending})";
