@@ -6,10 +6,10 @@ internal sealed partial class BrokerLog(ILogger logger)
 {
     readonly ILogger _logger = logger;
 
-    [LoggerMessage(1, LogLevel.Information, "Client {ClientId} connected over {Transport} ({Version}), session present: {SessionPresent}")]
+    [LoggerMessage(1, LogLevel.Debug, "Client {ClientId} connected over {Transport} ({Version}), session present: {SessionPresent}")]
     public partial void ClientConnected(string clientId, string transport, string version, bool sessionPresent);
 
-    [LoggerMessage(2, LogLevel.Information, "Client {ClientId} disconnected (clean: {Clean})")]
+    [LoggerMessage(2, LogLevel.Debug, "Client {ClientId} disconnected (clean: {Clean})")]
     public partial void ClientDisconnected(string clientId, bool clean);
 
     [LoggerMessage(3, LogLevel.Warning, "Protocol error from {Remote} (client {ClientId}): {Reason}")]

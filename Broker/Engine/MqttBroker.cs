@@ -216,6 +216,10 @@ public sealed partial class MqttBroker : IAsyncDisposable
             {
                 continue;
             }
+            if (s.Filtered && !Authorizer.CanReceive(session.Identity, message.Topic))
+            {
+                continue;
+            }
             any = true;
             if (s.QoS > qos)
             {
@@ -292,6 +296,10 @@ public sealed partial class MqttBroker : IAsyncDisposable
             {
                 continue;
             }
+            if (subscription.Filtered && !Authorizer.CanReceive(subscription.Session.Identity, message.Topic))
+            {
+                continue;
+            }
             var ids = subscription.SubscriptionIdentifier != 0 ? new List<uint>(1) { subscription.SubscriptionIdentifier } : null;
             // subscribe-time delivery always carries the retain flag
             Enqueue(subscription.Session, new Delivery(message, Session.Min(subscription.QoS, message.QoS), true, ids, null));
@@ -301,7 +309,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
     // ---------------------------------------------------------------- subscriptions
 
     internal (Subscription Subscription, bool Existed) Subscribe(
-        Session session, string filter, string? group, string topicFilter, MqttQualityOfServiceLevel qos, MqttTopicFilter options, uint subscriptionId)
+        Session session, string filter, string? group, string topicFilter, MqttQualityOfServiceLevel qos, MqttTopicFilter options, uint subscriptionId, bool filtered)
     {
         Subscription? subscription;
         bool existed;
@@ -318,6 +326,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
             subscription.RetainAsPublished = options.RetainAsPublished;
             subscription.RetainHandling = options.RetainHandling;
             subscription.SubscriptionIdentifier = subscriptionId;
+            subscription.Filtered = filtered;
         }
         if (!existed)
         {

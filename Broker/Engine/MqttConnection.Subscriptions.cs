@@ -1,4 +1,5 @@
 using IotRealtime.Broker.Engine.Routing;
+using IotRealtime.Broker.Engine.Security;
 using IotRealtime.Broker.Engine.Sessions;
 using MQTTnet.Packets;
 using MQTTnet.Protocol;
@@ -48,14 +49,16 @@ internal sealed partial class MqttConnection
                 codes.Add(IsV5 ? MqttSubscribeReasonCode.WildcardSubscriptionsNotSupported : MqttSubscribeReasonCode.UnspecifiedError);
                 continue;
             }
-            if (!_broker.Authorizer.CanSubscribe(session.Identity, text))
+            var decision = _broker.Authorizer.CanSubscribe(session.Identity, text);
+            if (decision == SubscribeDecision.Deny)
             {
                 _broker.Log.SubscribeDenied(session.ClientId, text);
                 codes.Add(IsV5 ? (MqttSubscribeReasonCode)options.SubscribeDeniedReasonCode : MqttSubscribeReasonCode.UnspecifiedError);
                 continue;
             }
             var qos = Session.Min(filter.QualityOfServiceLevel, (MqttQualityOfServiceLevel)options.MaximumQoS);
-            var (subscription, existed) = _broker.Subscribe(session, text, shared ? group : null, inner, qos, filter, subscribe.SubscriptionIdentifier);
+            var (subscription, existed) = _broker.Subscribe(session, text, shared ? group : null, inner, qos, filter, subscribe.SubscriptionIdentifier,
+                filtered: decision == SubscribeDecision.AllowFiltered);
             codes.Add((MqttSubscribeReasonCode)(int)qos);
             if (!shared && options.RetainAvailable && (filter.RetainHandling == MqttRetainHandling.SendAtSubscribe ||
                                                      (filter.RetainHandling == MqttRetainHandling.SendAtSubscribeIfNewSubscriptionOnly && !existed)))

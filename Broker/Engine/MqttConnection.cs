@@ -73,7 +73,7 @@ internal sealed partial class MqttConnection
         catch (MqttProtocolError error)
         {
             _broker.Log.ProtocolError(Info.RemoteEndPoint?.ToString(), ClientId, error.Message);
-            RequestClose(error.ReasonCode);
+            RequestClose(error.ReasonCode, lingerForPeer: true);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException or ConnectionAbortedExceptionLike)
         {
@@ -126,14 +126,15 @@ internal sealed partial class MqttConnection
     /// </summary>
     async Task DrainInputBrieflyAsync()
     {
-        using var linger = new CancellationTokenSource(TimeSpan.FromSeconds(1), _broker.Time);
+        using var linger = new CancellationTokenSource(TimeSpan.FromSeconds(2), _broker.Time);
         try
         {
-            while (true)
+            while (!linger.IsCancellationRequested)
             {
+                // IsCanceled here is the CancelPendingRead of RequestClose: keep draining until the peer closes or time is up
                 var result = await _transport.Input.ReadAsync(linger.Token).ConfigureAwait(false);
                 _transport.Input.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted || result.IsCanceled)
+                if (result.IsCompleted)
                 {
                     return;
                 }
@@ -149,7 +150,7 @@ internal sealed partial class MqttConnection
     sealed class ConnectionAbortedExceptionLike : Exception;
 
     /// <summary>Asks the connection to close; with a reason, MQTT 5 clients get a DISCONNECT first.</summary>
-    public void RequestClose(MqttDisconnectReasonCode? reason)
+    public void RequestClose(MqttDisconnectReasonCode? reason, bool lingerForPeer = false)
     {
         if (_closeRequested)
         {
@@ -158,7 +159,8 @@ internal sealed partial class MqttConnection
         if (reason is { } code && _connected && IsV5)
         {
             EnqueueControl(new MqttDisconnectPacket { ReasonCode = code });
-            _lingerForDisconnect = true;
+            // a client in the middle of sending must still get to read why it is being disconnected
+            _lingerForDisconnect = lingerForPeer;
         }
         _closeRequested = true;
         Signal();

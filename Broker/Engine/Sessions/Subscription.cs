@@ -15,4 +15,6 @@ internal sealed class Subscription(Session session, string filter, string? share
     public bool RetainAsPublished { get; set; }
     public MqttRetainHandling RetainHandling { get; set; }
     public uint SubscriptionIdentifier { get; set; }
+    /// <summary>The ACL allowed only part of what the filter matches: each delivery is checked.</summary>
+    public bool Filtered { get; set; }
 }

@@ -39,13 +39,33 @@ public sealed class AclAuthorizer : IMqttAuthorizer
         return DefaultPermission == AclPermission.Allow;
     }
 
-    public bool CanSubscribe(ClientIdentity client, string topicFilter)
+    /// <summary>
+    /// The first rule whose filter covers the requested filter decides. A deny rule met before it that only overlaps
+    /// (e.g. <c>deny subscribe secret/#</c> before <c>allow all #</c>, for a subscription to <c>#</c>) does not refuse the
+    /// subscription but makes it filtered: each message is then checked with <see cref="CanReceive"/>, so nothing under
+    /// the denied subtree is delivered.
+    /// </summary>
+    public SubscribeDecision CanSubscribe(ClientIdentity client, string topicFilter)
     {
         TopicValidation.TryParseShared(topicFilter, out _, out var filter);
         var levels = filter.Split('/');
+        var overlapsDeny = false;
         foreach (var rule in _resolved.GetValue(client, _resolve).Subscribe)
         {
-            if (rule.Allow ? TopicFilterRelation.Covers(rule.Levels, levels) : TopicFilterRelation.Overlaps(rule.Levels, levels)) return rule.Allow;
+            if (TopicFilterRelation.Covers(rule.Levels, levels))
+            {
+                return !rule.Allow ? SubscribeDecision.Deny : overlapsDeny ? SubscribeDecision.AllowFiltered : SubscribeDecision.Allow;
+            }
+            overlapsDeny |= !rule.Allow && TopicFilterRelation.Overlaps(rule.Levels, levels);
+        }
+        return DefaultPermission != AclPermission.Allow ? SubscribeDecision.Deny : overlapsDeny ? SubscribeDecision.AllowFiltered : SubscribeDecision.Allow;
+    }
+
+    public bool CanReceive(ClientIdentity client, string topic)
+    {
+        foreach (var rule in _resolved.GetValue(client, _resolve).Subscribe)
+        {
+            if (TopicValidation.Matches(rule.Filter, topic)) return rule.Allow;
         }
         return DefaultPermission == AclPermission.Allow;
     }

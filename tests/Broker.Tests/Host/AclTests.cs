@@ -33,13 +33,13 @@ public class AclTests
         Assert.False(acl.CanPublish(device, "devices/dev2/telemetry"));
         Assert.False(acl.CanPublish(device, "other"));
 
-        Assert.True(acl.CanSubscribe(device, "devices/dev1/commands/#"));
-        Assert.True(acl.CanSubscribe(device, "devices/dev1/commands/+/reboot"));
-        Assert.True(acl.CanSubscribe(device, "$share/g/devices/dev1/commands/x"));
-        Assert.False(acl.CanSubscribe(device, "devices/dev1/#"));
-        Assert.False(acl.CanSubscribe(device, "devices/+/commands/#"));
-        Assert.False(acl.CanSubscribe(device, "devices/dev2/commands/#"));
-        Assert.False(acl.CanSubscribe(device, "#"));
+        Assert.Equal(SubscribeDecision.Allow, acl.CanSubscribe(device, "devices/dev1/commands/#"));
+        Assert.Equal(SubscribeDecision.Allow, acl.CanSubscribe(device, "devices/dev1/commands/+/reboot"));
+        Assert.Equal(SubscribeDecision.Allow, acl.CanSubscribe(device, "$share/g/devices/dev1/commands/x"));
+        Assert.Equal(SubscribeDecision.Deny, acl.CanSubscribe(device, "devices/dev1/#"));
+        Assert.Equal(SubscribeDecision.Deny, acl.CanSubscribe(device, "devices/+/commands/#"));
+        Assert.Equal(SubscribeDecision.Deny, acl.CanSubscribe(device, "devices/dev2/commands/#"));
+        Assert.Equal(SubscribeDecision.Deny, acl.CanSubscribe(device, "#"));
     }
 
     [Theory]
@@ -55,8 +55,8 @@ public class AclTests
 
         Assert.False(acl.CanPublish(attacker, "devices/dev1/telemetry"));
         Assert.False(acl.CanPublish(attacker, $"devices/{clientId}/telemetry"));
-        Assert.False(acl.CanSubscribe(attacker, "devices/+/commands/#"));
-        Assert.False(acl.CanSubscribe(attacker, $"devices/{clientId}/commands/#"));
+        Assert.Equal(SubscribeDecision.Deny, acl.CanSubscribe(attacker, "devices/+/commands/#"));
+        Assert.Equal(SubscribeDecision.Deny, acl.CanSubscribe(attacker, $"devices/{clientId}/commands/#"));
     }
 
     [Fact]
@@ -67,11 +67,11 @@ public class AclTests
         var anonymous = new ClientIdentity("c2", null);
 
         Assert.True(acl.CanPublish(alice, "users/alice/a"));
-        Assert.True(acl.CanSubscribe(alice, "users/alice/#"));
+        Assert.Equal(SubscribeDecision.Allow, acl.CanSubscribe(alice, "users/alice/#"));
         Assert.True(acl.CanPublish(alice, "shared/alice-c1/x"));
         Assert.False(acl.CanPublish(alice, "users/bob/a"));
         Assert.False(acl.CanPublish(anonymous, "users//a"));
-        Assert.False(acl.CanSubscribe(anonymous, "users/+/#"));
+        Assert.Equal(SubscribeDecision.Deny, acl.CanSubscribe(anonymous, "users/+/#"));
         Assert.False(acl.CanPublish(new ClientIdentity("c3", "ev+l"), "users/ev+l/a"));
     }
 
@@ -88,20 +88,22 @@ public class AclTests
         Assert.False(acl.CanPublish(new ClientIdentity("admin", null), "admin/reset"));
         Assert.True(acl.CanPublish(new ClientIdentity("gw-1", "someone"), "gateways/a"));
         Assert.False(acl.CanPublish(new ClientIdentity("gw-2", null), "gateways/a"));
-        Assert.True(acl.CanSubscribe(new ClientIdentity("y", null), "public/#"));
-        Assert.False(acl.CanSubscribe(new ClientIdentity("y", "bob"), "public/#"));
+        Assert.Equal(SubscribeDecision.Allow, acl.CanSubscribe(new ClientIdentity("y", null), "public/#"));
+        Assert.Equal(SubscribeDecision.Deny, acl.CanSubscribe(new ClientIdentity("y", "bob"), "public/#"));
     }
 
     [Fact]
-    public void First_matching_rule_wins_and_deny_refuses_overlapping_subscriptions()
+    public void First_covering_rule_wins_and_an_overlapping_deny_filters_deliveries()
     {
         var acl = Authorizer("deny subscribe secret/#", "allow all #");
         var client = new ClientIdentity("c", "u");
 
-        Assert.False(acl.CanSubscribe(client, "secret/x"));
-        Assert.False(acl.CanSubscribe(client, "#"));
-        Assert.False(acl.CanSubscribe(client, "+/x"));
-        Assert.True(acl.CanSubscribe(client, "public/#"));
+        Assert.Equal(SubscribeDecision.Deny, acl.CanSubscribe(client, "secret/x"));
+        Assert.Equal(SubscribeDecision.AllowFiltered, acl.CanSubscribe(client, "#"));
+        Assert.Equal(SubscribeDecision.AllowFiltered, acl.CanSubscribe(client, "+/x"));
+        Assert.Equal(SubscribeDecision.Allow, acl.CanSubscribe(client, "public/#"));
+        Assert.False(acl.CanReceive(client, "secret/x"));
+        Assert.True(acl.CanReceive(client, "public/x"));
         Assert.True(acl.CanPublish(client, "secret/x"));
     }
 
@@ -123,8 +125,8 @@ public class AclTests
         var acl = Authorizer("allow all #");
         var client = new ClientIdentity("c", null);
         Assert.False(acl.CanPublish(client, "$SYS/broker/uptime"));
-        Assert.False(acl.CanSubscribe(client, "$SYS/#"));
-        Assert.True(Authorizer("allow subscribe $SYS/#").CanSubscribe(client, "$SYS/broker/+"));
+        Assert.Equal(SubscribeDecision.Deny, acl.CanSubscribe(client, "$SYS/#"));
+        Assert.Equal(SubscribeDecision.Allow, Authorizer("allow subscribe $SYS/#").CanSubscribe(client, "$SYS/broker/+"));
     }
 
     [Theory]

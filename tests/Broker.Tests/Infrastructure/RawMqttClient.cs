@@ -141,6 +141,8 @@ public sealed class RawMqttClient : IAsyncDisposable
             if (packet is MqttDisconnectPacket d)
             {
                 disconnect = d;
+                // as a real client does on DISCONNECT: stop sending, so the broker sees the end of our stream
+                _tcp.Client.Shutdown(SocketShutdown.Send);
             }
         }
     }
