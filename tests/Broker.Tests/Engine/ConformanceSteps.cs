@@ -1,0 +1,96 @@
+using System.Text;
+using IotRealtime.Broker.Tests.Infrastructure;
+using MQTTnet.Packets;
+using MQTTnet.Protocol;
+
+namespace IotRealtime.Broker.Tests.Engine;
+
+/// <summary>Complete protocol exchanges (subscribe + SUBACK, publish + its acknowledgements, receive + acknowledge) for the conformance tests.</summary>
+internal static class ConformanceSteps
+{
+    /// <summary>Subscribes to one filter and returns the SUBACK.</summary>
+    public static async Task<MqttSubAckPacket> SubscribeAsync(
+        this RawMqttClient client, ushort packetId, string filter, MqttQualityOfServiceLevel qos, uint subscriptionId = 0, Action<MqttTopicFilter>? configure = null)
+    {
+        var topicFilter = new MqttTopicFilter { Topic = filter, QualityOfServiceLevel = qos };
+        configure?.Invoke(topicFilter);
+        await client.SendAsync(new MqttSubscribePacket { PacketIdentifier = packetId, SubscriptionIdentifier = subscriptionId, TopicFilters = [topicFilter] });
+        var subAck = await client.ReceiveAsync<MqttSubAckPacket>();
+        Assert.Equal(packetId, subAck.PacketIdentifier);
+        return subAck;
+    }
+
+    /// <summary>Subscribes and asserts the subscription was granted at <paramref name="qos"/>.</summary>
+    public static async Task SubscribeGrantedAsync(
+        this RawMqttClient client, ushort packetId, string filter, MqttQualityOfServiceLevel qos, uint subscriptionId = 0, Action<MqttTopicFilter>? configure = null)
+    {
+        var subAck = await client.SubscribeAsync(packetId, filter, qos, subscriptionId, configure);
+        Assert.Equal((MqttSubscribeReasonCode)(int)qos, Assert.Single(subAck.ReasonCodes));
+    }
+
+    public static async Task UnsubscribeAsync(this RawMqttClient client, ushort packetId, string filter)
+    {
+        await client.SendAsync(new MqttUnsubscribePacket { PacketIdentifier = packetId, TopicFilters = [filter] });
+        var unsubAck = await client.ReceiveAsync<MqttUnsubAckPacket>();
+        Assert.Equal(packetId, unsubAck.PacketIdentifier);
+    }
+
+    /// <summary>Publishes and completes the QoS flow, so the broker has routed the message when this returns.</summary>
+    public static async Task PublishAsync(
+        this RawMqttClient client, string topic, string payload, MqttQualityOfServiceLevel qos = MqttQualityOfServiceLevel.AtLeastOnce,
+        ushort packetId = 1, bool retain = false, Action<MqttPublishPacket>? configure = null)
+    {
+        var publish = new MqttPublishPacket
+        {
+            Topic = topic,
+            PayloadSegment = Encoding.UTF8.GetBytes(payload),
+            QualityOfServiceLevel = qos,
+            PacketIdentifier = qos == MqttQualityOfServiceLevel.AtMostOnce ? (ushort)0 : packetId,
+            Retain = retain,
+        };
+        configure?.Invoke(publish);
+        await client.SendAsync(publish);
+        switch (qos)
+        {
+            case MqttQualityOfServiceLevel.AtLeastOnce:
+                Assert.Equal(packetId, (await client.ReceiveAsync<MqttPubAckPacket>()).PacketIdentifier);
+                break;
+            case MqttQualityOfServiceLevel.ExactlyOnce:
+                Assert.Equal(packetId, (await client.ReceiveAsync<MqttPubRecPacket>()).PacketIdentifier);
+                await client.SendAsync(new MqttPubRelPacket { PacketIdentifier = packetId });
+                Assert.Equal(packetId, (await client.ReceiveAsync<MqttPubCompPacket>()).PacketIdentifier);
+                break;
+        }
+    }
+
+    /// <summary>Receives the next PUBLISH and acknowledges it as a well-behaved client does.</summary>
+    public static async Task<MqttPublishPacket> ReceivePublishAsync(this RawMqttClient client, TimeSpan? timeout = null)
+    {
+        var publish = await client.ReceiveAsync<MqttPublishPacket>(timeout);
+        switch (publish.QualityOfServiceLevel)
+        {
+            case MqttQualityOfServiceLevel.AtLeastOnce:
+                await client.SendAsync(new MqttPubAckPacket { PacketIdentifier = publish.PacketIdentifier });
+                break;
+            case MqttQualityOfServiceLevel.ExactlyOnce:
+                await client.SendAsync(new MqttPubRecPacket { PacketIdentifier = publish.PacketIdentifier });
+                Assert.Equal(publish.PacketIdentifier, (await client.ReceiveAsync<MqttPubRelPacket>()).PacketIdentifier);
+                await client.SendAsync(new MqttPubCompPacket { PacketIdentifier = publish.PacketIdentifier });
+                break;
+        }
+        return publish;
+    }
+
+    /// <summary>Sends DISCONNECT (optionally with a reason code) and waits for the broker to close the connection.</summary>
+    public static async Task DisconnectAsync(this RawMqttClient client, MqttDisconnectReasonCode reason = MqttDisconnectReasonCode.NormalDisconnection, uint? sessionExpiry = null)
+    {
+        var disconnect = new MqttDisconnectPacket { ReasonCode = reason };
+        if (sessionExpiry is { } expiry)
+        {
+            disconnect.SessionExpiryInterval = expiry;
+        }
+        await client.SendAsync(disconnect);
+        await client.ExpectClosedAsync();
+        await client.DisposeAsync();
+    }
+}
