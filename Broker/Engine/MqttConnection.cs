@@ -410,6 +410,11 @@ internal sealed partial class MqttConnection
             return false;
         }
         ValidateConnectFlags(body);
+        if (!IsV5 && IsEmptyClientIdWithoutCleanSession(body))
+        {
+            // checked on the bytes: MQTTnet's decoder throws on this CONNECT, and 3.1.1 wants CONNACK 0x02, not a bare close (MQTT-3.1.3-8)
+            return await RefuseConnectAsync(MqttConnectReasonCode.ClientIdentifierNotValid, MqttConnectReturnCode.ConnectionRefusedIdentifierRejected).ConfigureAwait(false);
+        }
         var connect = (MqttConnectPacket)Decode(received, MqttControlPacketType.Connect);
         return await HandleConnectAsync(connect).ConfigureAwait(false);
     }
@@ -479,6 +484,15 @@ internal sealed partial class MqttConnection
         {
             throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "CONNECT password flag without username flag.");
         }
+    }
+
+    /// <summary>3.1/3.1.1 CONNECT (no properties): clean session flag clear and a zero-length client id right after the keep alive.</summary>
+    static bool IsEmptyClientIdWithoutCleanSession(ArraySegment<byte> body)
+    {
+        var span = body.AsSpan();
+        var flagsIndex = 2 + ((span[0] << 8) | span[1]) + 1;
+        var idIndex = flagsIndex + 3;
+        return (span[flagsIndex] & 0x02) == 0 && span.Length >= idIndex + 2 && span[idIndex] == 0 && span[idIndex + 1] == 0;
     }
 
     async ValueTask<bool> HandleConnectAsync(MqttConnectPacket connect)
