@@ -81,6 +81,43 @@ internal static class ConformanceSteps
         return publish;
     }
 
+    /// <summary>
+    /// Receives <paramref name="count"/> PUBLISH packets in arrival order, acknowledging each; QoS 2 flows may interleave with
+    /// later PUBLISHes, and every PUBREL is answered before this returns.
+    /// </summary>
+    public static async Task<List<MqttPublishPacket>> ReceivePublishesAsync(this RawMqttClient client, int count, TimeSpan? timeout = null)
+    {
+        var received = new List<MqttPublishPacket>(count);
+        var awaitingRelease = new HashSet<ushort>();
+        while (received.Count < count || awaitingRelease.Count > 0)
+        {
+            var packet = await client.ReceiveAsync(timeout)
+                ?? throw new Xunit.Sdk.XunitException($"Connection closed after {received.Count} of {count} messages.");
+            switch (packet)
+            {
+                case MqttPublishPacket publish:
+                    received.Add(publish);
+                    if (publish.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtLeastOnce)
+                    {
+                        await client.SendAsync(new MqttPubAckPacket { PacketIdentifier = publish.PacketIdentifier });
+                    }
+                    else if (publish.QualityOfServiceLevel == MqttQualityOfServiceLevel.ExactlyOnce)
+                    {
+                        awaitingRelease.Add(publish.PacketIdentifier);
+                        await client.SendAsync(new MqttPubRecPacket { PacketIdentifier = publish.PacketIdentifier });
+                    }
+                    break;
+                case MqttPubRelPacket release:
+                    Assert.True(awaitingRelease.Remove(release.PacketIdentifier), $"PUBREL for unknown packet id {release.PacketIdentifier}");
+                    await client.SendAsync(new MqttPubCompPacket { PacketIdentifier = release.PacketIdentifier });
+                    break;
+                default:
+                    throw new Xunit.Sdk.XunitException($"Expected PUBLISH or PUBREL, got {packet}");
+            }
+        }
+        return received;
+    }
+
     /// <summary>Sends DISCONNECT (optionally with a reason code) and waits for the broker to close the connection.</summary>
     public static async Task DisconnectAsync(this RawMqttClient client, MqttDisconnectReasonCode reason = MqttDisconnectReasonCode.NormalDisconnection, uint? sessionExpiry = null)
     {
