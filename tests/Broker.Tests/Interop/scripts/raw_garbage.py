@@ -21,8 +21,8 @@ def cases():
         # A CONNECT cut short: the rest never arrives.
         "truncated-connect": [CONNECT_311[:9]],
         "random-bytes": [noise],
-        # A valid session, then a reserved packet type with a malformed length.
-        "garbage-after-connect": [CONNECT_311, bytes([0xF0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])],
+        # A valid session (None = wait for its CONNACK), then a reserved packet type with a malformed length.
+        "garbage-after-connect": [CONNECT_311, None, bytes([0xF0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])],
     }
 
 
@@ -36,12 +36,20 @@ def main():
 
     s = socket.create_connection((args.host, args.port), timeout=args.timeout)
     for chunk in cases()[args.case]:
+        if chunk is None:
+            connack = b""
+            while len(connack) < 4:
+                data = s.recv(4 - len(connack))
+                if not data:
+                    break
+                connack += data
+            print(f"RECEIVED {connack.hex()}")
+            continue
         try:
             s.sendall(chunk)
         except OSError as e:
             print(f"SEND FAILED {e}")
             break
-        time.sleep(0.05)  # let a CONNACK come back between the packets of one case
     print(f"SENT {args.case}")
 
     deadline = time.monotonic() + args.timeout
