@@ -95,6 +95,22 @@ public sealed class RetainTests
     }
 
     [Fact]
+    public async Task Retained_message_carries_the_subscription_identifier_and_the_lower_qos()
+    {
+        await using var server = EngineServer.Start();
+        var (pub, _) = await RawMqttClient.ConnectAsync(server.Port, "pub");
+        await pub.PublishAsync("state", "on", MqttQualityOfServiceLevel.ExactlyOnce, retain: true);
+
+        var (sub, _) = await RawMqttClient.ConnectAsync(server.Port, "sub");
+        await sub.SubscribeGrantedAsync(1, "state", Qos1, subscriptionId: 42);
+        var retained = await sub.ReceivePublishAsync();
+        Assert.Equal(Qos1, retained.QualityOfServiceLevel);
+        Assert.Equal([42u], retained.SubscriptionIdentifiers);
+        await pub.DisposeAsync();
+        await sub.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Retain_handling_0_sends_retained_messages_on_every_subscribe()
     {
         await using var server = EngineServer.Start();

@@ -145,6 +145,31 @@ public sealed class SessionTests
     }
 
     [Fact]
+    public async Task Queued_message_that_expires_while_the_session_is_offline_is_not_delivered()
+    {
+        await using var server = EngineServer.Start();
+        var (sub, _) = await ConnectPersistentAsync(server, "dev", MqttProtocolVersion.V500);
+        await sub.SubscribeGrantedAsync(1, "data", Qos1);
+        await sub.DisconnectAsync();
+
+        var (pub, _) = await RawMqttClient.ConnectAsync(server.Port, "pub");
+        await pub.PublishAsync("data", "short-lived", Qos1, packetId: 1, configure: p => p.MessageExpiryInterval = 1);
+        var expiresAt = DateTime.UtcNow.AddSeconds(1);
+        await pub.PublishAsync("data", "long-lived", Qos1, packetId: 2, configure: p => p.MessageExpiryInterval = 3600);
+        // a condition on the clock, not a sleep: the first message's expiry must have passed
+        await Wait.UntilAsync(() => DateTime.UtcNow > expiresAt.AddMilliseconds(200), TimeSpan.FromSeconds(5), "the queued message to expire");
+
+        var (again, _) = await ConnectPersistentAsync(server, "dev", MqttProtocolVersion.V500);
+        var delivered = await again.ReceivePublishAsync();
+        Assert.Equal("long-lived", delivered.Text());
+        // the expiry interval sent on is what is left of it (MQTT-3.3.2-6)
+        Assert.InRange(delivered.MessageExpiryInterval, 3500u, 3599u);
+        await again.ExpectNothingAsync(Absence);
+        await pub.DisposeAsync();
+        await again.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Session_is_discarded_after_its_expiry_interval()
     {
         await using var server = EngineServer.Start();

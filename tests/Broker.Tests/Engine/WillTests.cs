@@ -129,6 +129,48 @@ public sealed class WillTests
     }
 
     [Fact]
+    public async Task Delayed_will_is_sent_when_the_client_reconnects_with_clean_start_before_the_delay()
+    {
+        // clean start ends the old session, and a will is sent when its session ends even if the delay has not passed
+        await using var server = EngineServer.Start();
+        var watcher = await WatcherAsync(server);
+        var (device, _) = await RawMqttClient.ConnectAsync(server.Port, "dev", cleanStart: false, configure: WithWill(delay: 30, sessionExpiry: 300));
+        await device.DisposeAsync();
+        await Wait.UntilAsync(() => server.Broker.ConnectedClients == 1, WillTimeout, "the broker to see the drop");
+        await watcher.ExpectNothingAsync(Absence);
+
+        var (again, connAck) = await RawMqttClient.ConnectAsync(server.Port, "dev", cleanStart: true);
+        Assert.False(connAck.IsSessionPresent);
+        Assert.Equal("offline", (await watcher.ReceivePublishAsync(WillTimeout)).Text());
+        await again.DisposeAsync();
+        await watcher.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Will_properties_are_forwarded_with_the_will_message()
+    {
+        await using var server = EngineServer.Start();
+        var watcher = await WatcherAsync(server);
+        var (device, _) = await RawMqttClient.ConnectAsync(server.Port, "dev", configure: c =>
+        {
+            WithWill()(c);
+            c.WillContentType = "text/plain";
+            c.WillResponseTopic = "status/reply";
+            c.WillCorrelationData = [1, 2, 3];
+            c.WillUserProperties = [new MqttUserProperty("site", "north")];
+        });
+        await device.DisposeAsync();
+
+        var will = await watcher.ReceivePublishAsync(WillTimeout);
+        Assert.Equal("text/plain", will.ContentType);
+        Assert.Equal("status/reply", will.ResponseTopic);
+        Assert.Equal([1, 2, 3], will.CorrelationData);
+        var property = Assert.Single(will.UserProperties);
+        Assert.Equal(("site", "north"), (property.Name, property.Value));
+        await watcher.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Will_with_delay_longer_than_session_expiry_is_sent_when_the_session_ends()
     {
         await using var server = EngineServer.Start();
