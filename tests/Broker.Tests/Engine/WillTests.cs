@@ -147,6 +147,28 @@ public sealed class WillTests
     }
 
     [Fact]
+    public async Task Will_message_expiry_counts_from_when_the_will_is_published_not_from_connect()
+    {
+        // MQTT 5 §3.1.3.2.4: the Will Message Expiry Interval is used as the Publication Expiry Interval when the will is published
+        await using var server = EngineServer.Start();
+        var watcher = await WatcherAsync(server);
+        var (device, _) = await RawMqttClient.ConnectAsync(server.Port, "dev", configure: c =>
+        {
+            WithWill()(c);
+            c.WillMessageExpiryInterval = 1;
+        });
+        var connectedAt = DateTime.UtcNow;
+        // connected for longer than the expiry interval (a condition on the clock, not a sleep)
+        await Wait.UntilAsync(() => DateTime.UtcNow > connectedAt.AddSeconds(1.3), TimeSpan.FromSeconds(5), "the device to stay connected past the will's expiry interval");
+        await device.DisposeAsync();
+
+        var will = await watcher.ReceivePublishAsync(WillTimeout);
+        Assert.Equal("offline", will.Text());
+        Assert.Equal(1u, will.MessageExpiryInterval);
+        await watcher.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Will_properties_are_forwarded_with_the_will_message()
     {
         await using var server = EngineServer.Start();
@@ -157,7 +179,7 @@ public sealed class WillTests
             c.WillContentType = "text/plain";
             c.WillResponseTopic = "status/reply";
             c.WillCorrelationData = [1, 2, 3];
-            c.WillUserProperties = [new MqttUserProperty("site", "north")];
+            c.WillUserProperties = [new MqttUserProperty("site", Encoding.UTF8.GetBytes("north").AsMemory())];
         });
         await device.DisposeAsync();
 
@@ -166,7 +188,7 @@ public sealed class WillTests
         Assert.Equal("status/reply", will.ResponseTopic);
         Assert.Equal([1, 2, 3], will.CorrelationData);
         var property = Assert.Single(will.UserProperties);
-        Assert.Equal(("site", "north"), (property.Name, property.Value));
+        Assert.Equal(("site", "north"), (property.Name, property.ReadValueAsString()));
         await watcher.DisposeAsync();
     }
 
