@@ -23,7 +23,6 @@ public sealed partial class MqttBroker : IAsyncDisposable
     readonly CancellationTokenSource _stopping = new();
     ITimer? _timer;
     int _inTick;
-    long _nextDeliveryId;
 
     public MqttBroker(
         BrokerOptions options,
@@ -32,8 +31,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
         IEnumerable<IPublishSink> sinks,
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory,
-        IRetainedStore? retainedStore = null,
-        IBrokerStore? store = null)
+        IRetainedStore? retainedStore = null)
     {
         var errors = options.Validate().ToList();
         if (errors.Count > 0)
@@ -48,11 +46,6 @@ public sealed partial class MqttBroker : IAsyncDisposable
         Log = new BrokerLog(loggerFactory.CreateLogger<MqttBroker>());
         Retained = retainedStore ?? new InMemoryRetainedStore();
         Formatters = new PacketFormatterPool();
-        Store = store;
-        if (store is not null)
-        {
-            Restore(store.Load());
-        }
         StartedAt = timeProvider.GetUtcNow();
     }
 
@@ -62,9 +55,6 @@ public sealed partial class MqttBroker : IAsyncDisposable
     internal TimeProvider Time { get; }
     internal BrokerLog Log { get; }
     public IRetainedStore Retained { get; }
-
-    /// <summary>The durable store, or null when nothing is persisted. The broker owns it and disposes it last.</summary>
-    public IBrokerStore? Store { get; }
     internal PacketFormatterPool Formatters { get; }
     public DateTimeOffset StartedAt { get; }
 
@@ -161,7 +151,6 @@ public sealed partial class MqttBroker : IAsyncDisposable
         if (message.Retain && Options.RetainAvailable)
         {
             Retained.Set(message);
-            Store?.RetainSet(message);
         }
         var matches = new List<Subscription>();
         _trie.Match(message.Topic, matches);
@@ -276,12 +265,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
                 switch (Options.QueueOverflowPolicy)
                 {
                     case QueueOverflowPolicy.DropOldest:
-                        var dropped = session.Pending.Dequeue();
-                        if (dropped.DeliveryId != 0)
-                        {
-                            Store!.Completed(session.ClientId, dropped.DeliveryId);
-                        }
-                        Persist(session, delivery);
+                        session.Pending.Dequeue();
                         session.Pending.Enqueue(delivery);
                         break;
                     case QueueOverflowPolicy.DropNew:
@@ -291,7 +275,6 @@ public sealed partial class MqttBroker : IAsyncDisposable
             }
             else
             {
-                Persist(session, delivery);
                 session.Pending.Enqueue(delivery);
             }
         }
@@ -302,25 +285,6 @@ public sealed partial class MqttBroker : IAsyncDisposable
             return;
         }
         connection?.Signal();
-    }
-
-    /// <summary>Records a QoS 1/2 delivery to a stored session. Called under the session's lock, so the log order is the queue order.</summary>
-    void Persist(Session session, Delivery delivery)
-    {
-        if (Store is null || !session.Stored || delivery.QoS == MqttQualityOfServiceLevel.AtMostOnce)
-        {
-            return;
-        }
-        delivery.DeliveryId = Interlocked.Increment(ref _nextDeliveryId);
-        Store.Enqueued(session.ClientId, new StoredDelivery
-        {
-            DeliveryId = delivery.DeliveryId,
-            Message = delivery.Message,
-            QoS = (byte)delivery.QoS,
-            Retain = delivery.Retain,
-            SubscriptionIds = delivery.SubscriptionIds?.ToArray(),
-            SharedFilter = delivery.Shared?.Filter,
-        });
     }
 
     internal void DeliverRetained(Subscription subscription)
@@ -363,11 +327,6 @@ public sealed partial class MqttBroker : IAsyncDisposable
             subscription.RetainHandling = options.RetainHandling;
             subscription.SubscriptionIdentifier = subscriptionId;
             subscription.Filtered = filtered;
-            if (Store is not null && session.Stored)
-            {
-                Store.Subscribed(session.ClientId, new StoredSubscription(
-                    filter, (byte)qos, options.NoLocal, options.RetainAsPublished, (byte)options.RetainHandling, subscriptionId, filtered));
-            }
         }
         if (!existed)
         {
@@ -384,10 +343,6 @@ public sealed partial class MqttBroker : IAsyncDisposable
             if (!session.Subscriptions.Remove(filter, out subscription))
             {
                 return false;
-            }
-            if (Store is not null && session.Stored)
-            {
-                Store.Unsubscribed(session.ClientId, filter);
             }
         }
         _trie.Remove(subscription);
@@ -441,7 +396,8 @@ public sealed partial class MqttBroker : IAsyncDisposable
             {
                 if (existing is not null)
                 {
-                    RemoveSessionLocked(existing);
+                    _sessions.Remove(clientId);
+                    _offline.Remove(existing);
                     ended = existing;
                 }
                 session = new Session(clientId);
@@ -455,12 +411,6 @@ public sealed partial class MqttBroker : IAsyncDisposable
                 session.Connection = connection;
                 session.ExpiryInterval = expiryInterval;
                 session.ExpiresAt = null;
-                if (Store is not null && (expiryInterval > 0 || session.Stored))
-                {
-                    // recorded under the sessions lock: a session's start and end reach the log in the order they happen
-                    Store.SessionStarted(clientId, expiryInterval, identity.Username, connection.Will?.Message, connection.Will?.DelaySeconds ?? 0);
-                    session.Stored = true;
-                }
             }
         }
         if (previous is not null)
@@ -484,25 +434,6 @@ public sealed partial class MqttBroker : IAsyncDisposable
         lock (session)
         {
             session.ExpiryInterval = expiryInterval;
-            if (Store is not null && session.Stored)
-            {
-                Store.SessionExpiryChanged(session.ClientId, expiryInterval);
-            }
-        }
-    }
-
-    /// <summary>Forgets a session: removes it from the index and records its end. Caller holds the sessions lock.</summary>
-    void RemoveSessionLocked(Session session)
-    {
-        _sessions.Remove(session.ClientId);
-        _offline.Remove(session);
-        lock (session)
-        {
-            if (Store is not null && session.Stored)
-            {
-                Store.SessionEnded(session.ClientId);
-                session.Stored = false;
-            }
         }
     }
 
@@ -527,7 +458,6 @@ public sealed partial class MqttBroker : IAsyncDisposable
                     return; // taken over: the new connection owns the session now
                 }
                 session.Connection = null;
-                session.DisconnectedAt = now;
                 if (session.ExpiryInterval == 0)
                 {
                     endNow = true;
@@ -545,15 +475,11 @@ public sealed partial class MqttBroker : IAsyncDisposable
                         session.WillDueAt = now.AddSeconds(delay);
                         will = null;
                     }
-                    if (Store is not null && session.Stored)
-                    {
-                        Store.SessionOffline(session.ClientId, now, session.WillDueAt);
-                    }
                 }
             }
             if (endNow)
             {
-                RemoveSessionLocked(session);
+                _sessions.Remove(session.ClientId);
             }
             else
             {
@@ -684,10 +610,6 @@ public sealed partial class MqttBroker : IAsyncDisposable
                             (wills ??= new()).Add(will.Message);
                             session.PendingWill = null;
                             session.WillDueAt = null;
-                            if (Store is not null && session.Stored && !expires)
-                            {
-                                Store.SessionOffline(session.ClientId, session.DisconnectedAt ?? now, null); // the will is out: not again after a restart
-                            }
                         }
                         if (expires)
                         {
@@ -699,7 +621,8 @@ public sealed partial class MqttBroker : IAsyncDisposable
                 {
                     foreach (var session in expired)
                     {
-                        RemoveSessionLocked(session);
+                        _offline.Remove(session);
+                        _sessions.Remove(session.ClientId);
                     }
                 }
             }
