@@ -65,6 +65,24 @@ public sealed class BrokerOptions
     /// <summary>Maximum length of a client id we accept.</summary>
     public int MaxClientIdLength { get; set; } = 256;
 
+    /// <summary>Cap on connected MQTT clients (after CONNECT); 0 = no cap. Over it a CONNECT gets CONNACK 0x89 server busy (3.1.1: return code 3).</summary>
+    public int MaxConnections { get; set; }
+
+    /// <summary>Accepted CONNECTs per second across the broker (token bucket, one second of burst); 0 = no limit. Excess gets CONNACK 0x89 (3.1.1: 3).</summary>
+    public int MaxConnectRate { get; set; }
+
+    /// <summary>
+    /// Inbound PUBLISH packets per second per client (token bucket, one second of burst); 0 = no limit. Excess QoS 1/2 gets
+    /// PUBACK/PUBREC 0x97 quota exceeded in MQTT 5, excess QoS 0 is dropped; a client over twice the limit is disconnected (0x97).
+    /// </summary>
+    public int MaxPublishRatePerClient { get; set; }
+
+    /// <summary>Inbound PUBLISH payload bytes per second per client, same policy as <see cref="MaxPublishRatePerClient"/>; 0 = no limit.</summary>
+    public long MaxPublishBytesPerClient { get; set; }
+
+    /// <summary>Whether connect, disconnect and will events are also published as $SYS/broker/clients/&lt;id&gt;/... topics (the in-process feed is always on).</summary>
+    public bool PresenceTopics { get; set; } = true;
+
     public IEnumerable<string> Validate()
     {
         if (MaximumPacketSize is < 64 or > 268_435_455) yield return $"Broker:MaximumPacketSize must be between 64 and 268435455 (was {MaximumPacketSize}).";
@@ -78,5 +96,9 @@ public sealed class BrokerOptions
         if (SysInterval < 0) yield return $"Broker:SysInterval must be 0 (off) or a number of seconds (was {SysInterval}).";
         if (SubscribeDeniedReasonCode is not (0x80 or 0x87)) yield return $"Broker:SubscribeDeniedReasonCode must be 128 (0x80) or 135 (0x87) (was {SubscribeDeniedReasonCode}).";
         if (MaxClientIdLength is < 23 or > 65535) yield return $"Broker:MaxClientIdLength must be between 23 and 65535 (was {MaxClientIdLength}).";
+        if (MaxConnections < 0) yield return $"Broker:MaxConnections must be 0 (no cap) or a positive number (was {MaxConnections}).";
+        if (MaxConnectRate < 0) yield return $"Broker:MaxConnectRate must be 0 (no limit) or connects per second (was {MaxConnectRate}).";
+        if (MaxPublishRatePerClient < 0) yield return $"Broker:MaxPublishRatePerClient must be 0 (no limit) or publishes per second (was {MaxPublishRatePerClient}).";
+        if (MaxPublishBytesPerClient < 0) yield return $"Broker:MaxPublishBytesPerClient must be 0 (no limit) or bytes per second (was {MaxPublishBytesPerClient}).";
     }
 }

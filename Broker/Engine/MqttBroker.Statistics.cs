@@ -1,29 +1,32 @@
 using System.Globalization;
 using System.Reflection;
 using System.Text;
+using MQTTnet.Protocol;
 
 namespace IotRealtime.Broker.Engine;
 
 /// <summary>Counters and the $SYS/broker/... topics published from them.</summary>
 public sealed partial class MqttBroker
 {
-    long _publishReceived;
-    long _publishSent;
+    readonly long[] _publishReceived = new long[3];
+    readonly long[] _publishSent = new long[3];
     long _bytesReceived;
     long _bytesSent;
     readonly long[] _dropped = new long[Enum.GetValues<DropReason>().Length];
     DateTimeOffset _nextSys;
 
-    public long MessagesReceived => Interlocked.Read(ref _publishReceived);
-    public long MessagesSent => Interlocked.Read(ref _publishSent);
+    public long MessagesReceived => MessagesReceivedAt(MqttQualityOfServiceLevel.AtMostOnce) + MessagesReceivedAt(MqttQualityOfServiceLevel.AtLeastOnce) + MessagesReceivedAt(MqttQualityOfServiceLevel.ExactlyOnce);
+    public long MessagesSent => MessagesSentAt(MqttQualityOfServiceLevel.AtMostOnce) + MessagesSentAt(MqttQualityOfServiceLevel.AtLeastOnce) + MessagesSentAt(MqttQualityOfServiceLevel.ExactlyOnce);
+    public long MessagesReceivedAt(MqttQualityOfServiceLevel qos) => Interlocked.Read(ref _publishReceived[(int)qos]);
+    public long MessagesSentAt(MqttQualityOfServiceLevel qos) => Interlocked.Read(ref _publishSent[(int)qos]);
     public long BytesReceived => Interlocked.Read(ref _bytesReceived);
     public long BytesSent => Interlocked.Read(ref _bytesSent);
     public long Dropped(DropReason reason) => Interlocked.Read(ref _dropped[(int)reason]);
 
     internal void CountReceived(long bytes) => Interlocked.Add(ref _bytesReceived, bytes);
     internal void CountSent(long bytes) => Interlocked.Add(ref _bytesSent, bytes);
-    internal void CountPublishReceived() => Interlocked.Increment(ref _publishReceived);
-    internal void CountPublishSent() => Interlocked.Increment(ref _publishSent);
+    internal void CountPublishReceived(MqttQualityOfServiceLevel qos) => Interlocked.Increment(ref _publishReceived[(int)qos]);
+    internal void CountPublishSent(MqttQualityOfServiceLevel qos) => Interlocked.Increment(ref _publishSent[(int)qos]);
     internal void CountDropped(DropReason reason) => Interlocked.Increment(ref _dropped[(int)reason]);
 
     public static string Version { get; } =

@@ -47,6 +47,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
         Retained = retainedStore ?? new InMemoryRetainedStore();
         Formatters = new PacketFormatterPool();
         StartedAt = timeProvider.GetUtcNow();
+        Metrics = new Operations.BrokerMetrics(this);
     }
 
     public BrokerOptions Options { get; }
@@ -57,6 +58,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
     public IRetainedStore Retained { get; }
     internal PacketFormatterPool Formatters { get; }
     public DateTimeOffset StartedAt { get; }
+    public Operations.BrokerMetrics Metrics { get; }
 
     public int ConnectedClients => _connections.Count;
 
@@ -86,6 +88,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
         finally
         {
             _connections.TryRemove(conn, out _);
+            OnConnectionEnded(conn);
         }
     }
 
@@ -108,6 +111,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
             await Task.Delay(20).ConfigureAwait(false);
         }
         _stopping.Dispose();
+        Metrics.Dispose();
     }
 
     // ---------------------------------------------------------------- accept and route
@@ -525,6 +529,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
             Log.PublishDenied(identity.ClientId, will.Topic);
             return;
         }
+        OnWillPublished(will);
         var accept = AcceptAsync(will);
         if (accept.IsCompletedSuccessfully)
         {

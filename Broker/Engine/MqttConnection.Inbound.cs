@@ -77,7 +77,11 @@ internal sealed partial class MqttConnection
         {
             Interlocked.Increment(ref _qos1Pending);
         }
-        _broker.CountPublishReceived();
+        _broker.CountPublishReceived(qos);
+        if (_publishLimiter is not null && CheckPublishLimit(qos, publish.PacketIdentifier, publish.Payload.Length) is { } limited)
+        {
+            return limited;
+        }
 
         if (!_broker.Authorizer.CanPublish(session.Identity, topic))
         {
@@ -106,7 +110,7 @@ internal sealed partial class MqttConnection
         var accept = _broker.AcceptAsync(message);
         return accept.IsCompletedSuccessfully
             ? EnqueueInbound(new InboundEntry(message, qos, publish.PacketIdentifier, null, accept.Result, 0))
-            : EnqueueInbound(new InboundEntry(message, qos, publish.PacketIdentifier, accept.AsTask(), AcceptResult.Accepted, 0));
+            : EnqueueInbound(new InboundEntry(message, qos, publish.PacketIdentifier, _broker.MeasureAcceptAsync(accept), AcceptResult.Accepted, 0));
     }
 
     static int InboundQos2Count(Session session)

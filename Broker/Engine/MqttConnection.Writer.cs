@@ -148,7 +148,7 @@ internal sealed partial class MqttConnection
             }
             d.Sent = true;
             written += length;
-            _broker.CountPublishSent();
+            _broker.CountPublishSent(d.QoS);
         }
         _batch.Clear();
         return written;

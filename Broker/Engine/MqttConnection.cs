@@ -150,15 +150,16 @@ internal sealed partial class MqttConnection
     sealed class ConnectionAbortedExceptionLike : Exception;
 
     /// <summary>Asks the connection to close; with a reason, MQTT 5 clients get a DISCONNECT first.</summary>
-    public void RequestClose(MqttDisconnectReasonCode? reason, bool lingerForPeer = false)
+    public void RequestClose(MqttDisconnectReasonCode? reason, bool lingerForPeer = false, string? serverReference = null)
     {
         if (_closeRequested)
         {
             return;
         }
+        _closeReason ??= reason;
         if (reason is { } code && _connected && IsV5)
         {
-            EnqueueControl(new MqttDisconnectPacket { ReasonCode = code });
+            EnqueueControl(new MqttDisconnectPacket { ReasonCode = code, ServerReference = serverReference });
             // a client in the middle of sending must still get to read why it is being disconnected
             _lingerForDisconnect = lingerForPeer;
         }
@@ -498,6 +499,10 @@ internal sealed partial class MqttConnection
     async ValueTask<bool> HandleConnectAsync(MqttConnectPacket connect)
     {
         var options = _broker.Options;
+        if (_broker.AdmitConnect(this) is { } refusal)
+        {
+            return await RefuseConnectAsync(refusal.Reason, MqttConnectReturnCode.ConnectionRefusedServerUnavailable, serverReference: refusal.ServerReference).ConfigureAwait(false);
+        }
         if (IsV5 && connect.AuthenticationMethod is not null)
         {
             return await RefuseConnectAsync(MqttConnectReasonCode.BadAuthenticationMethod, MqttConnectReturnCode.ConnectionRefusedNotAuthorized).ConfigureAwait(false);
@@ -602,6 +607,7 @@ internal sealed partial class MqttConnection
         var (session, sessionPresent) = _broker.AttachSession(this, clientId, identity, connect.CleanSession, sessionExpiry);
         Session = session;
         _connected = true;
+        OnConnectAccepted();
 
         var connAck = new MqttConnAckPacket
         {
@@ -631,16 +637,17 @@ internal sealed partial class MqttConnection
         _writerTask = Task.Run(WriteLoopAsync);
         Signal();
         _broker.Log.ClientConnected(clientId, Info.Transport, ProtocolVersion.ToString(), sessionPresent);
+        _broker.OnClientConnected(this);
         return true;
     }
 
-    async ValueTask<bool> RefuseConnectAsync(MqttConnectReasonCode reason, MqttConnectReturnCode returnCode, bool malformed = false)
+    async ValueTask<bool> RefuseConnectAsync(MqttConnectReasonCode reason, MqttConnectReturnCode returnCode, bool malformed = false, string? serverReference = null)
     {
         if (malformed)
         {
             return false;
         }
-        var packet = new MqttConnAckPacket { ReasonCode = reason, ReturnCode = returnCode };
+        var packet = new MqttConnAckPacket { ReasonCode = reason, ReturnCode = returnCode, ServerReference = serverReference };
         var formatter = _broker.Formatters.Rent(_version);
         byte[] bytes;
         try
@@ -671,6 +678,7 @@ internal sealed partial class MqttConnection
 
     void HandleDisconnect(MqttDisconnectPacket disconnect, ArraySegment<byte> body)
     {
+        _clientSentDisconnect = true;
         if (IsV5)
         {
             // MQTTnet reports an absent Session Expiry Interval as 0; read the property itself to tell them apart
