@@ -35,7 +35,10 @@ internal static class ConformanceSteps
         Assert.Equal(packetId, unsubAck.PacketIdentifier);
     }
 
-    /// <summary>Publishes and completes the QoS flow, so the broker has routed the message when this returns.</summary>
+    /// <summary>
+    /// Publishes and completes the QoS flow, so the broker has routed the message when this returns. At QoS 1 and 2 the
+    /// publisher must not itself subscribe to the topic: the echo of its own message may come before the acknowledgement.
+    /// </summary>
     public static async Task PublishAsync(
         this RawMqttClient client, string topic, string payload, MqttQualityOfServiceLevel qos = MqttQualityOfServiceLevel.AtLeastOnce,
         ushort packetId = 1, bool retain = false, Action<MqttPublishPacket>? configure = null)

@@ -198,8 +198,8 @@ public sealed class TopicTests
         var subAck = await client.ReceiveAsync<MqttSubAckPacket>();
         Assert.Equal([MqttSubscribeReasonCode.TopicFilterInvalid, MqttSubscribeReasonCode.GrantedQoS1], subAck.ReasonCodes);
         Assert.Equal(0x8F, (int)subAck.ReasonCodes[0]);
-        // the connection stays usable
-        await client.PublishAsync("ok/1", "x", Qos1);
+        // the connection stays usable (QoS 0: a PUBACK could come before or after the echo of our own message)
+        await client.PublishAsync("ok/1", "x", Qos0);
         Assert.Equal("ok/1", (await client.ReceivePublishAsync()).Topic);
         await client.DisposeAsync();
     }
