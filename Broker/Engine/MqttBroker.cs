@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
+using IotRealtime.Broker.Engine.Persistence;
 using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Engine.Retained;
 using IotRealtime.Broker.Engine.Routing;
@@ -23,6 +24,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
     readonly CancellationTokenSource _stopping = new();
     ITimer? _timer;
     int _inTick;
+    long _nextDeliveryId;
 
     public MqttBroker(
         BrokerOptions options,
@@ -31,7 +33,8 @@ public sealed partial class MqttBroker : IAsyncDisposable
         IEnumerable<IPublishSink> sinks,
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory,
-        IRetainedStore? retainedStore = null)
+        IRetainedStore? retainedStore = null,
+        IBrokerStore? store = null)
     {
         var errors = options.Validate().ToList();
         if (errors.Count > 0)
@@ -46,6 +49,11 @@ public sealed partial class MqttBroker : IAsyncDisposable
         Log = new BrokerLog(loggerFactory.CreateLogger<MqttBroker>());
         Retained = retainedStore ?? new InMemoryRetainedStore();
         Formatters = new PacketFormatterPool();
+        Store = store;
+        if (store is not null)
+        {
+            Restore(store.Load());
+        }
         StartedAt = timeProvider.GetUtcNow();
         Metrics = new Operations.BrokerMetrics(this);
     }
@@ -56,6 +64,9 @@ public sealed partial class MqttBroker : IAsyncDisposable
     internal TimeProvider Time { get; }
     internal BrokerLog Log { get; }
     public IRetainedStore Retained { get; }
+
+    /// <summary>The durable store, or null when nothing is persisted. The broker owns it and disposes it last.</summary>
+    public IBrokerStore? Store { get; }
     internal PacketFormatterPool Formatters { get; }
     public DateTimeOffset StartedAt { get; }
     public Operations.BrokerMetrics Metrics { get; }
@@ -110,6 +121,11 @@ public sealed partial class MqttBroker : IAsyncDisposable
         {
             await Task.Delay(20).ConfigureAwait(false);
         }
+        if (Store is not null)
+        {
+            // connections are closed and their last changes recorded: flush and close the log last
+            await Store.DisposeAsync().ConfigureAwait(false);
+        }
         _stopping.Dispose();
         Metrics.Dispose();
     }
@@ -155,6 +171,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
         if (message.Retain && Options.RetainAvailable)
         {
             Retained.Set(message);
+            Store?.RetainSet(message);
         }
         var matches = new List<Subscription>();
         _trie.Match(message.Topic, matches);
@@ -269,7 +286,12 @@ public sealed partial class MqttBroker : IAsyncDisposable
                 switch (Options.QueueOverflowPolicy)
                 {
                     case QueueOverflowPolicy.DropOldest:
-                        session.Pending.Dequeue();
+                        var dropped = session.Pending.Dequeue();
+                        if (dropped.DeliveryId != 0)
+                        {
+                            Store!.Completed(session.ClientId, dropped.DeliveryId);
+                        }
+                        Persist(session, delivery);
                         session.Pending.Enqueue(delivery);
                         break;
                     case QueueOverflowPolicy.DropNew:
@@ -279,6 +301,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
             }
             else
             {
+                Persist(session, delivery);
                 session.Pending.Enqueue(delivery);
             }
         }
@@ -289,6 +312,25 @@ public sealed partial class MqttBroker : IAsyncDisposable
             return;
         }
         connection?.Signal();
+    }
+
+    /// <summary>Records a QoS 1/2 delivery to a stored session. Called under the session's lock, so the log order is the queue order.</summary>
+    void Persist(Session session, Delivery delivery)
+    {
+        if (Store is null || !session.Stored || delivery.QoS == MqttQualityOfServiceLevel.AtMostOnce)
+        {
+            return;
+        }
+        delivery.DeliveryId = Interlocked.Increment(ref _nextDeliveryId);
+        Store.Enqueued(session.ClientId, new StoredDelivery
+        {
+            DeliveryId = delivery.DeliveryId,
+            Message = delivery.Message,
+            QoS = (byte)delivery.QoS,
+            Retain = delivery.Retain,
+            SubscriptionIds = delivery.SubscriptionIds?.ToArray(),
+            SharedFilter = delivery.Shared?.Filter,
+        });
     }
 
     internal void DeliverRetained(Subscription subscription)
@@ -331,6 +373,11 @@ public sealed partial class MqttBroker : IAsyncDisposable
             subscription.RetainHandling = options.RetainHandling;
             subscription.SubscriptionIdentifier = subscriptionId;
             subscription.Filtered = filtered;
+            if (Store is not null && session.Stored)
+            {
+                Store.Subscribed(session.ClientId, new StoredSubscription(
+                    filter, (byte)qos, options.NoLocal, options.RetainAsPublished, (byte)options.RetainHandling, subscriptionId, filtered));
+            }
         }
         if (!existed)
         {
@@ -347,6 +394,10 @@ public sealed partial class MqttBroker : IAsyncDisposable
             if (!session.Subscriptions.Remove(filter, out subscription))
             {
                 return false;
+            }
+            if (Store is not null && session.Stored)
+            {
+                Store.Unsubscribed(session.ClientId, filter);
             }
         }
         _trie.Remove(subscription);
@@ -400,8 +451,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
             {
                 if (existing is not null)
                 {
-                    _sessions.Remove(clientId);
-                    _offline.Remove(existing);
+                    RemoveSessionLocked(existing);
                     ended = existing;
                 }
                 session = new Session(clientId);
@@ -415,6 +465,12 @@ public sealed partial class MqttBroker : IAsyncDisposable
                 session.Connection = connection;
                 session.ExpiryInterval = expiryInterval;
                 session.ExpiresAt = null;
+                if (Store is not null && (expiryInterval > 0 || session.Stored))
+                {
+                    // recorded under the sessions lock: a session's start and end reach the log in the order they happen
+                    Store.SessionStarted(clientId, expiryInterval, identity.Username, connection.Will?.Message, connection.Will?.DelaySeconds ?? 0);
+                    session.Stored = true;
+                }
             }
         }
         if (previous is not null)
@@ -438,6 +494,25 @@ public sealed partial class MqttBroker : IAsyncDisposable
         lock (session)
         {
             session.ExpiryInterval = expiryInterval;
+            if (Store is not null && session.Stored)
+            {
+                Store.SessionExpiryChanged(session.ClientId, expiryInterval);
+            }
+        }
+    }
+
+    /// <summary>Forgets a session: removes it from the index and records its end. Caller holds the sessions lock.</summary>
+    void RemoveSessionLocked(Session session)
+    {
+        _sessions.Remove(session.ClientId);
+        _offline.Remove(session);
+        lock (session)
+        {
+            if (Store is not null && session.Stored)
+            {
+                Store.SessionEnded(session.ClientId);
+                session.Stored = false;
+            }
         }
     }
 
@@ -462,6 +537,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
                     return; // taken over: the new connection owns the session now
                 }
                 session.Connection = null;
+                session.DisconnectedAt = now;
                 if (session.ExpiryInterval == 0)
                 {
                     endNow = true;
@@ -479,11 +555,15 @@ public sealed partial class MqttBroker : IAsyncDisposable
                         session.WillDueAt = now.AddSeconds(delay);
                         will = null;
                     }
+                    if (Store is not null && session.Stored)
+                    {
+                        Store.SessionOffline(session.ClientId, now, session.WillDueAt);
+                    }
                 }
             }
             if (endNow)
             {
-                _sessions.Remove(session.ClientId);
+                RemoveSessionLocked(session);
             }
             else
             {
@@ -615,6 +695,10 @@ public sealed partial class MqttBroker : IAsyncDisposable
                             (wills ??= new()).Add(will.Message);
                             session.PendingWill = null;
                             session.WillDueAt = null;
+                            if (Store is not null && session.Stored && !expires)
+                            {
+                                Store.SessionOffline(session.ClientId, session.DisconnectedAt ?? now, null); // the will is out: not again after a restart
+                            }
                         }
                         if (expires)
                         {
@@ -626,8 +710,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
                 {
                     foreach (var session in expired)
                     {
-                        _offline.Remove(session);
-                        _sessions.Remove(session.ClientId);
+                        RemoveSessionLocked(session);
                     }
                 }
             }

@@ -66,6 +66,10 @@ internal sealed partial class MqttConnection
             lock (session)
             {
                 duplicate = !session.InboundQos2.Add(publish.PacketIdentifier);
+                if (!duplicate)
+                {
+                    _broker.RecordInboundQos2(session, publish.PacketIdentifier, added: true);
+                }
             }
             if (duplicate)
             {
@@ -245,17 +249,20 @@ internal sealed partial class MqttConnection
         {
             case MqttQualityOfServiceLevel.AtLeastOnce:
                 Interlocked.Decrement(ref _qos1Pending);
-                SendControl(new MqttPubAckPacket { PacketIdentifier = entry.PacketId, ReasonCode = (MqttPubAckReasonCode)reason });
+                SendAckWhenDurable(new MqttPubAckPacket { PacketIdentifier = entry.PacketId, ReasonCode = (MqttPubAckReasonCode)reason });
                 break;
             case MqttQualityOfServiceLevel.ExactlyOnce:
                 if (reason >= 0x80)
                 {
                     lock (Session!)
                     {
-                        Session.InboundQos2.Remove(entry.PacketId);
+                        if (Session.InboundQos2.Remove(entry.PacketId))
+                        {
+                            _broker.RecordInboundQos2(Session, entry.PacketId, added: false);
+                        }
                     }
                 }
-                SendControl(new MqttPubRecPacket { PacketIdentifier = entry.PacketId, ReasonCode = (MqttPubRecReasonCode)reason });
+                SendAckWhenDurable(new MqttPubRecPacket { PacketIdentifier = entry.PacketId, ReasonCode = (MqttPubRecReasonCode)reason });
                 break;
         }
     }
@@ -270,6 +277,7 @@ internal sealed partial class MqttConnection
             if (session.Inflight.TryGetValue(id, out var d) && d.State == DeliveryState.AwaitingPubAck)
             {
                 session.Inflight.Remove(id);
+                _broker.RecordCompleted(session, d);
             }
         }
         Signal();
@@ -287,10 +295,15 @@ internal sealed partial class MqttConnection
                 if ((int)rec.ReasonCode >= 0x80)
                 {
                     session.Inflight.Remove(rec.PacketIdentifier);
+                    _broker.RecordCompleted(session, d);
                     Signal();
                     return;
                 }
-                d.State = DeliveryState.AwaitingPubComp;
+                if (d.State != DeliveryState.AwaitingPubComp)
+                {
+                    d.State = DeliveryState.AwaitingPubComp;
+                    _broker.RecordInflight(session, d);
+                }
             }
         }
         SendControl(new MqttPubRelPacket
@@ -307,8 +320,13 @@ internal sealed partial class MqttConnection
         lock (session)
         {
             known = session.InboundQos2.Remove(id);
+            if (known)
+            {
+                _broker.RecordInboundQos2(session, id, added: false);
+            }
         }
-        SendControl(new MqttPubCompPacket
+        // waits for the release to be durable: after a restart the id must not still look in use
+        SendAckWhenDurable(new MqttPubCompPacket
         {
             PacketIdentifier = id,
             ReasonCode = known || !IsV5 ? MqttPubCompReasonCode.Success : MqttPubCompReasonCode.PacketIdentifierNotFound,
@@ -323,6 +341,7 @@ internal sealed partial class MqttConnection
             if (session.Inflight.TryGetValue(id, out var d) && d.State == DeliveryState.AwaitingPubComp)
             {
                 session.Inflight.Remove(id);
+                _broker.RecordCompleted(session, d);
             }
         }
         Signal();

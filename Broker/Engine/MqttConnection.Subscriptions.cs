@@ -66,7 +66,7 @@ internal sealed partial class MqttConnection
                 (retainedFor ??= new()).Add((subscription, existed));
             }
         }
-        SendControl(new MqttSubAckPacket { PacketIdentifier = subscribe.PacketIdentifier, ReasonCodes = codes });
+        SendAckWhenDurable(new MqttSubAckPacket { PacketIdentifier = subscribe.PacketIdentifier, ReasonCodes = codes });
         if (retainedFor is not null)
         {
             foreach (var (subscription, _) in retainedFor)
@@ -96,6 +96,6 @@ internal sealed partial class MqttConnection
             }
             codes.Add(_broker.Unsubscribe(Session!, filter!) ? MqttUnsubscribeReasonCode.Success : MqttUnsubscribeReasonCode.NoSubscriptionExisted);
         }
-        SendControl(new MqttUnsubAckPacket { PacketIdentifier = unsubscribe.PacketIdentifier, ReasonCodes = codes });
+        SendAckWhenDurable(new MqttUnsubAckPacket { PacketIdentifier = unsubscribe.PacketIdentifier, ReasonCodes = codes });
     }
 }

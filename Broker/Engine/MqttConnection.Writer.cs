@@ -103,6 +103,7 @@ internal sealed partial class MqttConnection
                 if (next.Message.IsExpired(now))
                 {
                     _broker.CountDropped(DropReason.Expired);
+                    _broker.RecordCompleted(session, next);
                     continue;
                 }
                 if (next.QoS > 0)
@@ -110,6 +111,7 @@ internal sealed partial class MqttConnection
                     next.PacketId = session.NextPacketId();
                     next.State = next.QoS == MqttQualityOfServiceLevel.AtLeastOnce ? DeliveryState.AwaitingPubAck : DeliveryState.AwaitingPubRec;
                     session.Inflight.Add(next.PacketId, next);
+                    _broker.RecordInflight(session, next);
                 }
                 _batch.Add(next);
             }
@@ -142,6 +144,7 @@ internal sealed partial class MqttConnection
                     lock (session)
                     {
                         session.Inflight.Remove(d.PacketId);
+                        _broker.RecordCompleted(session, d);
                     }
                 }
                 continue;

@@ -31,6 +31,9 @@ public sealed class MqttMessage
     /// <summary>Absolute expiry, or null when the message does not expire (MQTT 5 Message Expiry Interval).</summary>
     public DateTimeOffset? ExpiresAt { get; init; }
 
+    /// <summary>Id in the durable store once a persistent session queued it; 0 until then. Set under the store's lock.</summary>
+    internal long StoreId { get; set; }
+
     public bool IsExpired(DateTimeOffset now) => ExpiresAt is { } at && now >= at;
 
     /// <summary>The remaining expiry interval in whole seconds to forward to a subscriber (0 when none).</summary>

@@ -26,4 +26,7 @@ internal sealed class Delivery(MqttMessage message, MqttQualityOfServiceLevel qo
     public DeliveryState State { get; set; }
     /// <summary>Sent at least once: a resend carries DUP=1.</summary>
     public bool Sent { get; set; }
+
+    /// <summary>Id in the durable store; 0 when the delivery is not persisted (QoS 0, or a session that does not outlive its connection).</summary>
+    public long DeliveryId { get; set; }
 }

@@ -30,9 +30,13 @@ internal sealed class Session(string clientId)
     public uint ExpiryInterval { get; set; }
 
     public DateTimeOffset? ExpiresAt { get; set; }
+    public DateTimeOffset? DisconnectedAt { get; set; }
     public Will? PendingWill { get; set; }
     public DateTimeOffset? WillDueAt { get; set; }
     public bool Ended { get; set; }
+
+    /// <summary>The session is in the durable store: its changes are recorded there.</summary>
+    public bool Stored { get; set; }
 
     ushort _nextPacketId;
 

@@ -1,6 +1,8 @@
+using IotRealtime.Broker.Engine.Persistence;
 using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Host.Auth;
 using IotRealtime.Broker.Host.Listeners;
+using IotRealtime.Broker.Host.Operations;
 using IotRealtime.Broker.Host.Tls;
 using Microsoft.Extensions.Configuration;
 
@@ -24,6 +26,11 @@ public sealed class HostSettings
 
     public required DataOptions Data { get; init; }
 
+    public required AdminOptions Admin { get; init; }
+
+    /// <summary>The embedded store; its directory defaults to {Data:Directory}/store.</summary>
+    public required StoreOptions Store { get; init; }
+
     /// <summary>Null when TLS is off.</summary>
     public TlsSetup? TlsSetup { get; init; }
 
@@ -46,8 +53,13 @@ public sealed class HostSettings
         var tls = Bind<TlsOptions>(configuration, TlsOptions.Section, errors);
         var auth = Bind<AuthOptions>(configuration, AuthOptions.Section, errors);
         var data = Bind<DataOptions>(configuration, DataOptions.Section, errors);
+        var admin = Bind<AdminOptions>(configuration, AdminOptions.Section, errors);
+        var store = Bind<StoreOptions>(configuration, "Store", errors);
+        var storeDirectorySet = !string.IsNullOrWhiteSpace(configuration["Store:Directory"]);
 
         errors.AddRange(broker.Validate());
+        errors.AddRange(admin.Validate());
+        errors.AddRange(store.Validate());
         errors.AddRange(listeners.Validate(tls.Enabled));
         var tlsSetup = TlsSetup.Load(tls, errors);
 
@@ -82,6 +94,11 @@ public sealed class HostSettings
             }
         }
 
+        if (!storeDirectorySet && dataDirectory.Length > 0)
+        {
+            store.Directory = Path.Combine(dataDirectory, "store");
+        }
+
         if (errors.Count > 0) throw new BrokerConfigurationException(errors);
 
         return new HostSettings
@@ -91,6 +108,8 @@ public sealed class HostSettings
             Tls = tls,
             Auth = auth,
             Data = data,
+            Admin = admin,
+            Store = store,
             TlsSetup = tlsSetup,
             Passwords = passwords,
             AclRules = rules,

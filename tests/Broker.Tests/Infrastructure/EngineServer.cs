@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using IotRealtime.Broker.Engine;
+using IotRealtime.Broker.Engine.Persistence;
 using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Engine.Security;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -30,7 +31,8 @@ public sealed class EngineServer : IAsyncDisposable
     public MqttBroker Broker { get; }
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
-    public static EngineServer Start(BrokerOptions? options = null, IMqttAuthorizer? authorizer = null, IPublishSink[]? sinks = null, IMqttAuthenticator? authenticator = null)
+    public static EngineServer Start(BrokerOptions? options = null, IMqttAuthorizer? authorizer = null, IPublishSink[]? sinks = null,
+        IMqttAuthenticator? authenticator = null, IBrokerStore? store = null)
     {
         var broker = new MqttBroker(
             options ?? new BrokerOptions { SysInterval = 0 },
@@ -38,7 +40,8 @@ public sealed class EngineServer : IAsyncDisposable
             authorizer ?? new AllowAllAuthorizer(),
             sinks ?? [],
             TimeProvider.System,
-            NullLoggerFactory.Instance);
+            NullLoggerFactory.Instance,
+            store: store);
         broker.Start();
         return new EngineServer(broker);
     }

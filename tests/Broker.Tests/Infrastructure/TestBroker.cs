@@ -25,6 +25,10 @@ public sealed class TestBroker : IAsyncDisposable
             ["Listeners:MqttPort"] = "0",
             ["Listeners:HttpPort"] = "0",
             ["Auth:AllowAnonymous"] = "true",
+            // disposal drains all at once; a test that exercises the shutdown window sets its own
+            ["Admin:ShutdownDrainSeconds"] = "0",
+            // tests that exercise persistence ask for a store in their own temp directory
+            ["Store:Durability"] = "None",
         };
         if (settings is not null)
         {

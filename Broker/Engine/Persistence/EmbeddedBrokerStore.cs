@@ -1,0 +1,607 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Extensions.Logging;
+
+namespace IotRealtime.Broker.Engine.Persistence;
+
+/// <summary>
+/// The default store: an append-only log file under the data directory, written by one background thread with group
+/// commit (every change reported while a write or fsync runs goes into the next one). Each record is framed with its
+/// length and CRC-32, so at start-up a torn or corrupt tail is detected, reported and cut, never replayed. A mirror of
+/// the live state is kept in memory; once the log outgrows <see cref="StoreOptions.CompactAfterBytes"/> and four times
+/// its last rewrite, it is rewritten with only the live records (new file, fsync, atomic rename), so the store stays
+/// bounded under churn.
+/// </summary>
+public sealed partial class EmbeddedBrokerStore : IBrokerStore
+{
+    static readonly byte[] Magic = "IOTRTLG1"u8.ToArray();
+    const int HeaderLength = 8 + 8;
+    const int FrameLength = 8;
+    const int MaxRecordLength = 300 * 1024 * 1024;
+
+    readonly StoreOptions _options;
+    readonly ILogger _logger;
+    readonly Lock _lock = new();
+    readonly StoreModel _model;
+    readonly MemoryStream _scratch = new();
+    readonly BinaryWriter _writer;
+    readonly SemaphoreSlim _flushSignal = new(0);
+    readonly List<(long Position, TaskCompletionSource Done)> _waiters = new();
+    readonly Thread _flushThread;
+    readonly Action<TimeSpan>? _recordWriteLatency;
+
+    MemoryStream _pending = new();
+    MemoryStream _writing = new();
+    FileStream _file;
+    long _generation;
+    long _fileLength;
+    long _lastRewriteLength;
+    long _appended;
+    long _durable;
+    long _nextMessageId = 1;
+    volatile bool _stopping;
+    volatile Exception? _failure;
+    int _signaled;
+
+    EmbeddedBrokerStore(StoreOptions options, ILogger logger, Action<TimeSpan>? recordWriteLatency)
+    {
+        _options = options;
+        _logger = logger;
+        _recordWriteLatency = recordWriteLatency;
+        _writer = new BinaryWriter(_scratch, Encoding.UTF8, leaveOpen: true);
+        _model = new StoreModel();
+        Directory.CreateDirectory(options.Directory);
+        _file = OpenLatest();
+        _flushThread = new Thread(FlushLoop) { IsBackground = true, Name = "iotrealtime-store" };
+        _flushThread.Start();
+    }
+
+    /// <summary>Opens (or creates) the store in <see cref="StoreOptions.Directory"/>, replaying and repairing the log.</summary>
+    public static EmbeddedBrokerStore Open(StoreOptions options, ILoggerFactory loggerFactory, Action<TimeSpan>? recordWriteLatency = null) =>
+        new(options, loggerFactory.CreateLogger<EmbeddedBrokerStore>(), recordWriteLatency);
+
+    public StoredState Load()
+    {
+        lock (_lock)
+        {
+            return _model.State;
+        }
+    }
+
+    public bool Healthy => _failure is null;
+
+    public long Position
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _appended;
+            }
+        }
+    }
+
+    public bool IsDurable(long position) => Volatile.Read(ref _durable) >= position;
+
+    public ValueTask WaitDurableAsync(long position, CancellationToken cancellationToken = default)
+    {
+        if (_failure is { } failure)
+        {
+            return ValueTask.FromException(new IOException("The broker store cannot write.", failure));
+        }
+        if (IsDurable(position))
+        {
+            return ValueTask.CompletedTask;
+        }
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_waiters)
+        {
+            if (IsDurable(position))
+            {
+                return ValueTask.CompletedTask;
+            }
+            _waiters.Add((position, done));
+        }
+        return new ValueTask(cancellationToken.CanBeCanceled ? done.Task.WaitAsync(cancellationToken) : done.Task);
+    }
+
+    // ------------------------------------------------------------------ changes
+
+    public long RetainSet(MqttMessage message) => Append(RecordType.RetainSet, w => StoreRecords.WriteMessage(w, message), m => m.RetainSet(message));
+
+    public long RetainClear(string topic) => Append(RecordType.RetainClear, w => w.Write(topic), m => m.RetainClear(topic));
+
+    public long SessionStarted(string clientId, uint expiryInterval, string? username, MqttMessage? will, uint willDelaySeconds) =>
+        Append(RecordType.SessionStarted, w => WriteSessionStarted(w, clientId, expiryInterval, username, will, willDelaySeconds),
+            m => m.SessionStarted(clientId, expiryInterval, username, will, willDelaySeconds));
+
+    public long SessionOffline(string clientId, DateTimeOffset at, DateTimeOffset? willDueAt) =>
+        Append(RecordType.SessionOffline, w => WriteSessionOffline(w, clientId, at, willDueAt), m => m.SessionOffline(clientId, at, willDueAt));
+
+    public long SessionExpiryChanged(string clientId, uint expiryInterval) =>
+        Append(RecordType.SessionExpiryChanged, w => { w.Write(clientId); w.Write(expiryInterval); }, m => m.SessionExpiryChanged(clientId, expiryInterval));
+
+    public long SessionEnded(string clientId) => Append(RecordType.SessionEnded, w => w.Write(clientId), m => m.SessionEnded(clientId));
+
+    public long Subscribed(string clientId, StoredSubscription subscription) =>
+        Append(RecordType.Subscribed, w => { w.Write(clientId); StoreRecords.WriteSubscription(w, subscription); }, m => m.Subscribed(clientId, subscription));
+
+    public long Unsubscribed(string clientId, string filter) =>
+        Append(RecordType.Unsubscribed, w => { w.Write(clientId); w.Write(filter); }, m => m.Unsubscribed(clientId, filter));
+
+    public long Enqueued(string clientId, StoredDelivery delivery)
+    {
+        lock (_lock)
+        {
+            if (delivery.Message.StoreId == 0)
+            {
+                // the message itself is written once, however many persistent sessions queue it
+                delivery.Message.StoreId = _nextMessageId++;
+                AppendLocked(RecordType.Message, w => { w.Write(delivery.Message.StoreId); StoreRecords.WriteMessage(w, delivery.Message); });
+            }
+            return Append(RecordType.Enqueued, w => { w.Write(clientId); StoreRecords.WriteDelivery(w, delivery); }, m => m.Enqueued(clientId, delivery));
+        }
+    }
+
+    public long InflightChanged(string clientId, long deliveryId, ushort packetId, StoredDeliveryState state) =>
+        Append(RecordType.InflightChanged, w => { w.Write(clientId); w.Write(deliveryId); w.Write(packetId); w.Write((byte)state); },
+            m => m.InflightChanged(clientId, deliveryId, packetId, state));
+
+    public long Completed(string clientId, long deliveryId) =>
+        Append(RecordType.Completed, w => { w.Write(clientId); w.Write(deliveryId); }, m => m.Completed(clientId, deliveryId));
+
+    public long InboundQos2Added(string clientId, ushort packetId) =>
+        Append(RecordType.InboundQos2Added, w => { w.Write(clientId); w.Write(packetId); }, m => m.InboundQos2Added(clientId, packetId));
+
+    public long InboundQos2Released(string clientId, ushort packetId) =>
+        Append(RecordType.InboundQos2Released, w => { w.Write(clientId); w.Write(packetId); }, m => m.InboundQos2Released(clientId, packetId));
+
+    static void WriteSessionStarted(BinaryWriter w, string clientId, uint expiry, string? username, MqttMessage? will, uint willDelay)
+    {
+        w.Write(clientId);
+        w.Write(expiry);
+        StoreRecords.WriteNullable(w, username);
+        w.Write(will is not null);
+        if (will is not null)
+        {
+            StoreRecords.WriteMessage(w, will);
+            w.Write(willDelay);
+        }
+    }
+
+    static void WriteSessionOffline(BinaryWriter w, string clientId, DateTimeOffset at, DateTimeOffset? willDueAt)
+    {
+        w.Write(clientId);
+        w.Write(at.UtcTicks);
+        w.Write(willDueAt is { } due ? due.UtcTicks : 0L);
+    }
+
+    long Append(RecordType type, Action<BinaryWriter> write, Action<StoreModel> apply)
+    {
+        long position;
+        lock (_lock)
+        {
+            AppendLocked(type, write);
+            apply(_model);
+            position = ++_appended;
+        }
+        if (Interlocked.Exchange(ref _signaled, 1) == 0)
+        {
+            _flushSignal.Release();
+        }
+        return position;
+    }
+
+    void AppendLocked(RecordType type, Action<BinaryWriter> write)
+    {
+        _scratch.SetLength(0);
+        _writer.Write((byte)type);
+        write(_writer);
+        _writer.Flush();
+        WriteFrame(_pending, _scratch.GetBuffer().AsSpan(0, (int)_scratch.Length));
+    }
+
+    static void WriteFrame(Stream target, ReadOnlySpan<byte> record)
+    {
+        Span<byte> frame = stackalloc byte[FrameLength];
+        BinaryPrimitives.WriteInt32LittleEndian(frame, record.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(frame[4..], Crc32.Compute(record));
+        target.Write(frame);
+        target.Write(record);
+    }
+
+    // ------------------------------------------------------------------ writing
+
+    void FlushLoop()
+    {
+        while (true)
+        {
+            _flushSignal.Wait();
+            Volatile.Write(ref _signaled, 0);
+            FlushOnce();
+            if (_stopping)
+            {
+                return;
+            }
+            if (_failure is null && _fileLength > _options.CompactAfterBytes && _fileLength > 4 * _lastRewriteLength)
+            {
+                Rewrite();
+            }
+        }
+    }
+
+    void FlushOnce()
+    {
+        long target;
+        lock (_lock)
+        {
+            (_pending, _writing) = (_writing, _pending);
+            target = _appended;
+        }
+        if (_writing.Length > 0 && _failure is null)
+        {
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                _file.Write(_writing.GetBuffer(), 0, (int)_writing.Length);
+                _file.Flush(flushToDisk: _options.Durability == DurabilityPolicy.Fsync);
+                _fileLength += _writing.Length;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            {
+                Log.WriteFailed(_logger, _options.Directory, ex);
+                _failure = ex;
+                FailWaiters(ex);
+                return;
+            }
+            _recordWriteLatency?.Invoke(Stopwatch.GetElapsedTime(started));
+        }
+        _writing.SetLength(0);
+        Volatile.Write(ref _durable, target);
+        ReleaseWaiters(target);
+    }
+
+    void ReleaseWaiters(long durable)
+    {
+        lock (_waiters)
+        {
+            for (var i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (_waiters[i].Position <= durable)
+                {
+                    _waiters[i].Done.TrySetResult();
+                    _waiters.RemoveAt(i);
+                }
+            }
+        }
+    }
+
+    void FailWaiters(Exception failure)
+    {
+        lock (_waiters)
+        {
+            foreach (var (_, done) in _waiters)
+            {
+                done.TrySetException(new IOException("The broker store cannot write.", failure));
+            }
+            _waiters.Clear();
+        }
+    }
+
+    /// <summary>Writes the live state to a new log generation and switches to it: compaction.</summary>
+    void Rewrite()
+    {
+        lock (_lock)
+        {
+            var next = _generation + 1;
+            var temporary = Path.Combine(_options.Directory, FileName(next) + ".tmp");
+            try
+            {
+                using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+                {
+                    WriteHeader(file, next);
+                    WriteLiveState(file);
+                    file.Flush(flushToDisk: true);
+                }
+                File.Move(temporary, Path.Combine(_options.Directory, FileName(next)), overwrite: true);
+                var previous = _file;
+                var previousPath = Path.Combine(_options.Directory, FileName(_generation));
+                _file = OpenForAppend(next);
+                _generation = next;
+                _fileLength = _lastRewriteLength = _file.Length;
+                previous.Dispose();
+                File.Delete(previousPath);
+                // everything appended so far is in the new file (it was applied to the mirror): it is durable now
+                _pending.SetLength(0);
+                Volatile.Write(ref _durable, _appended);
+                ReleaseWaiters(_appended);
+                Log.Compacted(_logger, next, _fileLength);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Log.CompactionFailed(_logger, _options.Directory, ex);
+                _lastRewriteLength = _fileLength; // back off: try again after the log grows fourfold
+                TryDelete(temporary);
+            }
+        }
+    }
+
+    void WriteLiveState(Stream target)
+    {
+        var written = new HashSet<long>();
+        void Record(RecordType type, Action<BinaryWriter> write)
+        {
+            _scratch.SetLength(0);
+            _writer.Write((byte)type);
+            write(_writer);
+            _writer.Flush();
+            WriteFrame(target, _scratch.GetBuffer().AsSpan(0, (int)_scratch.Length));
+        }
+
+        var state = _model.State;
+        foreach (var message in state.Retained.Values)
+        {
+            Record(RecordType.RetainSet, w => StoreRecords.WriteMessage(w, message));
+        }
+        foreach (var session in state.Sessions.Values)
+        {
+            Record(RecordType.SessionStarted, w => WriteSessionStarted(w, session.ClientId, session.ExpiryInterval, session.Username, session.Will, session.WillDelaySeconds));
+            if (!session.Online)
+            {
+                Record(RecordType.SessionOffline, w => WriteSessionOffline(w, session.ClientId, session.DisconnectedAt ?? default, session.WillDueAt));
+            }
+            foreach (var subscription in session.Subscriptions.Values)
+            {
+                Record(RecordType.Subscribed, w => { w.Write(session.ClientId); StoreRecords.WriteSubscription(w, subscription); });
+            }
+            foreach (var (_, delivery) in session.Deliveries)
+            {
+                if (written.Add(delivery.Message.StoreId))
+                {
+                    Record(RecordType.Message, w => { w.Write(delivery.Message.StoreId); StoreRecords.WriteMessage(w, delivery.Message); });
+                }
+                Record(RecordType.Enqueued, w => { w.Write(session.ClientId); StoreRecords.WriteDelivery(w, delivery); });
+                if (delivery.State != StoredDeliveryState.Queued)
+                {
+                    Record(RecordType.InflightChanged, w =>
+                    {
+                        w.Write(session.ClientId);
+                        w.Write(delivery.DeliveryId);
+                        w.Write(delivery.PacketId);
+                        w.Write((byte)delivery.State);
+                    });
+                }
+            }
+            foreach (var id in session.InboundQos2)
+            {
+                Record(RecordType.InboundQos2Added, w => { w.Write(session.ClientId); w.Write(id); });
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stopping = true;
+        _flushSignal.Release();
+        await Task.Run(() => _flushThread.Join(TimeSpan.FromSeconds(30))).ConfigureAwait(false);
+        lock (_lock)
+        {
+            _file.Flush(flushToDisk: _options.Durability == DurabilityPolicy.Fsync);
+            _file.Dispose();
+        }
+        _flushSignal.Dispose();
+    }
+
+    // ------------------------------------------------------------------ opening and replay
+
+    static string FileName(long generation) => $"store-{generation:D10}.log";
+
+    FileStream OpenLatest()
+    {
+        foreach (var leftover in Directory.GetFiles(_options.Directory, "store-*.log.tmp"))
+        {
+            TryDelete(leftover); // a rewrite that did not finish; the previous generation is still whole
+        }
+        var generations = Directory.GetFiles(_options.Directory, "store-*.log")
+            .Select(path => (Path: path, Generation: long.TryParse(Path.GetFileName(path)[6..^4], out var g) ? g : -1))
+            .Where(f => f.Generation >= 0)
+            .OrderBy(f => f.Generation)
+            .ToList();
+        if (generations.Count == 0)
+        {
+            _generation = 1;
+            using (var file = new FileStream(Path.Combine(_options.Directory, FileName(1)), FileMode.CreateNew, FileAccess.Write))
+            {
+                WriteHeader(file, 1);
+                file.Flush(flushToDisk: true);
+            }
+            var created = OpenForAppend(1);
+            _fileLength = _lastRewriteLength = created.Length;
+            return created;
+        }
+        // a crash between a rewrite's rename and the old file's deletion leaves an older generation behind
+        foreach (var (path, _) in generations.Take(generations.Count - 1))
+        {
+            TryDelete(path);
+        }
+        _generation = generations[^1].Generation;
+        var length = Replay(generations[^1].Path);
+        var opened = OpenForAppend(_generation);
+        _fileLength = _lastRewriteLength = length;
+        return opened;
+    }
+
+    FileStream OpenForAppend(long generation)
+    {
+        var file = new FileStream(Path.Combine(_options.Directory, FileName(generation)), FileMode.Open, FileAccess.Write, FileShare.Read, bufferSize: 0);
+        file.Seek(0, SeekOrigin.End);
+        return file;
+    }
+
+    static void WriteHeader(Stream file, long generation)
+    {
+        Span<byte> header = stackalloc byte[HeaderLength];
+        Magic.CopyTo(header);
+        BinaryPrimitives.WriteInt64LittleEndian(header[8..], generation);
+        file.Write(header);
+    }
+
+    /// <summary>Replays the log into the mirror; cuts a torn or corrupt tail. Returns the length of the good part.</summary>
+    long Replay(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        if (bytes.Length < HeaderLength || !bytes.AsSpan(0, 8).SequenceEqual(Magic))
+        {
+            throw new InvalidDataException($"'{path}' is not an IotRealtime store log (bad header). Move it away to start with an empty store.");
+        }
+        var messages = new Dictionary<long, MqttMessage>();
+        var offset = HeaderLength;
+        var records = 0;
+        string? problem = null;
+        while (offset < bytes.Length)
+        {
+            if (bytes.Length - offset < FrameLength)
+            {
+                problem = "torn frame header";
+                break;
+            }
+            var length = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(offset));
+            var crc = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(offset + 4));
+            if (length <= 0 || length > MaxRecordLength || length > bytes.Length - offset - FrameLength)
+            {
+                problem = length > bytes.Length - offset - FrameLength && length is > 0 and <= MaxRecordLength ? "torn record" : $"bad record length {length}";
+                break;
+            }
+            var record = bytes.AsMemory(offset + FrameLength, length);
+            if (Crc32.Compute(record.Span) != crc)
+            {
+                problem = "checksum mismatch";
+                break;
+            }
+            try
+            {
+                Apply(record, messages);
+            }
+            catch (Exception ex) when (ex is EndOfStreamException or InvalidDataException or ArgumentException or FormatException or DecoderFallbackException)
+            {
+                problem = "undecodable record: " + ex.Message;
+                break;
+            }
+            offset += FrameLength + length;
+            records++;
+        }
+        _nextMessageId = messages.Count == 0 ? 1 : messages.Keys.Max() + 1;
+        if (problem is not null)
+        {
+            Log.TailCut(_logger, path, offset, bytes.Length - offset, problem);
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Write);
+            file.SetLength(offset);
+            file.Flush(flushToDisk: true);
+        }
+        Log.Replayed(_logger, path, records, _model.State.Sessions.Count, _model.State.Retained.Count);
+        return offset;
+    }
+
+    void Apply(ReadOnlyMemory<byte> record, Dictionary<long, MqttMessage> messages)
+    {
+        using var stream = new MemoryStream(record.ToArray(), writable: false);
+        using var r = new BinaryReader(stream, Encoding.UTF8);
+        var type = (RecordType)r.ReadByte();
+        switch (type)
+        {
+            case RecordType.Message:
+                var id = r.ReadInt64();
+                messages[id] = StoreRecords.ReadMessage(r, id);
+                break;
+            case RecordType.RetainSet:
+                _model.RetainSet(StoreRecords.ReadMessage(r));
+                break;
+            case RecordType.RetainClear:
+                _model.RetainClear(r.ReadString());
+                break;
+            case RecordType.SessionStarted:
+                var clientId = r.ReadString();
+                var expiry = r.ReadUInt32();
+                var username = StoreRecords.ReadNullable(r);
+                MqttMessage? will = null;
+                uint delay = 0;
+                if (r.ReadBoolean())
+                {
+                    will = StoreRecords.ReadMessage(r);
+                    delay = r.ReadUInt32();
+                }
+                _model.SessionStarted(clientId, expiry, username, will, delay);
+                break;
+            case RecordType.SessionOffline:
+                var offlineId = r.ReadString();
+                var at = new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero);
+                var due = r.ReadInt64();
+                _model.SessionOffline(offlineId, at, due == 0 ? null : new DateTimeOffset(due, TimeSpan.Zero));
+                break;
+            case RecordType.SessionExpiryChanged:
+                _model.SessionExpiryChanged(r.ReadString(), r.ReadUInt32());
+                break;
+            case RecordType.SessionEnded:
+                _model.SessionEnded(r.ReadString());
+                break;
+            case RecordType.Subscribed:
+                var subscriber = r.ReadString();
+                _model.Subscribed(subscriber, StoreRecords.ReadSubscription(r));
+                break;
+            case RecordType.Unsubscribed:
+                _model.Unsubscribed(r.ReadString(), r.ReadString());
+                break;
+            case RecordType.Enqueued:
+                var owner = r.ReadString();
+                if (StoreRecords.ReadDelivery(r, messages) is { } delivery)
+                {
+                    _model.Enqueued(owner, delivery);
+                }
+                break;
+            case RecordType.InflightChanged:
+                _model.InflightChanged(r.ReadString(), r.ReadInt64(), r.ReadUInt16(), (StoredDeliveryState)r.ReadByte());
+                break;
+            case RecordType.Completed:
+                _model.Completed(r.ReadString(), r.ReadInt64());
+                break;
+            case RecordType.InboundQos2Added:
+                _model.InboundQos2Added(r.ReadString(), r.ReadUInt16());
+                break;
+            case RecordType.InboundQos2Released:
+                _model.InboundQos2Released(r.ReadString(), r.ReadUInt16());
+                break;
+            default:
+                throw new InvalidDataException($"unknown record type {(byte)type}");
+        }
+    }
+
+    static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    static partial class Log
+    {
+        [LoggerMessage(101, LogLevel.Warning, "Store log {Path}: cut {Bytes} bytes at offset {Offset} ({Problem}); everything before it was replayed")]
+        public static partial void TailCut(ILogger logger, string path, long offset, long bytes, string problem);
+
+        [LoggerMessage(102, LogLevel.Information, "Store log {Path}: replayed {Records} records, {Sessions} sessions, {Retained} retained messages")]
+        public static partial void Replayed(ILogger logger, string path, int records, int sessions, int retained);
+
+        [LoggerMessage(103, LogLevel.Critical, "Store in {Directory} cannot write; acknowledgements that need it are refused")]
+        public static partial void WriteFailed(ILogger logger, string directory, Exception exception);
+
+        [LoggerMessage(104, LogLevel.Information, "Store compacted into generation {Generation} ({Bytes} bytes)")]
+        public static partial void Compacted(ILogger logger, long generation, long bytes);
+
+        [LoggerMessage(105, LogLevel.Error, "Store compaction in {Directory} failed; the current log stays in use")]
+        public static partial void CompactionFailed(ILogger logger, string directory, Exception exception);
+    }
+}
