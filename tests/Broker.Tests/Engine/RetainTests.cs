@@ -1,3 +1,4 @@
+using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Tests.Infrastructure;
 using MQTTnet.Formatter;
 using MQTTnet.Packets;
@@ -68,6 +69,37 @@ public sealed class RetainTests
         Assert.Equal(0, server.Broker.Retained.Count);
         await pub.DisposeAsync();
         await sub.DisposeAsync();
+    }
+
+    [Theory]
+    [InlineData(MqttProtocolVersion.V311)]
+    [InlineData(MqttProtocolVersion.V500)]
+    public async Task Empty_retained_payload_is_still_delivered_to_existing_subscribers(MqttProtocolVersion version)
+    {
+        await using var server = EngineServer.Start();
+        var (sub, _) = await RawMqttClient.ConnectAsync(server.Port, "sub", version);
+        await sub.SubscribeGrantedAsync(1, "state", Qos1);
+        var (pub, _) = await RawMqttClient.ConnectAsync(server.Port, "pub", version);
+        await pub.PublishAsync("state", "", Qos1, retain: true);
+
+        var delivered = await sub.ReceivePublishAsync();
+        Assert.Equal("state", delivered.Topic);
+        Assert.Equal(0, delivered.Payload.Length);
+        await pub.DisposeAsync();
+        await sub.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Retained_publish_is_refused_when_retain_is_not_available()
+    {
+        await using var server = EngineServer.Start(new BrokerOptions { SysInterval = 0, RetainAvailable = false });
+        var (client, connAck) = await RawMqttClient.ConnectAsync(server.Port, "c");
+        Assert.False(connAck.RetainAvailable);
+        await client.SendAsync(Packets.Publish("state", "on", Qos1, id: 1, retain: true));
+        var disconnect = await client.ExpectClosedAsync();
+        Assert.Equal(MqttDisconnectReasonCode.RetainNotSupported, disconnect?.ReasonCode);
+        await client.DisposeAsync();
+        Assert.Equal(0, server.Broker.Retained.Count);
     }
 
     [Theory]

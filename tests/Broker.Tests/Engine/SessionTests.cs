@@ -220,6 +220,32 @@ public sealed class SessionTests
     }
 
     [Fact]
+    public async Task Session_expiry_on_disconnect_after_connecting_with_zero_is_a_protocol_error()
+    {
+        // MQTT 5 §3.14.2.2.2: a non-zero Session Expiry Interval on DISCONNECT when CONNECT had zero is a Protocol Error
+        await using var server = EngineServer.Start();
+        var (client, _) = await RawMqttClient.ConnectAsync(server.Port, "dev", cleanStart: false, configure: c => c.SessionExpiryInterval = 0);
+        await client.SendAsync(new MqttDisconnectPacket { ReasonCode = MqttDisconnectReasonCode.NormalDisconnection, SessionExpiryInterval = 60 });
+        var disconnect = await client.ExpectClosedAsync();
+        Assert.Equal(MqttDisconnectReasonCode.ProtocolError, disconnect?.ReasonCode);
+        await client.DisposeAsync();
+        await Wait.UntilAsync(() => server.Broker.SessionCount == 0, TimeSpan.FromSeconds(5), "the session to end");
+    }
+
+    [Fact]
+    public async Task Session_expiry_above_the_maximum_is_capped_and_the_granted_value_returned()
+    {
+        await using var server = EngineServer.Start(new BrokerOptions { SysInterval = 0, MaxSessionExpiryInterval = 60 });
+        var (capped, connAck) = await RawMqttClient.ConnectAsync(server.Port, "dev", cleanStart: false, configure: c => c.SessionExpiryInterval = 3600);
+        Assert.Equal(60u, connAck.SessionExpiryInterval);
+        await capped.DisposeAsync();
+
+        var (within, withinAck) = await RawMqttClient.ConnectAsync(server.Port, "dev2", cleanStart: false, configure: c => c.SessionExpiryInterval = 30);
+        Assert.Equal(0u, withinAck.SessionExpiryInterval); // absent: the client's own value stands
+        await within.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Session_takeover_sends_disconnect_0x8E_to_the_old_connection_and_closes_it()
     {
         await using var server = EngineServer.Start();

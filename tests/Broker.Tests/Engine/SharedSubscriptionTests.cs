@@ -165,6 +165,63 @@ public sealed class SharedSubscriptionTests
         await members[1].DisposeAsync();
     }
 
+    [Fact]
+    public async Task Unacknowledged_messages_of_a_member_whose_session_ends_go_to_another_member()
+    {
+        // MQTT 5 §4.8.2: if the chosen member's session ends before it acknowledged a QoS 1 message, the Server SHOULD send it to another member
+        await using var server = EngineServer.Start();
+        var members = await MembersAsync(server, MqttProtocolVersion.V500, 2);
+        var (pub, _) = await RawMqttClient.ConnectAsync(server.Port, "pub");
+        await PublishManyAsync(pub, 10);
+
+        // member 0 receives its share but never acknowledges it, then drops (session expiry 0: the session ends)
+        var unacknowledged = new List<string>();
+        while (true)
+        {
+            MqttPublishPacket publish;
+            try
+            {
+                publish = await members[0].ReceiveAsync<MqttPublishPacket>(Absence);
+            }
+            catch (TimeoutException)
+            {
+                break;
+            }
+            unacknowledged.Add(publish.Text());
+        }
+        Assert.NotEmpty(unacknowledged);
+        await members[0].DisposeAsync();
+
+        var received = await members[1].ReceivePublishesAsync(10);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => $"m{i}").Order(StringComparer.Ordinal), received.Select(p => p.Text()).Order(StringComparer.Ordinal));
+        await members[1].ExpectNothingAsync(Absence);
+        await pub.DisposeAsync();
+        await members[1].DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Online_members_are_preferred_over_a_member_whose_persistent_session_is_offline()
+    {
+        await using var server = EngineServer.Start();
+        var (offline, _) = await RawMqttClient.ConnectAsync(server.Port, "offline", cleanStart: false, configure: c => c.SessionExpiryInterval = 300);
+        await offline.SubscribeGrantedAsync(1, "$share/g/t/#", Qos1);
+        await offline.DisconnectAsync();
+        var (online, _) = await RawMqttClient.ConnectAsync(server.Port, "online");
+        await online.SubscribeGrantedAsync(1, "$share/g/t/#", Qos1);
+        var (pub, _) = await RawMqttClient.ConnectAsync(server.Port, "pub");
+
+        await PublishManyAsync(pub, 10);
+        var received = await online.ReceivePublishesAsync(10);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => $"m{i}"), received.Select(p => p.Text()));
+
+        var (back, connAck) = await RawMqttClient.ConnectAsync(server.Port, "offline", cleanStart: false, configure: c => c.SessionExpiryInterval = 300);
+        Assert.True(connAck.IsSessionPresent);
+        await back.ExpectNothingAsync(Absence);
+        await pub.DisposeAsync();
+        await online.DisposeAsync();
+        await back.DisposeAsync();
+    }
+
     [Theory]
     [InlineData(MqttProtocolVersion.V311)]
     [InlineData(MqttProtocolVersion.V500)]
