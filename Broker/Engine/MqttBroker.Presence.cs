@@ -75,15 +75,20 @@ public sealed partial class MqttBroker
 
     void RaisePresence(PresenceEvent e, string topicSuffix)
     {
+        // topic first, then the feed: a feed reader that has seen an event knows its topic message is already routed
+        // (a client id that is not a single valid topic level has no presence topic; it is still in the feed)
+        if (Options.PresenceTopics && e.ClientId.AsSpan().IndexOfAny("/+#\0") < 0)
+        {
+            PublishPresenceTopic(e, topicSuffix);
+        }
         foreach (var subscriber in Volatile.Read(ref _presenceSubscribers))
         {
             subscriber.Write(e);
         }
-        // a client id that is not a single valid topic level has no presence topic (it is still in the feed)
-        if (!Options.PresenceTopics || e.ClientId.AsSpan().IndexOfAny("/+#\0") >= 0)
-        {
-            return;
-        }
+    }
+
+    void PublishPresenceTopic(PresenceEvent e, string topicSuffix)
+    {
         try
         {
             Route(new MqttMessage

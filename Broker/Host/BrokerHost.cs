@@ -6,6 +6,7 @@ using IotRealtime.Broker.Host.Auth;
 using IotRealtime.Broker.Host.Cli;
 using IotRealtime.Broker.Host.Configuration;
 using IotRealtime.Broker.Host.Listeners;
+using IotRealtime.Broker.Host.Operations;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -142,6 +143,7 @@ public sealed class BrokerHost : IAsyncDisposable
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<MqttConnectionHandler>();
+        OperationsEndpoints.AddOperations(services, settings.Admin);
     }
 
     static void ConfigureListeners(KestrelServerOptions kestrel, HostSettings settings, List<(string, ListenOptions)> listeners)
@@ -180,6 +182,7 @@ public sealed class BrokerHost : IAsyncDisposable
             context.Response.ContentType = "text/plain";
             return context.Response.WriteAsync("ok");
         });
+        OperationsEndpoints.MapOperations(app);
         app.MapConnectionHandler<MqttConnectionHandler>("/mqtt", o =>
         {
             o.Transports = HttpTransportType.WebSockets;

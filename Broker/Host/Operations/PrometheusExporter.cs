@@ -1,0 +1,78 @@
+using System.Globalization;
+using System.Text;
+using IotRealtime.Broker.Engine;
+using IotRealtime.Broker.Engine.Operations;
+using MQTTnet.Protocol;
+
+namespace IotRealtime.Broker.Host.Operations;
+
+/// <summary>
+/// Writes the engine's metrics in the Prometheus text exposition format 0.0.4 (HELP and TYPE per family, then samples).
+/// Reads <see cref="MqttBroker"/> and <see cref="BrokerMetrics"/> directly: the same numbers the Meter publishes.
+/// </summary>
+public static class PrometheusExporter
+{
+    public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+    public static string Write(MqttBroker broker, TimeProvider time)
+    {
+        var m = broker.Metrics;
+        var w = new StringBuilder(4096);
+        Family(w, "iotrealtime_up", "gauge", "1 while the broker runs.", 1);
+        Family(w, "iotrealtime_uptime_seconds", "gauge", "Seconds since the engine started.", (long)(time.GetUtcNow() - broker.StartedAt).TotalSeconds);
+        Family(w, "iotrealtime_connections", "gauge", "Open MQTT connections (including ones that have not sent CONNECT yet).", broker.ConnectedClients);
+        Family(w, "iotrealtime_connects_total", "counter", "CONNECTs accepted; rate() gives connects per second.", m.Connects);
+        Header(w, "iotrealtime_connections_refused_total", "counter", "CONNECTs refused by a drain or overload protection, by reason.");
+        foreach (var reason in Enum.GetValues<ConnectRefusal>()) Sample(w, "iotrealtime_connections_refused_total", "reason", BrokerMetrics.Label(reason), m.ConnectsRefused(reason));
+        Header(w, "iotrealtime_messages_received_total", "counter", "PUBLISH packets received from clients, by QoS.");
+        for (var q = 0; q <= 2; q++) Sample(w, "iotrealtime_messages_received_total", "qos", Num(q), broker.MessagesReceivedAt((MqttQualityOfServiceLevel)q));
+        Header(w, "iotrealtime_messages_sent_total", "counter", "PUBLISH packets sent to clients, by QoS.");
+        for (var q = 0; q <= 2; q++) Sample(w, "iotrealtime_messages_sent_total", "qos", Num(q), broker.MessagesSentAt((MqttQualityOfServiceLevel)q));
+        Family(w, "iotrealtime_bytes_received_total", "counter", "MQTT bytes received.", broker.BytesReceived);
+        Family(w, "iotrealtime_bytes_sent_total", "counter", "MQTT bytes sent.", broker.BytesSent);
+        Header(w, "iotrealtime_messages_dropped_total", "counter", "Messages not delivered to a subscriber, by reason (queue_full counts the overflow policy).");
+        foreach (var reason in Enum.GetValues<DropReason>()) Sample(w, "iotrealtime_messages_dropped_total", "reason", BrokerMetrics.Label(reason), broker.Dropped(reason));
+        Header(w, "iotrealtime_publishes_refused_total", "counter", "Inbound publishes refused by per-client limits, by reason.");
+        foreach (var reason in Enum.GetValues<PublishRefusal>()) Sample(w, "iotrealtime_publishes_refused_total", "reason", BrokerMetrics.Label(reason), m.PublishesRefused(reason));
+        Family(w, "iotrealtime_publish_limit_disconnects_total", "counter", "Clients disconnected (0x97) for staying over their publish limits.", m.PublishLimitDisconnects);
+        Family(w, "iotrealtime_queued_messages", "gauge", "Messages queued for delivery across all sessions.", broker.QueueDepthTotal());
+        Family(w, "iotrealtime_inflight_messages", "gauge", "QoS 1/2 deliveries awaiting acknowledgement across all sessions.", broker.InflightTotal());
+        Family(w, "iotrealtime_sessions", "gauge", "Sessions, online and offline.", broker.SessionCount);
+        Family(w, "iotrealtime_subscriptions", "gauge", "Subscriptions across all sessions.", broker.SubscriptionCount);
+        Family(w, "iotrealtime_retained_messages", "gauge", "Retained messages.", broker.Retained.Count);
+        Family(w, "iotrealtime_draining", "gauge", "1 while the broker drains (refuses CONNECTs).", broker.IsDraining ? 1 : 0);
+        Histogram(w, "iotrealtime_accept_latency_seconds", "Time publishes spent in an asynchronous accept stage (store, forwarders).", m.AcceptLatency);
+        Histogram(w, "iotrealtime_store_write_latency_seconds", "Durable store write latency.", m.StoreWriteLatency);
+        return w.ToString();
+    }
+
+    static void Family(StringBuilder w, string name, string type, string help, long value)
+    {
+        Header(w, name, type, help);
+        w.Append(name).Append(' ').Append(Num(value)).Append('\n');
+    }
+
+    static void Header(StringBuilder w, string name, string type, string help) =>
+        w.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n').Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+
+    static void Sample(StringBuilder w, string name, string label, string labelValue, long value) =>
+        w.Append(name).Append('{').Append(label).Append("=\"").Append(Escape(labelValue)).Append("\"} ").Append(Num(value)).Append('\n');
+
+    static void Histogram(StringBuilder w, string name, string help, LatencyHistogram histogram)
+    {
+        Header(w, name, "histogram", help);
+        var (cumulative, sum) = histogram.Snapshot();
+        for (var i = 0; i < LatencyHistogram.Bounds.Count; i++)
+        {
+            w.Append(name).Append("_bucket{le=\"").Append(LatencyHistogram.Bounds[i].ToString("R", CultureInfo.InvariantCulture)).Append("\"} ").Append(Num(cumulative[i])).Append('\n');
+        }
+        var count = cumulative[^1];
+        w.Append(name).Append("_bucket{le=\"+Inf\"} ").Append(Num(count)).Append('\n');
+        w.Append(name).Append("_sum ").Append(sum.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+        w.Append(name).Append("_count ").Append(Num(count)).Append('\n');
+    }
+
+    static string Num(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    static string Escape(string value) => value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+}
