@@ -220,6 +220,23 @@ public sealed class SessionTests
     }
 
     [Fact]
+    public async Task Session_expiry_zero_on_disconnect_ends_the_session_at_once()
+    {
+        await using var server = EngineServer.Start();
+        var (client, _) = await ConnectPersistentAsync(server, "dev", MqttProtocolVersion.V500, expiry: 300);
+        await client.SubscribeGrantedAsync(1, "data", Qos1);
+        // MQTTnet leaves a zero Session Expiry Interval out of DISCONNECT, so it goes as bytes: reason 0, properties { session expiry 0 }
+        await client.SendRawAsync([0xE0, 0x07, 0x00, 0x05, 0x11, 0x00, 0x00, 0x00, 0x00]);
+        await client.ExpectClosedAsync();
+        await client.DisposeAsync();
+        await Wait.UntilAsync(() => server.Broker.SessionCount == 0, TimeSpan.FromSeconds(5), "the session to end");
+
+        var (again, connAck) = await ConnectPersistentAsync(server, "dev", MqttProtocolVersion.V500);
+        Assert.False(connAck.IsSessionPresent);
+        await again.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Session_expiry_on_disconnect_after_connecting_with_zero_is_a_protocol_error()
     {
         // MQTT 5 §3.14.2.2.2: a non-zero Session Expiry Interval on DISCONNECT when CONNECT had zero is a Protocol Error
@@ -323,6 +340,27 @@ public sealed class SessionTests
         await b.SubscribeGrantedAsync(1, "t", Qos0);
         await a.DisposeAsync();
         await b.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Assigned_client_identifier_resumes_its_session_on_reconnect()
+    {
+        await using var server = EngineServer.Start();
+        // MQTT 5 allows an empty client id with clean start 0 (MQTT-3.1.3-6/7); MQTTnet will not encode it, so it goes as bytes:
+        // protocol level 5, flags 0, keep alive 60, properties { session expiry 300 }, client id ""
+        var first = await RawMqttClient.OpenAsync(server.Port);
+        await first.SendRawAsync([0x10, 0x12, 0x00, 0x04, (byte)'M', (byte)'Q', (byte)'T', (byte)'T', 0x05, 0x00, 0x00, 0x3C, 0x05, 0x11, 0x00, 0x00, 0x01, 0x2C, 0x00, 0x00]);
+        var connAck = await first.ReceiveAsync<MqttConnAckPacket>();
+        Assert.Equal(MqttConnectReasonCode.Success, connAck.ReasonCode);
+        var assigned = connAck.AssignedClientIdentifier;
+        Assert.False(string.IsNullOrEmpty(assigned));
+        await first.SubscribeGrantedAsync(1, "data", Qos1);
+        await first.DisconnectAsync();
+
+        var (again, resumed) = await RawMqttClient.ConnectAsync(server.Port, assigned, cleanStart: false, configure: c => c.SessionExpiryInterval = 300);
+        Assert.True(resumed.IsSessionPresent);
+        Assert.Null(resumed.AssignedClientIdentifier);
+        await again.DisposeAsync();
     }
 
     [Fact]

@@ -118,6 +118,27 @@ public sealed class TopicTests
     }
 
     [Fact]
+    public async Task Retained_dollar_topics_are_not_sent_to_wildcard_subscriptions()
+    {
+        await using var server = EngineServer.Start();
+        var (pub, _) = await RawMqttClient.ConnectAsync(server.Port, "pub");
+        await pub.PublishAsync("$app/state", "dollar", Qos1, packetId: 1, retain: true);
+        await pub.PublishAsync("app/state", "plain", Qos1, packetId: 2, retain: true);
+
+        var (all, _) = await RawMqttClient.ConnectAsync(server.Port, "all");
+        await all.SubscribeGrantedAsync(1, "#", Qos1);
+        Assert.Equal("app/state", (await all.ReceivePublishAsync()).Topic);
+        await all.ExpectNothingAsync(Absence);
+
+        var (dollar, _) = await RawMqttClient.ConnectAsync(server.Port, "dollar");
+        await dollar.SubscribeGrantedAsync(1, "$app/#", Qos1);
+        Assert.Equal("$app/state", (await dollar.ReceivePublishAsync()).Topic);
+        await pub.DisposeAsync();
+        await all.DisposeAsync();
+        await dollar.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Overlapping_subscriptions_give_one_delivery_at_the_highest_qos_with_every_subscription_identifier()
     {
         await using var server = EngineServer.Start();

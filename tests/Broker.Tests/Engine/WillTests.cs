@@ -193,6 +193,22 @@ public sealed class WillTests
     }
 
     [Fact]
+    public async Task Delayed_will_is_not_sent_when_a_new_connection_takes_the_session_over()
+    {
+        await using var server = EngineServer.Start();
+        var watcher = await WatcherAsync(server);
+        var (first, _) = await RawMqttClient.ConnectAsync(server.Port, "dev", cleanStart: false, configure: WithWill(delay: 2, sessionExpiry: 60));
+        var (second, connAck) = await RawMqttClient.ConnectAsync(server.Port, "dev", cleanStart: false, configure: c => c.SessionExpiryInterval = 60);
+        Assert.True(connAck.IsSessionPresent);
+        Assert.Equal(MqttDisconnectReasonCode.SessionTakenOver, (await first.ExpectClosedAsync())?.ReasonCode);
+        // past the 2 s delay: the takeover resumed the session, which cancels a delayed will
+        await watcher.ExpectNothingAsync(TimeSpan.FromSeconds(3));
+        await first.DisposeAsync();
+        await second.DisposeAsync();
+        await watcher.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Will_with_delay_longer_than_session_expiry_is_sent_when_the_session_ends()
     {
         await using var server = EngineServer.Start();
