@@ -76,6 +76,41 @@ public sealed class WillTests
         await watcher.DisposeAsync();
     }
 
+    [Theory]
+    [InlineData(MqttProtocolVersion.V311)]
+    [InlineData(MqttProtocolVersion.V500)]
+    public async Task Will_is_sent_when_the_broker_closes_a_silent_connection_after_keep_alive(MqttProtocolVersion version)
+    {
+        await using var server = EngineServer.Start();
+        var watcher = await WatcherAsync(server, version);
+        var (device, _) = await RawMqttClient.ConnectAsync(server.Port, "dev", version, configure: c =>
+        {
+            WithWill()(c);
+            c.KeepAlivePeriod = 1;
+        });
+
+        // the device sends nothing: after 1.5 x keep alive the broker closes the connection, which is not a clean disconnect
+        await device.ExpectClosedAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal("offline", (await watcher.ReceivePublishAsync(WillTimeout)).Text());
+        await device.DisposeAsync();
+        await watcher.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Will_without_delay_is_sent_when_a_new_connection_takes_the_session_over()
+    {
+        await using var server = EngineServer.Start();
+        var watcher = await WatcherAsync(server);
+        var (first, _) = await RawMqttClient.ConnectAsync(server.Port, "dev", cleanStart: false, configure: WithWill(sessionExpiry: 60));
+        var (second, connAck) = await RawMqttClient.ConnectAsync(server.Port, "dev", cleanStart: false, configure: c => c.SessionExpiryInterval = 60);
+        Assert.True(connAck.IsSessionPresent);
+        Assert.Equal("offline", (await watcher.ReceivePublishAsync(WillTimeout)).Text());
+        await watcher.ExpectNothingAsync(Absence);
+        await first.DisposeAsync();
+        await second.DisposeAsync();
+        await watcher.DisposeAsync();
+    }
+
     [Fact]
     public async Task Retained_will_is_stored_as_a_retained_message()
     {
