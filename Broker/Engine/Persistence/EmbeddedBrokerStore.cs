@@ -426,10 +426,25 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
             TryDelete(path);
         }
         _generation = generations[^1].Generation;
+        if (!HasValidHeader(generations[^1].Path))
+        {
+            // not ours or destroyed: keep it for inspection and start empty rather than fail every start (a crash loop)
+            var aside = generations[^1].Path + $".unreadable-{DateTime.UtcNow:yyyyMMddHHmmss}";
+            File.Move(generations[^1].Path, aside);
+            Log.UnreadableLog(_logger, generations[^1].Path, aside);
+            return OpenLatest();
+        }
         var length = Replay(generations[^1].Path);
         var opened = OpenForAppend(_generation);
         _fileLength = _lastRewriteLength = length;
         return opened;
+    }
+
+    static bool HasValidHeader(string path)
+    {
+        Span<byte> header = stackalloc byte[HeaderLength];
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read);
+        return file.ReadAtLeast(header, HeaderLength, throwOnEndOfStream: false) == HeaderLength && header[..8].SequenceEqual(Magic);
     }
 
     FileStream OpenForAppend(long generation)
@@ -451,10 +466,6 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
     long Replay(string path)
     {
         var bytes = File.ReadAllBytes(path);
-        if (bytes.Length < HeaderLength || !bytes.AsSpan(0, 8).SequenceEqual(Magic))
-        {
-            throw new InvalidDataException($"'{path}' is not an IotRealtime store log (bad header). Move it away to start with an empty store.");
-        }
         var messages = new Dictionary<long, MqttMessage>();
         var offset = HeaderLength;
         var records = 0;
@@ -600,6 +611,9 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
 
         [LoggerMessage(104, LogLevel.Information, "Store compacted into generation {Generation} ({Bytes} bytes)")]
         public static partial void Compacted(ILogger logger, long generation, long bytes);
+
+        [LoggerMessage(106, LogLevel.Critical, "Store log {Path} has no valid header: moved to {Aside} and starting with an empty store")]
+        public static partial void UnreadableLog(ILogger logger, string path, string aside);
 
         [LoggerMessage(105, LogLevel.Error, "Store compaction in {Directory} failed; the current log stays in use")]
         public static partial void CompactionFailed(ILogger logger, string directory, Exception exception);

@@ -106,14 +106,18 @@ public sealed class EmbeddedStoreRecoveryTests : IDisposable
     }
 
     [Fact]
-    public async Task Unreadable_store_file_is_reported_with_its_path()
+    public async Task Unreadable_store_file_is_set_aside_and_the_broker_starts_empty_instead_of_crash_looping()
     {
         await WriteAndCloseAsync(s => s.RetainSet(Retained("h/1", "x")));
-        var bytes = File.ReadAllBytes(LogFile);
+        var original = LogFile;
+        var bytes = File.ReadAllBytes(original);
         bytes[0] = (byte)'X';
-        File.WriteAllBytes(LogFile, bytes);
-        var error = Assert.Throws<InvalidDataException>(() => Open());
-        Assert.Contains(LogFile, error.Message);
+        File.WriteAllBytes(original, bytes);
+
+        await using var reopened = Open();
+        Assert.Empty(reopened.Load().Retained);
+        var aside = Assert.Single(Directory.GetFiles(_directory, "store-*.log.unreadable-*"));
+        Assert.Equal(bytes, File.ReadAllBytes(aside)); // kept byte for byte for inspection
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
