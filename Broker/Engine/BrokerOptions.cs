@@ -80,7 +80,7 @@ public sealed class BrokerOptions
     /// <summary>Inbound PUBLISH payload bytes per second per client, same policy as <see cref="MaxPublishRatePerClient"/>; 0 = no limit.</summary>
     public long MaxPublishBytesPerClient { get; set; }
 
-    /// <summary>Whether connect, disconnect and will events are also published as $SYS/broker/clients/&lt;id&gt;/... topics (the in-process feed is always on).</summary>
+    /// <summary>Whether connect, disconnect and will events are also published as $SYS/broker/clients/&lt;id&gt;/... topics (only while <see cref="SysInterval"/> is above 0; the in-process feed is always on).</summary>
     public bool PresenceTopics { get; set; } = true;
 
     public IEnumerable<string> Validate()

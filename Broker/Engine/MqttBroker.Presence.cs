@@ -6,7 +6,7 @@ namespace IotRealtime.Broker.Engine;
 
 /// <summary>
 /// Presence: connect, disconnect and will events as an in-process feed (<see cref="SubscribePresence"/>) and, with
-/// <see cref="BrokerOptions.PresenceTopics"/>, as non-retained $SYS/broker/clients/&lt;client id&gt;/connected|disconnected|will
+/// <see cref="BrokerOptions.PresenceTopics"/> (and $SYS topics on: <see cref="BrokerOptions.SysInterval"/> above 0), as non-retained $SYS/broker/clients/&lt;client id&gt;/connected|disconnected|will
 /// messages with a JSON payload. Raised only on connect and disconnect, never on the publish path.
 /// </summary>
 public sealed partial class MqttBroker
@@ -77,7 +77,7 @@ public sealed partial class MqttBroker
     {
         // topic first, then the feed: a feed reader that has seen an event knows its topic message is already routed
         // (a client id that is not a single valid topic level has no presence topic; it is still in the feed)
-        if (Options.PresenceTopics && e.ClientId.AsSpan().IndexOfAny("/+#\0") < 0)
+        if (Options.PresenceTopics && Options.SysInterval > 0 && e.ClientId.AsSpan().IndexOfAny("/+#\0") < 0)
         {
             PublishPresenceTopic(e, topicSuffix);
         }
