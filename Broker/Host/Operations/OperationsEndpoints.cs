@@ -133,6 +133,7 @@ public static class OperationsEndpoints
         if (!lifetime.ApplicationStarted.IsCancellationRequested) return "starting";
         if (lifetime.ApplicationStopping.IsCancellationRequested) return "stopping";
         if (broker.IsDraining) return "draining";
+        if (broker.Store is { Healthy: false }) return "store: a write failed";
         foreach (var check in checks)
         {
             var health = check.Check();
