@@ -49,13 +49,14 @@ public sealed partial class MqttBroker : IAsyncDisposable
         Log = new BrokerLog(loggerFactory.CreateLogger<MqttBroker>());
         Retained = retainedStore ?? new InMemoryRetainedStore();
         Formatters = new PacketFormatterPool();
+        // before Restore, so the store can already record its write latency
+        Metrics = new Operations.BrokerMetrics(this);
         Store = store;
         if (store is not null)
         {
             Restore(store.Load());
         }
         StartedAt = timeProvider.GetUtcNow();
-        Metrics = new Operations.BrokerMetrics(this);
     }
 
     public BrokerOptions Options { get; }
