@@ -52,6 +52,10 @@ public sealed partial class MqttBroker : IAsyncDisposable
         // before Restore, so the store can already record its write latency
         Metrics = new Operations.BrokerMetrics(this);
         Store = store;
+        if (store is EmbeddedBrokerStore embedded)
+        {
+            embedded.WriteLatencyObserver = Metrics.RecordStoreWrite;
+        }
         if (store is not null)
         {
             Restore(store.Load());

@@ -1,3 +1,4 @@
+using IotRealtime.Broker.Engine.Persistence;
 using System.Net;
 using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Engine.Pipeline;
@@ -141,7 +142,10 @@ public sealed class BrokerHost : IAsyncDisposable
             sp.GetRequiredService<IMqttAuthorizer>(),
             sp.GetServices<IPublishSink>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILoggerFactory>()));
+            sp.GetRequiredService<ILoggerFactory>(),
+            store: settings.Store.Durability == DurabilityPolicy.None
+                ? null
+                : EmbeddedBrokerStore.Open(settings.Store, sp.GetRequiredService<ILoggerFactory>())));
         services.AddSingleton<MqttConnectionHandler>();
         OperationsEndpoints.AddOperations(services, settings.Admin);
     }

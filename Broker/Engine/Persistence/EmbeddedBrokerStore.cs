@@ -29,7 +29,6 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
     readonly SemaphoreSlim _flushSignal = new(0);
     readonly List<(long Position, TaskCompletionSource Done)> _waiters = new();
     readonly Thread _flushThread;
-    readonly Action<TimeSpan>? _recordWriteLatency;
 
     MemoryStream _pending = new();
     MemoryStream _writing = new();
@@ -44,11 +43,10 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
     volatile Exception? _failure;
     int _signaled;
 
-    EmbeddedBrokerStore(StoreOptions options, ILogger logger, Action<TimeSpan>? recordWriteLatency)
+    EmbeddedBrokerStore(StoreOptions options, ILogger logger)
     {
         _options = options;
         _logger = logger;
-        _recordWriteLatency = recordWriteLatency;
         _writer = new BinaryWriter(_scratch, Encoding.UTF8, leaveOpen: true);
         _model = new StoreModel();
         Directory.CreateDirectory(options.Directory);
@@ -58,8 +56,11 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
     }
 
     /// <summary>Opens (or creates) the store in <see cref="StoreOptions.Directory"/>, replaying and repairing the log.</summary>
-    public static EmbeddedBrokerStore Open(StoreOptions options, ILoggerFactory loggerFactory, Action<TimeSpan>? recordWriteLatency = null) =>
-        new(options, loggerFactory.CreateLogger<EmbeddedBrokerStore>(), recordWriteLatency);
+    public static EmbeddedBrokerStore Open(StoreOptions options, ILoggerFactory loggerFactory) =>
+        new(options, loggerFactory.CreateLogger<EmbeddedBrokerStore>());
+
+    /// <summary>Told how long each log write (with its fsync, under <see cref="DurabilityPolicy.Fsync"/>) took; the broker feeds its metrics from it.</summary>
+    public Action<TimeSpan>? WriteLatencyObserver { get; set; }
 
     public StoredState Load()
     {
@@ -255,7 +256,7 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
                 FailWaiters(ex);
                 return;
             }
-            _recordWriteLatency?.Invoke(Stopwatch.GetElapsedTime(started));
+            WriteLatencyObserver?.Invoke(Stopwatch.GetElapsedTime(started));
         }
         _writing.SetLength(0);
         Volatile.Write(ref _durable, target);
