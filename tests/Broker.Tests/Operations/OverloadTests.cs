@@ -59,16 +59,16 @@ public sealed class OverloadTests
     [Fact]
     public async Task Publishes_over_the_rate_get_quota_exceeded()
     {
-        await using var server = EngineServer.Start(new BrokerOptions { SysInterval = 0, MaxPublishRatePerClient = 5 });
+        await using var server = EngineServer.Start(new BrokerOptions { SysInterval = 0, MaxPublishRatePerClient = 10 });
         var (client, _) = await RawMqttClient.ConnectAsync(server.Port, "pub-rate");
         await using var _c = client;
 
-        // a bucket of five: a burst of eight has some refused, and too few to count as flooding
-        for (ushort id = 1; id <= 8; id++) await client.SendAsync(Packets.Publish("rate/t", "x", MqttQualityOfServiceLevel.AtLeastOnce, id));
+        // a bucket of ten: a burst of eighteen has some refused (unless sending it took 0.8 s), too few to count as flooding
+        for (ushort id = 1; id <= 18; id++) await client.SendAsync(Packets.Publish("rate/t", "x", MqttQualityOfServiceLevel.AtLeastOnce, id));
         var acks = new List<MqttPubAckPacket>();
-        for (var i = 0; i < 8; i++) acks.Add(await client.ReceiveAsync<MqttPubAckPacket>(Timeouts.Default));
+        for (var i = 0; i < 18; i++) acks.Add(await client.ReceiveAsync<MqttPubAckPacket>(Timeouts.Default));
 
-        Assert.Equal(Enumerable.Range(1, 8).Select(i => (ushort)i), acks.Select(a => a.PacketIdentifier));
+        Assert.Equal(Enumerable.Range(1, 18).Select(i => (ushort)i), acks.Select(a => a.PacketIdentifier));
         Assert.Equal(MqttPubAckReasonCode.Success, acks[0].ReasonCode);
         Assert.Contains(acks, a => a.ReasonCode == MqttPubAckReasonCode.QuotaExceeded);
         Assert.Equal(acks.Count(a => a.ReasonCode == MqttPubAckReasonCode.QuotaExceeded), server.Broker.Metrics.PublishesRefused(PublishRefusal.MessageRate));
@@ -94,11 +94,12 @@ public sealed class OverloadTests
         await using var server = EngineServer.Start(new BrokerOptions { SysInterval = 0, MaxPublishBytesPerClient = 1000 });
         var (client, _) = await RawMqttClient.ConnectAsync(server.Port, "pub-bytes");
         await using var _c = client;
-        var big = new string('x', 600);
+        var payload = new string('x', 100);
 
-        for (ushort id = 1; id <= 3; id++) await client.SendAsync(Packets.Publish("rate/t", big, MqttQualityOfServiceLevel.AtLeastOnce, id));
+        // 1800 bytes against a bucket of 1000: some refused, too few to count as flooding
+        for (ushort id = 1; id <= 18; id++) await client.SendAsync(Packets.Publish("rate/t", payload, MqttQualityOfServiceLevel.AtLeastOnce, id));
         var acks = new List<MqttPubAckPacket>();
-        for (var i = 0; i < 3; i++) acks.Add(await client.ReceiveAsync<MqttPubAckPacket>(Timeouts.Default));
+        for (var i = 0; i < 18; i++) acks.Add(await client.ReceiveAsync<MqttPubAckPacket>(Timeouts.Default));
 
         Assert.Equal(MqttPubAckReasonCode.Success, acks[0].ReasonCode);
         Assert.Contains(acks, a => a.ReasonCode == MqttPubAckReasonCode.QuotaExceeded);
