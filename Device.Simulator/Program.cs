@@ -1,5 +1,6 @@
 using IotRealtime.Device.Simulator;
 using IotRealtime.Device.Simulator.Scenarios;
+using IotRealtime.Device.Simulator.Scenarios.FanIn;
 
 if (!SimulatorOptions.TryParse(args, out var options, out var error))
 {
@@ -19,5 +20,6 @@ using var stop = new StopSignal();
 return options.Scenario switch
 {
     "idle" => await new IdleScenario(options, TimeProvider.System, Console.Out).RunAsync(stop.Token),
+    "fanin" => await new FanInScenario(options, TimeProvider.System, Console.Out).RunAsync(stop.Token),
     _ => throw new InvalidOperationException($"scenario '{options.Scenario}' passed validation but has no runner"),
 };

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using IotRealtime.Device.Simulator.Scenarios.FanIn;
 
 namespace IotRealtime.Device.Simulator;
 
@@ -9,7 +10,7 @@ namespace IotRealtime.Device.Simulator;
 /// </summary>
 public sealed class SimulatorOptions
 {
-    public static readonly string[] Scenarios = ["idle"];
+    public static readonly string[] Scenarios = ["idle", "fanin"];
 
     public const string Usage = """
         usage: iotrealtime-sim idle [options]
@@ -31,6 +32,24 @@ public sealed class SimulatorOptions
           --per-source N             connections per source address (default 10000)
           --json PATH                also write the report as JSON to PATH
           -h, --help                 this text
+
+        usage: iotrealtime-sim fanin [options]
+
+        P publishers send to bench/<id>, one subscriber on bench/# receives everything; closed loop: at most
+        --inflight messages are published but not yet received. Reports throughput at the subscriber,
+        publish-to-ack and end-to-end latency, lost and duplicated messages.
+
+          --host, --port, --keepalive, --connect-timeout, --json   as above
+          --publishers N             publisher connections (default 50)
+          --qos 0|1|2                QoS of the publishes and of the subscription (default 1)
+          --payload BYTES            payload size, at least 20 (default 100)
+          --messages N               messages to publish in total, at most (default 200000)
+          --inflight N               published but not yet received, at most (default 1000)
+          --duration SECONDS         stop publishing after this long, at most (default 30)
+          --subscriber-session clean|persistent
+                                     clean session, or clean session 0 so a durable broker stores each
+                                     message for the subscriber before acknowledging it (default clean)
+          --stall-timeout SECONDS    end the run when nothing arrives for this long (default 10)
         """;
 
     public string Scenario { get; set; } = "idle";
@@ -54,6 +73,21 @@ public sealed class SimulatorOptions
     public int PerSource { get; set; } = 10_000;
 
     public string? JsonPath { get; set; }
+
+    public int Publishers { get; set; } = 50;
+    public int Qos { get; set; } = 1;
+    public int PayloadBytes { get; set; } = 100;
+    public int Messages { get; set; } = 200_000;
+
+    /// <summary>
+    /// Bounds published-but-not-received messages so that no broker queue limit is ever reached and a drop means a bug,
+    /// not overload. Below 65,536 so that one publisher never runs out of packet ids.
+    /// </summary>
+    public int Inflight { get; set; } = 1000;
+
+    public int DurationSeconds { get; set; } = 30;
+    public bool PersistentSubscriber { get; set; }
+    public int StallTimeoutSeconds { get; set; } = 10;
 
     public IPEndPoint BrokerEndPoint => new(IPAddress.Parse(Host), Port);
 
@@ -120,6 +154,22 @@ public sealed class SimulatorOptions
             case "--max-pending": return TryInt(name, value, v => MaxPending = v, out error);
             case "--per-source": return TryInt(name, value, v => PerSource = v, out error);
             case "--json": JsonPath = value; return true;
+            case "--publishers": return TryInt(name, value, v => Publishers = v, out error);
+            case "--qos": return TryInt(name, value, v => Qos = v, out error);
+            case "--payload": return TryInt(name, value, v => PayloadBytes = v, out error);
+            case "--messages": return TryInt(name, value, v => Messages = v, out error);
+            case "--inflight": return TryInt(name, value, v => Inflight = v, out error);
+            case "--duration": return TryInt(name, value, v => DurationSeconds = v, out error);
+            case "--stall-timeout": return TryInt(name, value, v => StallTimeoutSeconds = v, out error);
+            case "--subscriber-session":
+                if (value is "clean" or "persistent")
+                {
+                    PersistentSubscriber = value == "persistent";
+                    return true;
+                }
+
+                error = $"--subscriber-session must be 'clean' or 'persistent' (was '{value}')";
+                return false;
             case "--source-base":
                 if (value == "none")
                 {
@@ -166,6 +216,15 @@ public sealed class SimulatorOptions
         if (KeepAliveSeconds is < 0 or > ushort.MaxValue) yield return $"--keepalive must be between 0 and 65535 seconds (was {KeepAliveSeconds})";
         if (ConnectTimeoutSeconds < 1) yield return $"--connect-timeout must be at least 1 second (was {ConnectTimeoutSeconds})";
         if (MaxPending < 1) yield return $"--max-pending must be at least 1 (was {MaxPending})";
+        // Each publisher is one socket; the open-file limit of one process is the real ceiling.
+        if (Publishers is < 1 or > 10_000) yield return $"--publishers must be between 1 and 10000 (was {Publishers})";
+        if (Qos is < 0 or > 2) yield return $"--qos must be 0, 1 or 2 (was {Qos})";
+        if (PayloadBytes is < FanInPayload.HeaderLength or > 1_048_576)
+            yield return $"--payload must be between {FanInPayload.HeaderLength} (publisher id, sequence, timestamp) and 1048576 bytes (was {PayloadBytes})";
+        if (Messages < 1) yield return $"--messages must be at least 1 (was {Messages})";
+        if (Inflight is < 1 or > 65_000) yield return $"--inflight must be between 1 and 65000 (was {Inflight})";
+        if (DurationSeconds is < 1 or > 86_400) yield return $"--duration must be between 1 and 86400 seconds (was {DurationSeconds})";
+        if (StallTimeoutSeconds < 1) yield return $"--stall-timeout must be at least 1 second (was {StallTimeoutSeconds})";
         if (PerSource is < 1 or > 28_000) yield return $"--per-source must be between 1 and 28000, one address's ephemeral port range (was {PerSource})";
 
         string? idProblem = null;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
 
 namespace IotRealtime.Device.Simulator.Reports;
 
@@ -34,7 +33,3 @@ public sealed record IdleReport(
         if (Cancelled) output.WriteLine("cancelled     yes (stopped by signal)");
     }
 }
-
-[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
-[JsonSerializable(typeof(IdleReport))]
-internal sealed partial class ReportJsonContext : JsonSerializerContext;

@@ -1,0 +1,33 @@
+namespace IotRealtime.Device.Simulator.Scenarios.FanIn;
+
+/// <summary>
+/// The closed loop of a fan-in run: a publisher takes one credit per message and the subscriber gives it back when
+/// the message arrives, so at most <c>inflight</c> messages are on their way; and at most <c>messages</c> are
+/// published in all.
+/// </summary>
+public sealed class FanInFlow(int inflight, long messages) : IDisposable
+{
+    readonly SemaphoreSlim _credits = new(inflight, inflight);
+    long _claimed;
+
+    public ValueTask<bool> WaitAsync(CancellationToken cancellationToken) => new(_credits.WaitAsync(Timeout.Infinite, cancellationToken));
+
+    public bool TryTake() => _credits.Wait(0);
+
+    public void Return(int count)
+    {
+        if (count > 0) _credits.Release(count);
+    }
+
+    /// <summary>Claims the next message of the run; false once all have been claimed.</summary>
+    public bool TryClaim()
+    {
+        if (Interlocked.Increment(ref _claimed) <= messages) return true;
+        Interlocked.Decrement(ref _claimed);
+        return false;
+    }
+
+    public bool Exhausted => Volatile.Read(ref _claimed) >= messages;
+
+    public void Dispose() => _credits.Dispose();
+}
