@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# QoS 1 fan-in through the broker under each durability policy, next to Eclipse Mosquitto, interleaved in one run.
+#   scripts/bench-durability.sh [--runs N] [--messages N] [--duration S] [--targets "none write fsync mosquitto"]
+#                               [--sessions "clean persistent"]
+# Each run, for each subscriber session (clean, persistent) and each target in turn: start the broker on a free
+# loopback port (ours: Store:Durability=None|Write|Fsync on a fresh data directory), run `iotrealtime-sim fanin`
+# (50 publishers -> 1 subscriber on bench/#, QoS 1, 100 B, <= 500 in flight, N messages or S seconds), read the
+# broker's CPU time (utime+stime from /proc/PID/stat) before and after, stop the broker.
+# Results go to docs/benchmarks/durability-<date>.txt. Every step is bounded in time; processes are stopped by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+runs=3
+messages=200000
+duration=20
+publishers=50
+inflight=500
+payload=100
+targets="none write fsync mosquitto"
+sessions="clean persistent"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --runs) runs=$2; shift 2 ;;
+        --messages) messages=$2; shift 2 ;;
+        --duration) duration=$2; shift 2 ;;
+        --targets) targets=$2; shift 2 ;;
+        --sessions) sessions=$2; shift 2 ;;
+        -h|--help) sed -n 2,9p "$0"; exit 0 ;;
+        *) echo "bench-durability: unknown option '$1' (accepted: --runs, --messages, --duration, --targets, --sessions)" >&2; exit 2 ;;
+    esac
+done
+for n in runs messages duration; do
+    [[ ${!n} =~ ^[1-9][0-9]*$ ]] || { echo "bench-durability: --$n must be a positive number (was '${!n}')" >&2; exit 2; }
+done
+for t in $targets; do
+    [[ $t =~ ^(none|write|fsync|mosquitto)$ ]] || { echo "bench-durability: --targets takes none, write, fsync, mosquitto (was '$t')" >&2; exit 2; }
+done
+for s in $sessions; do
+    [[ $s =~ ^(clean|persistent)$ ]] || { echo "bench-durability: --sessions takes clean and/or persistent (was '$s')" >&2; exit 2; }
+done
+
+hard=$(ulimit -Hn)
+ulimit -n "$([[ $hard == unlimited ]] && echo 20000 || echo "$((hard < 20000 ? hard : 20000))")"
+
+work=$(mktemp -d /tmp/bench-durability.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+
+echo "== build (Release)"
+dotnet build Broker/Host -c Release -o "$root/artifacts/bench/broker" --nologo -v q >"$work/build-broker.log" 2>&1 \
+    || { tail -30 "$work/build-broker.log"; echo "bench-durability: broker build failed" >&2; exit 1; }
+dotnet build Device.Simulator -c Release -o "$root/artifacts/bench/sim" --nologo -v q >"$work/build-sim.log" 2>&1 \
+    || { tail -30 "$work/build-sim.log"; echo "bench-durability: simulator build failed" >&2; exit 1; }
+broker_dll=$root/artifacts/bench/broker/iotrealtime-broker.dll
+sim_dll=$root/artifacts/bench/sim/iotrealtime-sim.dll
+
+if [[ $targets == *mosquitto* ]] && ! command -v mosquitto >/dev/null; then
+    echo "== installing mosquitto"
+    apt-get install -y mosquitto >"$work/apt.log" 2>&1 || { apt-get update >>"$work/apt.log" 2>&1 && apt-get install -y mosquitto >>"$work/apt.log" 2>&1; }
+fi
+
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        # Below Linux's default ephemeral range (32768+), so no client socket can share the number.
+        p=$((20000 + RANDOM % 12000))
+        if [[ -z $(ss -Hltn "sport = :$p") && -z $(ss -Htan "sport = :$p") ]]; then echo "$p"; return 0; fi
+    done
+    echo "bench-durability: no free port found" >&2
+    return 1
+}
+
+wait_listening() {
+    local pid=$1 port=$2
+    for _ in $(seq 1 300); do
+        [[ -n $(ss -Hltn "sport = :$port") ]] && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# Sends SIGTERM, waits up to 20 s, then SIGKILL.
+stop_pid() {
+    local pid=$1
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 200); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat; the name in field 2 has no spaces here).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+ticks_per_second=$(getconf CLK_TCK)
+
+start_broker() {
+    local target=$1 port=$2 dir=$3
+    case $target in
+        mosquitto)
+            # max_inflight_messages 0 / max_queued_messages 0: no per-client limits, so mosquitto never drops a
+            # QoS 1 message it accepted (the closed loop already keeps at most $inflight on their way).
+            printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\n' "$port" >"$dir/mosquitto.conf"
+            mosquitto -c "$dir/mosquitto.conf" >"$dir/broker.log" 2>&1 &
+            ;;
+        none|write|fsync)
+            local http_port durability
+            http_port=$(free_port)
+            durability=$(case $target in none) echo None ;; write) echo Write ;; fsync) echo Fsync ;; esac)
+            mkdir -p "$dir/data"
+            dotnet "$broker_dll" --mqtt-port "$port" --http-port "$http_port" --mqtts-port -1 --https-port -1 \
+                --Listeners:BindAddress=127.0.0.1 --Data:Directory="$dir/data" --Store:Durability="$durability" \
+                --Broker:SysInterval=0 >"$dir/broker.log" 2>&1 &
+            ;;
+    esac
+    echo $!
+}
+
+results=$work/results.tsv
+: >"$results"
+for run in $(seq 1 "$runs"); do
+    for session in $sessions; do
+        for target in $targets; do
+            dir=$work/$run-$session-$target
+            mkdir -p "$dir"
+            port=$(free_port)
+            echo "== run $run, $session subscriber: $target on 127.0.0.1:$port"
+            broker_pid=$(start_broker "$target" "$port" "$dir")
+            pids+=("$broker_pid")
+            if ! wait_listening "$broker_pid" "$port"; then
+                tail -20 "$dir/broker.log"
+                echo "bench-durability: $target did not start listening on $port" >&2
+                exit 1
+            fi
+            sleep 1
+            cpu_before=$(cpu_ticks "$broker_pid")
+            # The simulator bounds itself (messages, duration, drain, stall timeout); timeout is the last resort.
+            sim_rc=0
+            timeout $((duration + 60)) dotnet "$sim_dll" fanin --host 127.0.0.1 --port "$port" --publishers "$publishers" \
+                --qos 1 --payload "$payload" --messages "$messages" --inflight "$inflight" --duration "$duration" \
+                --subscriber-session "$session" --json "$dir/sim.json" >"$dir/sim.log" 2>&1 || sim_rc=$?
+            cpu_after=$(cpu_ticks "$broker_pid")
+            stop_pid "$broker_pid"
+            tail -7 "$dir/sim.log" | sed 's/^/    /'
+            if [[ ! -s $dir/sim.json ]]; then
+                echo "bench-durability: simulator wrote no report (exit $sim_rc); log in $dir/sim.log" >&2
+                exit 1
+            fi
+            jq -r --arg run "$run" --arg session "$session" --arg target "$target" \
+                --arg cpu "$(( cpu_after - cpu_before ))" --arg tps "$ticks_per_second" --arg rc "$sim_rc" '
+                [$run, $session, $target, .steady_messages_per_second, .publish_ack_latency.p50_ms, .publish_ack_latency.p99_ms,
+                 .end_to_end_latency.p99_ms, (($cpu | tonumber) / ($tps | tonumber) / (.received / 1000000)),
+                 .received, .lost, .duplicates, (if .stalled then "stalled" elif $rc == "0" then "clean" else "exit " + $rc end)]
+                | @tsv' "$dir/sim.json" >>"$results"
+            sleep 2 # let TIME_WAIT and the page cache settle between runs
+        done
+    done
+done
+
+mosquitto_version=$( (command -v mosquitto >/dev/null && mosquitto -h 2>/dev/null || true) | head -1)
+out_dir=$root/docs/benchmarks
+mkdir -p "$out_dir"
+out=$out_dir/durability-$(date -u +%Y-%m-%d).txt
+{
+    echo "# QoS 1 fan-in under each durability policy, ours next to Mosquitto ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
+    echo "# command: scripts/bench-durability.sh --runs $runs --messages $messages --duration $duration --targets \"$targets\" --sessions \"$sessions\""
+    echo "# commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Broker Device.Simulator || echo ' (with uncommitted changes)')"
+    echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), .NET $(dotnet --version), $mosquitto_version, data dirs on $(df -T "$work" | awk 'NR == 2 { print $2 }')"
+    echo "# simulator: iotrealtime-sim fanin, $publishers publishers -> 1 subscriber on bench/#, QoS 1, $payload B, <= $inflight in flight"
+    echo "# msg/s: at the subscriber, 10-90 % of the run; ack: publish->PUBACK at the publishers; cpu: broker utime+stime per million messages"
+    echo
+    python3 - "$results" <<'PY'
+import statistics, sys
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
+print(f"{'run':<4} {'subscriber':<11} {'broker':<10} {'msg/s':>9} {'ack p50 ms':>11} {'ack p99 ms':>11} {'e2e p99 ms':>11} {'cpu s/M':>8} {'received':>9} {'lost':>5} {'dup':>4}  result")
+for r in rows:
+    print(f"{r[0]:<4} {r[1]:<11} {r[2]:<10} {float(r[3]):>9.0f} {float(r[4]):>11.3f} {float(r[5]):>11.3f} {float(r[6]):>11.3f} {float(r[7]):>8.2f} {r[8]:>9} {r[9]:>5} {r[10]:>4}  {r[11]}")
+print()
+names = {"none": "ours None", "write": "ours Write", "fsync": "ours Fsync", "mosquitto": "mosquitto"}
+medians = {}
+for session in dict.fromkeys(r[1] for r in rows):
+    print(f"{session} subscriber: median (min-max)")
+    for target in dict.fromkeys(r[2] for r in rows):
+        sel = [r for r in rows if r[1] == session and r[2] == target]
+        if not sel: continue
+        cols = {name: [float(r[i]) for r in sel] for name, i in (("rate", 3), ("p50", 4), ("p99", 5), ("cpu", 7))}
+        medians[(session, target)] = {k: statistics.median(v) for k, v in cols.items()}
+        m = medians[(session, target)]
+        print(f"  {names[target]:<11} {m['rate']:>8.0f} msg/s ({min(cols['rate']):.0f}-{max(cols['rate']):.0f}), "
+              f"ack p50 {m['p50']:.3f} ms ({min(cols['p50']):.3f}-{max(cols['p50']):.3f}), "
+              f"ack p99 {m['p99']:.3f} ms ({min(cols['p99']):.3f}-{max(cols['p99']):.3f}), "
+              f"cpu {m['cpu']:.2f} s/M ({min(cols['cpu']):.2f}-{max(cols['cpu']):.2f})")
+    base = medians.get((session, "none"))
+    for target in ("write", "fsync"):
+        m = medians.get((session, target))
+        if base and m:
+            print(f"  ratio {names[target]} / ours None: msg/s {m['rate'] / base['rate']:.2f}, ack p50 {m['p50'] / base['p50']:.2f}, "
+                  f"ack p99 {m['p99'] / base['p99']:.2f}, cpu/M {m['cpu'] / base['cpu']:.2f}")
+    mq = medians.get((session, "mosquitto"))
+    for target in ("none", "write", "fsync"):
+        m = medians.get((session, target))
+        if mq and m:
+            print(f"  ratio {names[target]} / mosquitto: msg/s {m['rate'] / mq['rate']:.2f}, ack p50 {m['p50'] / mq['p50']:.2f}, "
+                  f"ack p99 {m['p99'] / mq['p99']:.2f}, cpu/M {m['cpu'] / mq['cpu']:.2f}")
+    print()
+PY
+} >"$out"
+echo
+cat "$out"
+echo "written to ${out#"$root"/}; logs in $work"
