@@ -59,11 +59,11 @@ public sealed partial class MqttBroker
         MqttConnection? connection;
         lock (_sessionsLock)
         {
-            if (!_sessions.Remove(clientId, out session))
+            if (!_sessions.TryGetValue(clientId, out session))
             {
                 return false;
             }
-            _offline.Remove(session);
+            RemoveSessionLocked(session);
             lock (session)
             {
                 // detached first, so the closing connection finds the session no longer its own and leaves it alone
@@ -103,6 +103,7 @@ public sealed partial class MqttBroker
         {
             if (Retained.Remove(message.Topic))
             {
+                Store?.RetainClear(message.Topic);
                 removed++;
             }
         }

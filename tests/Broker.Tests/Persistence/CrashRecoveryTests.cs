@@ -15,6 +15,7 @@ namespace IotRealtime.Broker.Tests.Persistence;
 /// load, then restarted on the same data directory. Every message the publisher saw acknowledged reaches the
 /// persistent subscriber, QoS 2 ones exactly once, and the retained message is intact.
 /// </summary>
+[Collection(ProcessCollection.Name)]
 public sealed class CrashRecoveryTests(ITestOutputHelper output)
 {
     const string SubscriberId = "crash-subscriber";
