@@ -1,0 +1,61 @@
+using IotRealtime.Broker.Host;
+using IotRealtime.Device.Simulator.Scenarios.FanIn;
+using Microsoft.Extensions.Configuration;
+
+namespace IotRealtime.Device.Simulator.Tests;
+
+/// <summary>The fan-in scenario against our broker started in-process on ephemeral loopback ports.</summary>
+public sealed class FanInEndToEndTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("sim-fanin-").FullName;
+
+    [Theory]
+    [InlineData(1, "clean", "None")]
+    [InlineData(2, "clean", "None")]
+    [InlineData(1, "persistent", "Write")]
+    public async Task Closed_loop_fan_in_delivers_every_message_exactly_once(int qos, string session, string durability)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Listeners:BindAddress"] = "127.0.0.1",
+            ["Listeners:MqttPort"] = "0",
+            ["Listeners:HttpPort"] = "0",
+            ["Auth:AllowAnonymous"] = "true",
+            ["Admin:ShutdownDrainSeconds"] = "0",
+            ["Data:Directory"] = Path.Combine(_dir, "data"),
+            ["Store:Durability"] = durability,
+            ["Broker:SysInterval"] = "0",
+        }).Build();
+        await using var host = await BrokerHost.StartAsync(configuration);
+
+        Assert.True(SimulatorOptions.TryParse(
+            ["fanin", "--port", host.MqttPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--publishers", "5",
+             "--qos", qos.ToString(System.Globalization.CultureInfo.InvariantCulture), "--messages", "2000", "--inflight", "100",
+             "--duration", "60", "--subscriber-session", session],
+            out var options, out var error), error);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+
+        var report = await new FanInScenario(options, TimeProvider.System, TextWriter.Null).RunReportAsync(timeout.Token);
+
+        Assert.Equal(0, report.ConnectFailures);
+        Assert.False(report.Stalled);
+        Assert.Equal(2000, report.Published);
+        Assert.Equal(2000, report.Received);
+        Assert.Equal(2000, report.Acked);
+        Assert.Equal(0, report.Lost);
+        Assert.Equal(0, report.Duplicates);
+        Assert.Equal(2000, report.EndToEndLatency.Count);
+        Assert.True(report.Clean);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
