@@ -96,10 +96,11 @@ public sealed partial class MqttBroker : IAsyncDisposable
     {
         var conn = new MqttConnection(this, transport, connection);
         _connections[conn] = 0;
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        // a transport that needs no token of its own (ours) saves a linked source per connection
+        using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token) : null;
         try
         {
-            await conn.RunAsync(linked.Token).ConfigureAwait(false);
+            await conn.RunAsync(linked?.Token ?? _stopping.Token).ConfigureAwait(false);
         }
         finally
         {

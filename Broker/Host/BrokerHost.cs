@@ -8,6 +8,7 @@ using IotRealtime.Broker.Host.Cli;
 using IotRealtime.Broker.Host.Configuration;
 using IotRealtime.Broker.Host.Listeners;
 using IotRealtime.Broker.Host.Operations;
+using IotRealtime.Broker.Host.Transport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -111,8 +112,14 @@ public sealed class BrokerHost : IAsyncDisposable
             throw;
         }
 
-        int? PortOf(string transport) => listeners.Where(l => l.Transport == transport).Select(l => (int?)l.Options.IPEndPoint!.Port).FirstOrDefault();
+        int? PortOf(string transport) => transport == "mqtt" && app.Services.GetService<SocketListener>() is { } socketListener
+            ? (socketListener.Port >= 0 ? socketListener.Port : null)
+            : listeners.Where(l => l.Transport == transport).Select(l => (int?)l.Options.IPEndPoint!.Port).FirstOrDefault();
         foreach (var (transport, options) in listeners) HostLog.Listening(logger, transport, options.IPEndPoint!.ToString());
+        if (app.Services.GetService<SocketListener>() is { Port: >= 0 } sockets)
+        {
+            HostLog.Listening(logger, "mqtt", new IPEndPoint(settings.Listeners.ParsedBindAddress, sockets.Port).ToString());
+        }
         HostLog.Started(logger, settings.AclRules.Count, settings.AclDefault.ToString().ToLowerInvariant(), settings.Auth.EffectiveAllowAnonymous,
             settings.Passwords?.Count ?? 0, settings.TlsSetup is not null, settings.DataDirectory);
         if (settings.TlsSetup is { } tls && tls.Certificate.NotAfter.ToUniversalTime() < app.Services.GetRequiredService<TimeProvider>().GetUtcNow().UtcDateTime.AddDays(14))
@@ -147,6 +154,11 @@ public sealed class BrokerHost : IAsyncDisposable
                 ? null
                 : EmbeddedBrokerStore.Open(settings.Store, sp.GetRequiredService<ILoggerFactory>())));
         services.AddSingleton<MqttConnectionHandler>();
+        if (settings.Listeners.MqttTransport == MqttTcpTransport.Sockets)
+        {
+            services.AddSingleton<SocketListener>();
+            services.AddHostedService(sp => sp.GetRequiredService<SocketListener>());
+        }
         OperationsEndpoints.AddOperations(services, settings.Admin);
     }
 
@@ -165,7 +177,10 @@ public sealed class BrokerHost : IAsyncDisposable
             });
         }
 
-        Listen("mqtt", settings.Listeners.MqttPort, o => o.UseConnectionHandler<MqttConnectionHandler>());
+        if (settings.Listeners.MqttTransport == MqttTcpTransport.Kestrel)
+        {
+            Listen("mqtt", settings.Listeners.MqttPort, o => o.UseConnectionHandler<MqttConnectionHandler>());
+        }
         Listen("http", settings.Listeners.HttpPort, o => o.Protocols = HttpProtocols.Http1);
         if (tls is not null)
         {

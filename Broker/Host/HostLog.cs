@@ -21,6 +21,12 @@ internal static partial class HostLog
     [LoggerMessage(2000, LogLevel.Error, "Connection {ConnectionId} over {Transport} from {RemoteEndPoint} failed")]
     public static partial void ConnectionFailed(ILogger logger, string connectionId, string transport, EndPoint? remoteEndPoint, Exception exception);
 
+    [LoggerMessage(2001, LogLevel.Error, "A connection on the MQTT socket listener failed")]
+    public static partial void SocketConnectionFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(2002, LogLevel.Warning, "Accepting a connection failed ({Error}); the listener goes on")]
+    public static partial void AcceptFailed(ILogger logger, string error, Exception exception);
+
     [LoggerMessage(3000, LogLevel.Information, "Rejected anonymous client {ClientId} from {RemoteEndPoint}: anonymous access is off")]
     public static partial void AnonymousRejected(ILogger logger, string clientId, EndPoint? remoteEndPoint);
 

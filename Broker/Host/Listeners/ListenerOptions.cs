@@ -24,6 +24,12 @@ public sealed class ListenerOptions
     /// <summary>Cap on open connections across all listeners; null = no cap (the process's open-file limit still applies).</summary>
     public long? MaxConnections { get; set; }
 
+    /// <summary>
+    /// What serves plain MQTT/TCP: <c>Sockets</c> (the default, our lean socket transport: no buffers held by idle
+    /// connections) or <c>Kestrel</c> (ASP.NET Core's, as TLS and WebSocket use; a few kilobytes more per connection).
+    /// </summary>
+    public MqttTcpTransport MqttTransport { get; set; } = MqttTcpTransport.Sockets;
+
     internal IPAddress ParsedBindAddress => BindAddress switch
     {
         "*" => IPAddress.Any,
@@ -59,4 +65,10 @@ public sealed class ListenerOptions
         yield return (nameof(HttpPort), HttpPort);
         yield return (nameof(HttpsPort), HttpsPort);
     }
+}
+
+public enum MqttTcpTransport
+{
+    Sockets,
+    Kestrel,
 }

@@ -1,0 +1,142 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using IotRealtime.Broker.Engine;
+using IotRealtime.Broker.Host.Listeners;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ConnectionInfo = IotRealtime.Broker.Engine.ConnectionInfo;
+
+namespace IotRealtime.Broker.Host.Transport;
+
+/// <summary>
+/// The plain MQTT/TCP listener: accepts sockets and hands each to the engine as a pipe over
+/// <see cref="SocketPipeReader"/>/<see cref="SocketPipeWriter"/>. It exists beside Kestrel (which serves TLS and HTTP)
+/// because a Kestrel connection costs several kilobytes even when idle, and a broker holds tens of thousands of them.
+/// It knows nothing of MQTT.
+/// </summary>
+public sealed class SocketListener(MqttBroker broker, ListenerOptions options, ILogger<SocketListener> logger) : IHostedService, IAsyncDisposable
+{
+    // accepts in flight at once: lets a connect storm drain the backlog with both cores
+    const int Acceptors = 2;
+
+    readonly CancellationTokenSource _stop = new();
+    readonly List<Task> _acceptors = new();
+    Socket? _listener;
+    int _connections;
+    int _stopped;
+
+    /// <summary>The port actually bound (options may ask for 0); -1 when the listener is disabled.</summary>
+    public int Port { get; private set; } = -1;
+
+    public int Connections => Volatile.Read(ref _connections);
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (options.MqttPort < 0)
+        {
+            return Task.CompletedTask;
+        }
+        var address = options.ParsedBindAddress;
+        var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        if (address.Equals(IPAddress.IPv6Any))
+        {
+            listener.DualMode = true;
+        }
+        listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        try
+        {
+            listener.Bind(new IPEndPoint(address, options.MqttPort));
+            listener.Listen(4096);
+        }
+        catch (SocketException e)
+        {
+            listener.Dispose();
+            throw new IOException($"Failed to bind to address {address}:{options.MqttPort}: {e.Message}", e);
+        }
+        _listener = listener;
+        Port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        for (var i = 0; i < Acceptors; i++)
+        {
+            _acceptors.Add(AcceptLoopAsync(listener));
+        }
+        return Task.CompletedTask;
+    }
+
+    async Task AcceptLoopAsync(Socket listener)
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                // e.g. EMFILE: out of file descriptors; keep serving the connections we have
+                HostLog.AcceptFailed(logger, e.SocketErrorCode.ToString(), e);
+                continue;
+            }
+            if (options.MaxConnections is { } max && Volatile.Read(ref _connections) >= max)
+            {
+                socket.Dispose();
+                continue;
+            }
+            _ = ServeAsync(socket);
+        }
+    }
+
+    async Task ServeAsync(Socket socket)
+    {
+        Interlocked.Increment(ref _connections);
+        try
+        {
+            socket.NoDelay = true;
+            var pipe = new SocketDuplexPipe(socket);
+            var info = new ConnectionInfo("tcp", socket.RemoteEndPoint, socket.LocalEndPoint, false, null);
+            await broker.RunConnectionAsync(pipe, info, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            HostLog.SocketConnectionFailed(logger, e);
+        }
+        finally
+        {
+            try
+            {
+                socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+            }
+            socket.Dispose();
+            Interlocked.Decrement(ref _connections);
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // stop accepting; connections are closed by the engine when it is disposed (after draining)
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _listener?.Dispose();
+        await Task.WhenAll(_acceptors).ConfigureAwait(false);
+    }
+
+    // disposed twice when registered both as itself and as a hosted service: only the first counts
+    public ValueTask DisposeAsync() => new(StopAsync(CancellationToken.None));
+
+    sealed class SocketDuplexPipe(Socket socket) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = new SocketPipeReader(socket);
+        public PipeWriter Output { get; } = new SocketPipeWriter(socket);
+    }
+}
