@@ -20,8 +20,11 @@ public sealed class BrokerOptions
     /// <summary>How many QoS 1/2 publishes a client may have unacknowledged towards us (MQTT 5 Receive Maximum); exceeding it gets DISCONNECT 0x93.</summary>
     public int ReceiveMaximum { get; set; } = 1024;
 
-    /// <summary>Outbound in-flight window for MQTT 3.1.1 clients, which cannot announce one (Mosquitto uses 20).</summary>
-    public int MaxInflightOutbound { get; set; } = 100;
+    /// <summary>
+    /// Outbound in-flight window for MQTT 3.1.1 clients, which cannot announce one (Mosquitto's default is 20). A small
+    /// window caps a fast subscriber at one round trip per window: measured here, 100 held QoS 1 fan-in to a third of what 1000 allows.
+    /// </summary>
+    public int MaxInflightOutbound { get; set; } = 1000;
 
     /// <summary>Messages queued per client beyond the in-flight window, whether it is online or offline.</summary>
     public int MaxQueuedMessages { get; set; } = 1000;

@@ -109,6 +109,7 @@ public sealed partial class MqttBroker
                 else
                 {
                     session.Inflight[d.PacketId] = delivery;
+                    session.StampSendOrder(delivery); // stored deliveries come back in the order they were queued
                 }
             }
             foreach (var id in stored.InboundQos2)

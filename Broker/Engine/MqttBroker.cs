@@ -172,7 +172,8 @@ public sealed partial class MqttBroker : IAsyncDisposable
     }
 
     /// <summary>Stores a retained message and hands the message to every matching subscription.</summary>
-    internal void Route(MqttMessage message)
+    /// <param name="origin">The connection whose reader is routing this, if any: signals to subscribers are then sent once per read batch.</param>
+    internal void Route(MqttMessage message, MqttConnection? origin = null)
     {
         if (message.Retain && Options.RetainAvailable)
         {
@@ -187,7 +188,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
         }
         if (matches.Count == 1)
         {
-            DeliverTo(message, matches[0].Session, matches, 0, 1);
+            DeliverTo(message, matches[0].Session, matches, 0, 1, origin);
             return;
         }
         // several subscriptions of one session: one delivery at the highest QoS, with every subscription id (MQTT-3.3.5-1)
@@ -205,7 +206,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
         {
             for (var i = 0; i < matches.Count; i++)
             {
-                DeliverTo(message, matches[i].Session, matches, i, i + 1);
+                DeliverTo(message, matches[i].Session, matches, i, i + 1, origin);
             }
             return;
         }
@@ -214,7 +215,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
         {
             if (m.ShareGroup is not null)
             {
-                DeliverTo(message, m.Session, [m], 0, 1);
+                DeliverTo(message, m.Session, [m], 0, 1, origin);
                 continue;
             }
             if (!bySession.TryGetValue(m.Session, out var list))
@@ -225,11 +226,11 @@ public sealed partial class MqttBroker : IAsyncDisposable
         }
         foreach (var (session, list) in bySession)
         {
-            DeliverTo(message, session, list, 0, list.Count);
+            DeliverTo(message, session, list, 0, list.Count, origin);
         }
     }
 
-    void DeliverTo(MqttMessage message, Session session, List<Subscription> subs, int start, int end)
+    void DeliverTo(MqttMessage message, Session session, List<Subscription> subs, int start, int end, MqttConnection? origin)
     {
         var qos = MqttQualityOfServiceLevel.AtMostOnce;
         var any = false;
@@ -266,10 +267,10 @@ public sealed partial class MqttBroker : IAsyncDisposable
         {
             return;
         }
-        Enqueue(session, new Delivery(message, Session.Min(qos, message.QoS), retain, ids, shared));
+        Enqueue(session, new Delivery(message, Session.Min(qos, message.QoS), retain, ids, shared), origin);
     }
 
-    internal void Enqueue(Session session, Delivery delivery)
+    internal void Enqueue(Session session, Delivery delivery, MqttConnection? origin = null)
     {
         MqttConnection? connection;
         var overflow = false;
@@ -317,7 +318,10 @@ public sealed partial class MqttBroker : IAsyncDisposable
             connection?.RequestClose(MqttDisconnectReasonCode.QuotaExceeded);
             return;
         }
-        connection?.Signal();
+        if (connection is not null && (origin is null || !origin.DeferSignal(connection)))
+        {
+            connection.Signal();
+        }
     }
 
     /// <summary>Records a QoS 1/2 delivery to a stored session. Called under the session's lock, so the log order is the queue order.</summary>

@@ -94,7 +94,7 @@ internal sealed partial class MqttConnection
             return EnqueueInbound(new InboundEntry(null, qos, publish.PacketIdentifier, null, AcceptResult.Accepted, IsV5 ? (byte)0x87 : (byte)0));
         }
 
-        var now = _broker.Time.GetUtcNow();
+        var now = BatchNow();
         var message = new MqttMessage
         {
             Topic = topic,
@@ -230,7 +230,7 @@ internal sealed partial class MqttConnection
         var accepted = result == AcceptResult.Accepted && entry.DeniedReason == 0;
         if (entry.Message is { } message && accepted)
         {
-            _broker.Route(message);
+            _broker.Route(message, this);
         }
         var reason = entry.DeniedReason != 0 ? entry.DeniedReason : result switch
         {

@@ -69,7 +69,9 @@ internal sealed partial class MqttConnection
     long WriteDeliveries(PipeWriter output)
     {
         var session = Session!;
-        var now = _broker.Time.GetUtcNow();
+        // the clock is read only for messages that can expire: most never do, and the writer runs often
+        DateTimeOffset? clock = null;
+        DateTimeOffset Now() => clock ??= _broker.Time.GetUtcNow();
         _batch.Clear();
         List<Delivery>? releases = null;
         lock (session)
@@ -81,7 +83,7 @@ internal sealed partial class MqttConnection
             if (_resendInflight)
             {
                 _resendInflight = false;
-                foreach (var (_, d) in session.Inflight)
+                foreach (var d in session.InflightInSendOrder())
                 {
                     if (d.State == DeliveryState.AwaitingPubComp)
                     {
@@ -100,7 +102,7 @@ internal sealed partial class MqttConnection
                     break;
                 }
                 session.Pending.Dequeue();
-                if (next.Message.IsExpired(now))
+                if (next.Message.ExpiresAt is not null && next.Message.IsExpired(Now()))
                 {
                     _broker.CountDropped(DropReason.Expired);
                     _broker.RecordCompleted(session, next);
@@ -111,6 +113,7 @@ internal sealed partial class MqttConnection
                     next.PacketId = session.NextPacketId();
                     next.State = next.QoS == MqttQualityOfServiceLevel.AtLeastOnce ? DeliveryState.AwaitingPubAck : DeliveryState.AwaitingPubRec;
                     session.Inflight.Add(next.PacketId, next);
+                    session.StampSendOrder(next);
                     _broker.RecordInflight(session, next);
                 }
                 _batch.Add(next);
@@ -133,7 +136,7 @@ internal sealed partial class MqttConnection
         }
         foreach (var d in _batch)
         {
-            var packet = BuildPublish(d, now);
+            var packet = BuildPublish(d, d.Message.ExpiresAt is null ? default : Now());
             var length = Write(output, packet, _clientMaximumPacketSize);
             if (length < 0)
             {
@@ -177,7 +180,7 @@ internal sealed partial class MqttConnection
             packet.PayloadFormatIndicator = m.PayloadFormat;
             packet.UserProperties = m.UserProperties as List<MqttUserProperty> ?? m.UserProperties?.ToList();
             packet.SubscriptionIdentifiers = d.SubscriptionIds;
-            packet.MessageExpiryInterval = m.RemainingExpirySeconds(now);
+            packet.MessageExpiryInterval = m.ExpiresAt is null ? 0 : m.RemainingExpirySeconds(now);
             if (_clientTopicAliasMaximum > 0)
             {
                 _outboundAliases ??= new Dictionary<string, ushort>(StringComparer.Ordinal);

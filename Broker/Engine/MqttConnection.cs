@@ -192,7 +192,10 @@ internal sealed partial class MqttConnection
     void SendControl(MqttPacket packet)
     {
         EnqueueControl(packet);
-        Signal();
+        if (!DeferSignal(this))
+        {
+            Signal();
+        }
     }
 
     void EnqueueControl(MqttPacket packet)
@@ -238,14 +241,26 @@ internal sealed partial class MqttConnection
         {
             var result = await input.ReadAsync().ConfigureAwait(false);
             var buffer = result.Buffer;
+            BeginReadBatch();
             try
             {
                 while (!_closeRequested && TryReadFrame(ref buffer, out var header, out var body, out var total))
                 {
-                    Volatile.Write(ref _lastActivity, _broker.Time.GetTimestamp());
                     _broker.CountReceived(total);
                     var keepReading = HandleFrameAsync(header, body);
-                    if (!(keepReading.IsCompletedSuccessfully ? keepReading.Result : await keepReading.ConfigureAwait(false)))
+                    bool keep;
+                    if (keepReading.IsCompletedSuccessfully)
+                    {
+                        keep = keepReading.Result;
+                    }
+                    else
+                    {
+                        // the batch ends where the reader yields its thread
+                        EndReadBatch();
+                        keep = await keepReading.ConfigureAwait(false);
+                        BeginReadBatch();
+                    }
+                    if (!keep)
                     {
                         _closeRequested = true;
                         return;
@@ -254,6 +269,7 @@ internal sealed partial class MqttConnection
             }
             finally
             {
+                EndReadBatch();
                 input.AdvanceTo(buffer.Start, buffer.End);
             }
             if (_closeRequested || result.IsCompleted || result.IsCanceled)

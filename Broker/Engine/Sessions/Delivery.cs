@@ -29,4 +29,7 @@ internal sealed class Delivery(MqttMessage message, MqttQualityOfServiceLevel qo
 
     /// <summary>Id in the durable store; 0 when the delivery is not persisted (QoS 0, or a session that does not outlive its connection).</summary>
     public long DeliveryId { get; set; }
+
+    /// <summary>Order in which the delivery was put in flight, for resending in the same order after a reconnect.</summary>
+    public long SendOrder { get; set; }
 }

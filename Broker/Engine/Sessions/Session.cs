@@ -17,8 +17,17 @@ internal sealed class Session(string clientId)
 
     public Queue<Delivery> Pending { get; } = new();
 
-    /// <summary>Deliveries sent and not yet completed, in send order, by packet id.</summary>
-    public OrderedDictionary<ushort, Delivery> Inflight { get; } = new();
+    /// <summary>Deliveries sent and not yet completed, by packet id. A plain dictionary: acknowledgements remove from
+    /// anywhere in O(1); the send order, needed only to resend after a reconnect, is kept in <see cref="Delivery.SendOrder"/>.</summary>
+    public Dictionary<ushort, Delivery> Inflight { get; } = new();
+
+    long _sendOrder;
+
+    /// <summary>Marks <paramref name="delivery"/> as the latest one put in flight.</summary>
+    public void StampSendOrder(Delivery delivery) => delivery.SendOrder = ++_sendOrder;
+
+    /// <summary>In-flight deliveries in the order they were first sent.</summary>
+    public IEnumerable<Delivery> InflightInSendOrder() => Inflight.Values.OrderBy(d => d.SendOrder);
 
     /// <summary>QoS 2 packet ids received from the client and not yet released (PUBREL): duplicates are not routed again.</summary>
     public HashSet<ushort> InboundQos2 { get; } = new();
