@@ -1,5 +1,6 @@
 using IotRealtime.Device.Simulator;
 using IotRealtime.Device.Simulator.Scenarios;
+using IotRealtime.Device.Simulator.Scenarios.Bench;
 using IotRealtime.Device.Simulator.Scenarios.FanIn;
 
 if (!SimulatorOptions.TryParse(args, out var options, out var error))
@@ -19,7 +20,8 @@ if (options.ShowHelp)
 using var stop = new StopSignal();
 return options.Scenario switch
 {
-    "idle" => await new IdleScenario(options, TimeProvider.System, Console.Out).RunAsync(stop.Token),
+    "idle" or "connect" => await new IdleScenario(options, TimeProvider.System, Console.Out).RunAsync(stop.Token),
     "fanin" => await new FanInScenario(options, TimeProvider.System, Console.Out).RunAsync(stop.Token),
+    "fanout" or "p2p" or "shared" or "latency" => await new BenchScenario(options, TimeProvider.System, Console.Out).RunAsync(stop.Token),
     _ => throw new InvalidOperationException($"scenario '{options.Scenario}' passed validation but has no runner"),
 };

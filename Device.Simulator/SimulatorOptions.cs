@@ -10,7 +10,7 @@ namespace IotRealtime.Device.Simulator;
 /// </summary>
 public sealed class SimulatorOptions
 {
-    public static readonly string[] Scenarios = ["idle", "fanin"];
+    public static readonly string[] Scenarios = ["idle", "connect", "fanin", "fanout", "p2p", "shared", "latency"];
 
     public const string Usage = """
         usage: iotrealtime-sim idle [options]
@@ -50,6 +50,25 @@ public sealed class SimulatorOptions
                                      clean session, or clean session 0 so a durable broker stores each
                                      message for the subscriber before acknowledging it (default clean)
           --stall-timeout SECONDS    end the run when nothing arrives for this long (default 10)
+
+        usage: iotrealtime-sim connect [options]
+
+        The idle scenario as a connect storm: same options (use --hold 0); its report has connect p50/p99/max.
+
+        usage: iotrealtime-sim fanout|p2p|shared|latency [options]
+
+        fanout:  1 publisher on bench/0 -> --subscribers subscribers on bench/0; deliveries = messages x subscribers;
+                 closed loop: at most --inflight messages not yet received by every subscriber.
+        p2p:     --publishers pairs; publisher i -> bench/i -> its own subscriber; closed loop.
+        shared:  --publishers publishers -> $share/g/bench/# with --subscribers consumers; each message goes to one.
+        latency: open loop at --rate msg/s in total from --publishers publishers -> one subscriber on bench/#;
+                 end-to-end percentiles in microseconds.
+        Loss and duplicates are counted per subscriber (across the group for shared).
+
+          --host, --port, --keepalive, --connect-timeout, --json, --publishers, --qos, --payload, --messages,
+          --inflight, --duration, --stall-timeout   as for fanin
+          --subscribers N            subscribers (fanout) or group members (shared) (default 100)
+          --rate N                   latency: messages per second in total (default 1000)
         """;
 
     public string Scenario { get; set; } = "idle";
@@ -88,6 +107,7 @@ public sealed class SimulatorOptions
     public int DurationSeconds { get; set; } = 30;
     public bool PersistentSubscriber { get; set; }
     public int StallTimeoutSeconds { get; set; } = 10;
+    public int Subscribers { get; set; } = 100;
 
     public IPEndPoint BrokerEndPoint => new(IPAddress.Parse(Host), Port);
 
@@ -161,6 +181,7 @@ public sealed class SimulatorOptions
             case "--inflight": return TryInt(name, value, v => Inflight = v, out error);
             case "--duration": return TryInt(name, value, v => DurationSeconds = v, out error);
             case "--stall-timeout": return TryInt(name, value, v => StallTimeoutSeconds = v, out error);
+            case "--subscribers": return TryInt(name, value, v => Subscribers = v, out error);
             case "--subscriber-session":
                 if (value is "clean" or "persistent")
                 {
@@ -224,6 +245,7 @@ public sealed class SimulatorOptions
         if (Messages < 1) yield return $"--messages must be at least 1 (was {Messages})";
         if (Inflight is < 1 or > 65_000) yield return $"--inflight must be between 1 and 65000 (was {Inflight})";
         if (DurationSeconds is < 1 or > 86_400) yield return $"--duration must be between 1 and 86400 seconds (was {DurationSeconds})";
+        if (Subscribers is < 1 or > 10_000) yield return $"--subscribers must be between 1 and 10000 (was {Subscribers})";
         if (StallTimeoutSeconds < 1) yield return $"--stall-timeout must be at least 1 second (was {StallTimeoutSeconds})";
         if (PerSource is < 1 or > 28_000) yield return $"--per-source must be between 1 and 28000, one address's ephemeral port range (was {PerSource})";
 

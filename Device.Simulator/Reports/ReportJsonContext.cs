@@ -6,4 +6,5 @@ namespace IotRealtime.Device.Simulator.Reports;
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(IdleReport))]
 [JsonSerializable(typeof(FanInReport))]
+[JsonSerializable(typeof(BenchReport))]
 internal sealed partial class ReportJsonContext : JsonSerializerContext;

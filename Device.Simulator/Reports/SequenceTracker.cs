@@ -45,6 +45,15 @@ public sealed class SequenceTracker(int publishers)
         return true;
     }
 
+    /// <summary>Whether (publisher, sequence) has arrived at least once.</summary>
+    public bool Contains(int publisher, long sequence)
+    {
+        if ((uint)publisher >= (uint)_seen.Length || sequence < 0) return false;
+        var words = _seen[publisher];
+        var word = sequence >> 6;
+        return word < words.Length && (words[word] & (1UL << (int)(sequence & 63))) != 0;
+    }
+
     /// <summary>Messages sent (sequences 0 .. sent[p] − 1 of each publisher p) that never arrived.</summary>
     public long Lost(IReadOnlyList<long> sentPerPublisher)
     {

@@ -40,8 +40,8 @@ public sealed class SimulatorOptionsTests
     [Fact]
     public void An_unknown_scenario_is_refused_with_the_known_ones()
     {
-        Assert.False(SimulatorOptions.TryParse(["fanout"], out _, out var error));
-        Assert.Contains("fanout", error, StringComparison.Ordinal);
+        Assert.False(SimulatorOptions.TryParse(["fanpout"], out _, out var error));
+        Assert.Contains("fanpout", error, StringComparison.Ordinal);
         Assert.Contains("fanin", error, StringComparison.Ordinal);
     }
 

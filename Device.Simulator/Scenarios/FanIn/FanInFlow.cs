@@ -3,11 +3,11 @@ namespace IotRealtime.Device.Simulator.Scenarios.FanIn;
 /// <summary>
 /// The closed loop of a fan-in run: a publisher takes one credit per message and the subscriber gives it back when
 /// the message arrives, so at most <c>inflight</c> messages are on their way; and at most <c>messages</c> are
-/// published in all.
+/// published in all. An open-loop run starts with no credits and has a pacer return them at its rate instead.
 /// </summary>
-public sealed class FanInFlow(int inflight, long messages) : IDisposable
+public sealed class FanInFlow(int initialCredits, long messages) : IDisposable
 {
-    readonly SemaphoreSlim _credits = new(inflight, inflight);
+    readonly SemaphoreSlim _credits = new(initialCredits);
     long _claimed;
 
     public ValueTask<bool> WaitAsync(CancellationToken cancellationToken) => new(_credits.WaitAsync(Timeout.Infinite, cancellationToken));
