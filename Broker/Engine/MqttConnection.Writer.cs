@@ -10,11 +10,28 @@ internal sealed partial class MqttConnection
 {
     IMqttPacketFormatter? _encoder;
 
+    int _writerRunning;
+    bool _writerEnabled;
+    TaskCompletionSource? _writerStopped;
+
     /// <summary>
-    /// The only writer of this connection. Control packets go first, then deliveries within the client's receive
-    /// window; everything gathered in one pass is flushed once, so a busy subscriber gets many PUBLISH frames per write.
+    /// The writer runs only when there is something to write: a signal starts a pass on the thread pool unless one is
+    /// running, and a pass ends when it finds nothing more, so an idle connection holds no writer task at all.
     /// </summary>
-    async Task WriteLoopAsync()
+    void StartWriterIfIdle()
+    {
+        if (_writerEnabled && Interlocked.CompareExchange(ref _writerRunning, 1, 0) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static c => _ = c.WritePassAsync(), this, preferLocal: false);
+        }
+    }
+
+    /// <summary>
+    /// The only writer of this connection (one pass at a time). Control packets go first, then deliveries within the
+    /// client's receive window; everything gathered in one round is flushed once, so a busy subscriber gets many
+    /// PUBLISH frames per write.
+    /// </summary>
+    async Task WritePassAsync()
     {
         var output = _transport.Output;
         try
@@ -50,19 +67,62 @@ internal sealed partial class MqttConnection
                     var flush = await output.FlushAsync().ConfigureAwait(false);
                     if (flush.IsCompleted || flush.IsCanceled)
                     {
+                        StopWriter();
                         return;
                     }
                 }
                 if (closing)
                 {
+                    StopWriter();
                     return;
                 }
-                await _signal.WaitAsync().ConfigureAwait(false);
+                // nothing more: end the pass, unless a signal came in while we were finishing it. A full fence (not a
+                // plain store) so the store cannot pass the read of _signaled: otherwise a signal could find the pass still
+                // running while the pass misses the signal, and nobody would write.
+                Interlocked.Exchange(ref _writerRunning, 0);
+                if (Volatile.Read(ref _signaled) == 0 || Interlocked.CompareExchange(ref _writerRunning, 1, 0) != 0)
+                {
+                    return;
+                }
             }
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
         {
+            StopWriter();
             RequestClose(null);
+        }
+    }
+
+    /// <summary>The writer is done for good (closing, or the peer went away): no pass starts again.</summary>
+    void StopWriter()
+    {
+        _writerEnabled = false;
+        _writerStopped?.TrySetResult();
+    }
+
+    /// <summary>Lets the last pass (which writes a final DISCONNECT, if any) finish, within <paramref name="timeout"/>.</summary>
+    async Task StopWriterAsync(TimeSpan timeout)
+    {
+        if (!_writerEnabled && Volatile.Read(ref _writerRunning) == 0)
+        {
+            return;
+        }
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _writerStopped = stopped;
+        _closeRequested = true;
+        Volatile.Write(ref _signaled, 1);
+        StartWriterIfIdle();
+        if (!_writerEnabled)
+        {
+            stopped.TrySetResult();
+        }
+        try
+        {
+            await stopped.Task.WaitAsync(timeout, _broker.Time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _transport.Output.CancelPendingFlush();
         }
     }
 
@@ -121,8 +181,7 @@ internal sealed partial class MqttConnection
             if (session.Pending.Count > 0)
             {
                 // more is waiting than one batch holds: come round again after this flush
-                Interlocked.Exchange(ref _signaled, 1);
-                _signal.Release();
+                Volatile.Write(ref _signaled, 1);
             }
         }
 

@@ -25,7 +25,6 @@ internal sealed partial class MqttConnection
     MqttProtocolVersion _version;
     // control lane: a plain queue under its own lock (a ConcurrentQueue preallocates a segment per connection)
     readonly Queue<MqttPacket> _control = new();
-    readonly SemaphoreSlim _signal = new(0);
     readonly List<Delivery> _batch = new();
     readonly Queue<InboundEntry> _inbound = new();
 
@@ -33,7 +32,6 @@ internal sealed partial class MqttConnection
     volatile bool _closeRequested;
     bool _connected;
     bool _cleanDisconnect;
-    Task? _writerTask;
     Task? _pumpTask;
     long _lastActivity;
     readonly long _openedAt;
@@ -98,17 +96,7 @@ internal sealed partial class MqttConnection
                     // accept stage did not finish: its acknowledgements are not sent, the client will resend
                 }
             }
-            if (_writerTask is { } writer)
-            {
-                try
-                {
-                    await writer.WaitAsync(TimeSpan.FromSeconds(2), _broker.Time).ConfigureAwait(false);
-                }
-                catch
-                {
-                    _transport.Output.CancelPendingFlush();
-                }
-            }
+            await StopWriterAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
             if (_lingerForDisconnect)
             {
                 await DrainInputBrieflyAsync().ConfigureAwait(false);
@@ -116,7 +104,6 @@ internal sealed partial class MqttConnection
             await _transport.Input.CompleteAsync().ConfigureAwait(false);
             await _transport.Output.CompleteAsync().ConfigureAwait(false);
             _broker.OnConnectionClosed(this, _cleanDisconnect);
-            _signal.Dispose();
         }
     }
 
@@ -179,13 +166,7 @@ internal sealed partial class MqttConnection
     {
         if (Interlocked.Exchange(ref _signaled, 1) == 0)
         {
-            try
-            {
-                _signal.Release();
-            }
-            catch (ObjectDisposedException)
-            {
-            }
+            StartWriterIfIdle();
         }
     }
 
@@ -650,8 +631,9 @@ internal sealed partial class MqttConnection
         {
             _resendInflight = session.Inflight.Count > 0;
         }
-        _writerTask = Task.Run(WriteLoopAsync);
-        Signal();
+        _writerEnabled = true;
+        Volatile.Write(ref _signaled, 1);
+        StartWriterIfIdle();
         _broker.Log.ClientConnected(clientId, Info.Transport, ProtocolVersion.ToString(), sessionPresent);
         _broker.OnClientConnected(this);
         return true;
