@@ -2,6 +2,14 @@ using IotRealtime.Device.Simulator;
 using IotRealtime.Device.Simulator.Scenarios;
 using IotRealtime.Device.Simulator.Scenarios.Bench;
 using IotRealtime.Device.Simulator.Scenarios.FanIn;
+using IotRealtime.Device.Simulator.Scenarios.Fleet;
+
+// The fleet model has options of its own (iotrealtime-sim run --help).
+if (FleetCommand.Handles(args))
+{
+    using var fleetStop = new StopSignal();
+    return await FleetCommand.RunAsync(args, fleetStop.Token);
+}
 
 if (!SimulatorOptions.TryParse(args, out var options, out var error))
 {

@@ -1,0 +1,115 @@
+using System.Globalization;
+using System.Text.Json;
+using IotRealtime.Device.Simulator.Reports;
+
+namespace IotRealtime.Device.Simulator.Fleet;
+
+/// <summary>What a fleet run found, for one process or merged over a parent's children; text at the end, JSON for scripts.</summary>
+public sealed record FleetReport(
+    string Scenario,
+    string Broker,
+    string Transport,
+    string Protocol,
+    string Shard,
+    int Processes,
+    int Devices,
+    int Qos,
+    double Seconds,
+    long ConnectAttempts,
+    long Connected,
+    long ConnectFailures,
+    long Disconnects,
+    long Reconnects,
+    long Redirects,
+    long Published,
+    long PublishFailures,
+    long CommandsReceived,
+    bool Verified,
+    long Received,
+    long Lost,
+    long Duplicates,
+    LatencyPercentiles ConnectLatency,
+    LatencyPercentiles PublishAckLatency,
+    LatencyPercentiles EndToEndLatency,
+    FleetHistogram ConnectHistogram,
+    FleetHistogram PublishAckHistogram,
+    FleetHistogram EndToEndHistogram,
+    IReadOnlyDictionary<string, int> Failures,
+    bool Cancelled)
+{
+    /// <summary>Devices that connected at least once, as a share of the devices asked for.</summary>
+    public double ConnectSuccessPercent => Devices == 0 ? 0 : Math.Round(100.0 * Connected / Devices, 2);
+
+    public double PublishesPerSecond => Seconds <= 0 ? 0 : Math.Round(Published / Seconds, 1);
+
+    /// <summary>Every device connected, and (when verified) every acknowledged message arrived exactly once.</summary>
+    public bool Clean => Connected == Devices && (!Verified || (Lost == 0 && Duplicates == 0));
+
+    public static FleetReport Merge(IReadOnlyList<FleetReport> parts, int processes, string shard)
+    {
+        if (parts.Count == 0) throw new ArgumentException("nothing to merge", nameof(parts));
+        var connect = LatencyPercentiles.CreateHistogram();
+        var ack = LatencyPercentiles.CreateHistogram();
+        var e2e = LatencyPercentiles.CreateHistogram();
+        var failures = new Dictionary<string, int>();
+        foreach (var p in parts)
+        {
+            p.ConnectHistogram.AddTo(connect);
+            p.PublishAckHistogram.AddTo(ack);
+            p.EndToEndHistogram.AddTo(e2e);
+            foreach (var (reason, count) in p.Failures) failures[reason] = failures.GetValueOrDefault(reason) + count;
+        }
+
+        var first = parts[0];
+        return first with
+        {
+            Shard = shard,
+            Processes = processes,
+            Devices = parts.Sum(p => p.Devices),
+            Seconds = parts.Max(p => p.Seconds),
+            ConnectAttempts = parts.Sum(p => p.ConnectAttempts),
+            Connected = parts.Sum(p => p.Connected),
+            ConnectFailures = parts.Sum(p => p.ConnectFailures),
+            Disconnects = parts.Sum(p => p.Disconnects),
+            Reconnects = parts.Sum(p => p.Reconnects),
+            Redirects = parts.Sum(p => p.Redirects),
+            Published = parts.Sum(p => p.Published),
+            PublishFailures = parts.Sum(p => p.PublishFailures),
+            CommandsReceived = parts.Sum(p => p.CommandsReceived),
+            Verified = parts.All(p => p.Verified),
+            Received = parts.Sum(p => p.Received),
+            Lost = parts.Sum(p => p.Lost),
+            Duplicates = parts.Sum(p => p.Duplicates),
+            ConnectLatency = LatencyPercentiles.From(connect),
+            PublishAckLatency = LatencyPercentiles.From(ack),
+            EndToEndLatency = LatencyPercentiles.From(e2e),
+            ConnectHistogram = FleetHistogram.From(connect),
+            PublishAckHistogram = FleetHistogram.From(ack),
+            EndToEndHistogram = FleetHistogram.From(e2e),
+            Failures = failures,
+            Cancelled = parts.Any(p => p.Cancelled),
+        };
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, FleetJsonContext.Default.FleetReport);
+
+    public static FleetReport? FromJson(string json) => JsonSerializer.Deserialize(json, FleetJsonContext.Default.FleetReport);
+
+    public void WriteJson(string path) => File.WriteAllText(path, ToJson() + Environment.NewLine);
+
+    public void WriteText(TextWriter output)
+    {
+        var c = CultureInfo.InvariantCulture;
+        output.WriteLine(string.Create(c, $"scenario      fleet against {Broker} ({Transport}, MQTT {Protocol}), shard {Shard}, {Processes} process(es), QoS {Qos}"));
+        output.WriteLine(string.Create(c, $"devices       {Devices}, connected {Connected} ({ConnectSuccessPercent:F2} %), {ConnectAttempts} attempts, {ConnectFailures} failed"));
+        output.WriteLine(string.Create(c, $"connections   {Disconnects} lost, {Reconnects} reconnects, {Redirects} redirects"));
+        output.WriteLine(string.Create(c, $"published     {Published} in {Seconds:F1} s ({PublishesPerSecond:F1}/s), {PublishFailures} failed; {CommandsReceived} commands received"));
+        if (Verified) output.WriteLine(string.Create(c, $"verified      received {Received}, lost {Lost}, duplicated {Duplicates}"));
+        output.WriteLine($"connect       {ConnectLatency}");
+        output.WriteLine($"publish->ack  {PublishAckLatency}");
+        output.WriteLine($"end-to-end    {EndToEndLatency}");
+        foreach (var (reason, count) in Failures.OrderByDescending(f => f.Value)) output.WriteLine($"  {count,8}  {reason}");
+        if (Cancelled) output.WriteLine("cancelled     yes (stopped by signal)");
+        output.WriteLine($"result        {(Clean ? "clean" : "NOT CLEAN")}");
+    }
+}
