@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Broker RSS per idle MQTT connection: ours next to Eclipse Mosquitto, interleaved in one run.
-#   scripts/bench-idle.sh [--runs N] [--connections N] [--rate N] [--brokers "ours mosquitto"]
+#   scripts/bench-idle.sh [--runs N] [--connections N] [--rate N] [--brokers "ours mosquitto"] [--out FILE]
 # Each run: start the broker on a free loopback port, read VmRSS (baseline), open N idle connections with
 # iotrealtime-sim, wait until VmRSS is stable, read it again; KB per connection = (loaded - baseline) / held.
-# Results go to docs/benchmarks/idle-<date>.txt. Every step is bounded in time; processes are stopped by PID.
+# Results go to docs/benchmarks/idle-<date>.txt (or --out FILE, as scripts/bench.sh uses it). Every step is bounded in time; processes are stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -12,14 +12,16 @@ runs=2
 connections=15000
 rate=2000
 brokers="ours mosquitto"
+out=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --runs) runs=$2; shift 2 ;;
         --connections) connections=$2; shift 2 ;;
         --rate) rate=$2; shift 2 ;;
         --brokers) brokers=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
         -h|--help) sed -n 2,5p "$0"; exit 0 ;;
-        *) echo "bench-idle: unknown option '$1' (accepted: --runs, --connections, --rate, --brokers)" >&2; exit 2 ;;
+        *) echo "bench-idle: unknown option '$1' (accepted: --runs, --connections, --rate, --brokers, --out)" >&2; exit 2 ;;
     esac
 done
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bench-idle: --runs must be a positive number (was '$runs')" >&2; exit 2; }
@@ -186,9 +188,10 @@ median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if
 
 # mosquitto -h exits non-zero after printing its version line.
 mosquitto_version=$( (command -v mosquitto >/dev/null && mosquitto -h 2>/dev/null || true) | head -1)
-out_dir=$root/docs/benchmarks
-mkdir -p "$out_dir"
-out=$out_dir/idle-$(date -u +%Y-%m-%d).txt
+if [[ -z $out ]]; then
+    mkdir -p "$root/docs/benchmarks"
+    out=$root/docs/benchmarks/idle-$(date -u +%Y-%m-%d).txt
+fi
 {
     echo "# Broker RSS per idle connection ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
     echo "# command: scripts/bench-idle.sh --runs $runs --connections $connections --rate $rate --brokers \"$brokers\""

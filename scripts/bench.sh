@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# The benchmark suite: every row of the broker's targets, ours next to Eclipse Mosquitto, interleaved in one run.
+#   scripts/bench.sh [--runs N] [--scenarios "idle fanin0 fanout fanin1 latency connect"] [--duration S]
+# Scenarios (iotrealtime-sim, MQTT 3.1.1, 100 B payloads, closed loops unless said otherwise):
+#   idle     scripts/bench-idle.sh: broker RSS per idle connection, 15,000 held
+#   fanin0   QoS 0 fan-in, 50 publishers -> 1 subscriber, <= 1000 in flight (also: broker CPU s per million QoS 0 msgs)
+#   fanout   QoS 0 fan-out, 1 publisher -> 1000 subscribers, <= 100 messages (100,000 deliveries) in flight
+#   fanin1   QoS 1 fan-in, 50 publishers -> 1 subscriber, <= 500 in flight
+#   latency  QoS 1 end-to-end latency, open loop at 5,000 msg/s from 5 publishers to 1 subscriber
+#   connect  connect storm: 15,000 connections at 1,000/s, connect latency
+#   p2p      QoS 1, 50 publisher/subscriber pairs, <= 1000 in flight (not in the default list)
+#   shared   QoS 1, 50 publishers -> $share/g/bench/# with 10 consumers, <= 1000 in flight (not in the default list)
+# Each run, each scenario, ours then mosquitto: start the broker on a free loopback port (ours: Store:Durability=None,
+# Broker:SysInterval=0, fresh data dir; mosquitto: no inflight/queue limits), run the simulator, read the broker's
+# CPU time (utime+stime, /proc/PID/stat) before and after and its VmRSS after, stop it. Results go to
+# docs/benchmarks/suite-<date>.txt. Every step is bounded in time; processes are stopped by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+runs=3
+scenarios="idle fanin0 fanout fanin1 latency connect"
+duration=10
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --runs) runs=$2; shift 2 ;;
+        --scenarios) scenarios=$2; shift 2 ;;
+        --duration) duration=$2; shift 2 ;;
+        -h|--help) sed -n 2,16p "$0"; exit 0 ;;
+        *) echo "bench: unknown option '$1' (accepted: --runs, --scenarios, --duration)" >&2; exit 2 ;;
+    esac
+done
+for n in runs duration; do
+    [[ ${!n} =~ ^[1-9][0-9]*$ ]] || { echo "bench: --$n must be a positive number (was '${!n}')" >&2; exit 2; }
+done
+for s in $scenarios; do
+    [[ $s =~ ^(idle|fanin0|fanout|fanin1|latency|connect|p2p|shared)$ ]] \
+        || { echo "bench: --scenarios takes idle fanin0 fanout fanin1 latency connect p2p shared (was '$s')" >&2; exit 2; }
+done
+
+# At most 20,000 open files for every process started from here (15,000 connections need about 15,100).
+hard=$(ulimit -Hn)
+limit=$([[ $hard == unlimited ]] && echo 20000 || echo "$((hard < 20000 ? hard : 20000))")
+ulimit -n "$limit"
+
+work=$(mktemp -d /tmp/bench-suite.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+
+echo "== build (Release)"
+dotnet build Broker/Host -c Release -o "$root/artifacts/bench/broker" --nologo -v q >"$work/build-broker.log" 2>&1 \
+    || { tail -30 "$work/build-broker.log"; echo "bench: broker build failed" >&2; exit 1; }
+dotnet build Device.Simulator -c Release -o "$root/artifacts/bench/sim" --nologo -v q >"$work/build-sim.log" 2>&1 \
+    || { tail -30 "$work/build-sim.log"; echo "bench: simulator build failed" >&2; exit 1; }
+broker_dll=$root/artifacts/bench/broker/iotrealtime-broker.dll
+sim_dll=$root/artifacts/bench/sim/iotrealtime-sim.dll
+
+if ! command -v mosquitto >/dev/null; then
+    echo "== installing mosquitto"
+    apt-get install -y mosquitto >"$work/apt.log" 2>&1 || { apt-get update >>"$work/apt.log" 2>&1 && apt-get install -y mosquitto >>"$work/apt.log" 2>&1; }
+fi
+
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        # Below Linux's default ephemeral range (32768+), so no client socket can share the number.
+        p=$((20000 + RANDOM % 12000))
+        if [[ -z $(ss -Hltn "sport = :$p") && -z $(ss -Htan "sport = :$p") ]]; then echo "$p"; return 0; fi
+    done
+    echo "bench: no free port found" >&2
+    return 1
+}
+
+wait_listening() {
+    local pid=$1 port=$2
+    for _ in $(seq 1 300); do
+        [[ -n $(ss -Hltn "sport = :$port") ]] && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# Sends SIGTERM, waits up to 20 s, then SIGKILL.
+stop_pid() {
+    local pid=$1
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 200); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat; the name in field 2 has no spaces here).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+ticks_per_second=$(getconf CLK_TCK)
+
+start_broker() {
+    local target=$1 port=$2 dir=$3
+    case $target in
+        mosquitto)
+            # No per-client inflight or queue limits, so mosquitto never drops what the closed loop lets through.
+            printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\n' "$port" >"$dir/mosquitto.conf"
+            mosquitto -c "$dir/mosquitto.conf" >"$dir/broker.log" 2>&1 &
+            ;;
+        ours)
+            local http_port
+            http_port=$(free_port)
+            mkdir -p "$dir/data"
+            dotnet "$broker_dll" --mqtt-port "$port" --http-port "$http_port" --mqtts-port -1 --https-port -1 \
+                --Listeners:BindAddress=127.0.0.1 --Data:Directory="$dir/data" --Store:Durability=None \
+                --Broker:SysInterval=0 >"$dir/broker.log" 2>&1 &
+            ;;
+    esac
+    echo $!
+}
+
+# The simulator's arguments for each scenario; the simulator bounds itself by --messages and --duration.
+sim_args() {
+    local d=$duration
+    case $1 in
+        fanin0) echo "fanin --publishers 50 --qos 0 --payload 100 --inflight 1000 --messages 5000000 --duration $d" ;;
+        fanin1) echo "fanin --publishers 50 --qos 1 --payload 100 --inflight 500 --messages 5000000 --duration $d" ;;
+        fanout) echo "fanout --subscribers 1000 --qos 0 --payload 100 --inflight 100 --messages 20000 --duration $d" ;;
+        latency) echo "latency --publishers 5 --qos 1 --payload 100 --rate 5000 --messages $((5000 * d)) --duration $((d + 5))" ;;
+        connect) echo "connect --connections 15000 --rate 1000 --hold 0 --keepalive 300 --connect-timeout 10" ;;
+        p2p) echo "p2p --publishers 50 --qos 1 --payload 100 --inflight 1000 --messages 5000000 --duration $d" ;;
+        shared) echo "shared --publishers 50 --subscribers 10 --qos 1 --payload 100 --inflight 1000 --messages 5000000 --duration $d" ;;
+    esac
+}
+
+# One TSV row from the simulator's JSON: figure, unit, deliveries (for CPU per million), loss, dup, result.
+figure_row() {
+    local scenario=$1 json=$2
+    case $scenario in
+        fanin0|fanin1) jq -r '[.steady_messages_per_second, "msg/s", .received, .lost, .duplicates, (if .stalled then "stalled" elif (.lost == 0 and .duplicates == 0 and .received == .published) then "clean" else "NOT CLEAN" end)] | @tsv' "$json" ;;
+        fanout|p2p|shared) jq -r '[.steady_deliveries_per_second, "deliveries/s", .deliveries, .lost, .duplicates, (if .stalled then "stalled" elif (.lost == 0 and .duplicates == 0 and .deliveries == .expected_deliveries) then "clean" else "NOT CLEAN" end)] | @tsv' "$json" ;;
+        latency) jq -r '[.end_to_end_micros.p99, "us p99", .deliveries, .lost, .duplicates, (if .lost == 0 and .duplicates == 0 and .deliveries == .expected_deliveries then "clean" else "NOT CLEAN" end)] | @tsv' "$json" ;;
+        connect) jq -r '[.connect_latency.p99_ms, "ms p99", .connected, (.requested - .connected), 0, ((if .connected == .requested then "clean" else "\(.requested - .connected) failed" end) + ", ramp \(.ramp_seconds) s")] | @tsv' "$json" ;;
+    esac
+}
+
+if [[ " $scenarios " == *" idle "* ]]; then
+    echo "== idle (scripts/bench-idle.sh --runs $runs)"
+    scripts/bench-idle.sh --runs "$runs" --out "$work/idle.txt" | grep -E '^(==|   held)' || true
+    [[ -s $work/idle.txt ]] || { echo "bench: bench-idle.sh wrote no results" >&2; exit 1; }
+fi
+
+results=$work/results.tsv
+: >"$results"
+for run in $(seq 1 "$runs"); do
+    for scenario in $scenarios; do
+        [[ $scenario == idle ]] && continue
+        for target in ours mosquitto; do
+            dir=$work/$run-$scenario-$target
+            mkdir -p "$dir"
+            port=$(free_port)
+            echo "== run $run, $scenario: $target on 127.0.0.1:$port (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+            broker_pid=$(start_broker "$target" "$port" "$dir")
+            pids+=("$broker_pid")
+            if ! wait_listening "$broker_pid" "$port"; then
+                tail -20 "$dir/broker.log"
+                echo "bench: $target did not start listening on $port" >&2
+                exit 1
+            fi
+            sleep 1
+            cpu_before=$(cpu_ticks "$broker_pid")
+            sim_rc=0
+            # shellcheck disable=SC2046 # the arguments are words on purpose
+            timeout $((duration + 90)) dotnet "$sim_dll" $(sim_args "$scenario") --host 127.0.0.1 --port "$port" \
+                --json "$dir/sim.json" >"$dir/sim.log" 2>&1 || sim_rc=$?
+            cpu_after=$(cpu_ticks "$broker_pid")
+            rss=$(rss_kb "$broker_pid")
+            stop_pid "$broker_pid"
+            grep -vE '^\[' "$dir/sim.log" | tail -8 | sed 's/^/    /'
+            if [[ ! -s $dir/sim.json ]]; then
+                echo "bench: simulator wrote no report (exit $sim_rc); log in $dir/sim.log" >&2
+                exit 1
+            fi
+            row=$(figure_row "$scenario" "$dir/sim.json")
+            cpu_s=$(awk -v t="$((cpu_after - cpu_before))" -v tps="$ticks_per_second" 'BEGIN { printf "%.2f", t / tps }')
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$scenario" "$target" "$row" "$rss" "$cpu_s" >>"$results"
+            sleep 2 # let TIME_WAIT and the page cache settle between runs
+        done
+    done
+done
+
+mosquitto_version=$( (mosquitto -h 2>/dev/null || true) | head -1)
+out_dir=$root/docs/benchmarks
+mkdir -p "$out_dir"
+out=$out_dir/suite-$(date -u +%Y-%m-%d).txt
+{
+    echo "# Benchmark suite, ours next to Mosquitto, interleaved ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
+    echo "# command: scripts/bench.sh --runs $runs --scenarios \"$scenarios\" --duration $duration"
+    echo "# commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Broker Device.Simulator || echo ' (with uncommitted changes)')"
+    echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), .NET $(dotnet --version), $mosquitto_version"
+    echo "# ours: --Store:Durability=None --Broker:SysInterval=0, fresh data dir; mosquitto: max_inflight_messages 0, max_queued_messages 0"
+    echo "# rates: at the subscribers, 10-90 % of the deliveries; RSS: broker VmRSS after the run; cpu: broker utime+stime per million deliveries"
+    for s in $scenarios; do [[ $s == idle ]] || echo "#   $s: iotrealtime-sim $(sim_args "$s")"; done
+    echo
+    if [[ -s $work/idle.txt ]]; then
+        grep -v '^#' "$work/idle.txt"
+        echo
+    fi
+    python3 - "$results" "$work/idle.txt" <<'PY'
+import os, statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+# run scenario target figure unit deliveries lost dup result rss_kb cpu_s
+print(f"{'run':<4} {'scenario':<8} {'broker':<10} {'figure':>12} {'unit':<13} {'deliveries':>11} {'lost':>5} {'dup':>4} {'RSS MB':>8} {'cpu s':>7} {'cpu s/M':>8}  result")
+def cpu_per_m(r):
+    d = float(r[5])
+    return float(r[10]) / (d / 1e6) if d > 0 else float("nan")
+for r in rows:
+    print(f"{r[0]:<4} {r[1]:<8} {r[2]:<10} {float(r[3]):>12.1f} {r[4]:<13} {r[5]:>11} {r[6]:>5} {r[7]:>4} {int(r[9]) / 1024:>8.1f} {float(r[10]):>7.2f} {cpu_per_m(r):>8.2f}  {r[8]}")
+print()
+med = {}
+print("medians (min-max) and ratio ours/mosquitto")
+for s in dict.fromkeys(r[1] for r in rows):
+    for t in ("ours", "mosquitto"):
+        sel = [r for r in rows if r[1] == s and r[2] == t]
+        if not sel: continue
+        fig = [float(r[3]) for r in sel]; rss = [int(r[9]) / 1024 for r in sel]; cpu = [cpu_per_m(r) for r in sel]
+        med[(s, t)] = (statistics.median(fig), statistics.median(rss), statistics.median(cpu))
+        print(f"  {s:<8} {t:<10} {med[(s, t)][0]:>12.1f} {sel[0][4]:<13} ({min(fig):.1f}-{max(fig):.1f}), RSS {med[(s, t)][1]:.1f} MB ({min(rss):.1f}-{max(rss):.1f}), "
+              f"cpu {med[(s, t)][2]:.2f} s/M ({min(cpu):.2f}-{max(cpu):.2f}), {sum(r[8].startswith('clean') for r in sel)}/{len(sel)} clean")
+    if (s, "ours") in med and (s, "mosquitto") in med:
+        o, m = med[(s, "ours")], med[(s, "mosquitto")]
+        print(f"  {s:<8} ratio      figure {o[0] / m[0]:.2f}, RSS {o[1] / m[1]:.2f}, cpu/M {o[2] / m[2]:.2f}")
+print()
+idle = {}
+if os.path.exists(sys.argv[2]):
+    for line in open(sys.argv[2]):
+        p = line.split()
+        if len(p) >= 3 and p[0] == "median": idle[p[1]] = float(p[2])
+targets = []
+def target(name, ours, mosq, unit, ok, goal):
+    if ours is None or mosq is None: return
+    targets.append((name, ours, mosq, unit, ours / mosq if mosq else float("nan"), ok, goal))
+if idle: target("RSS per idle connection, 15,000 held", idle.get("ours"), idle.get("mosquitto"), "KB", idle.get("ours", 99) <= 2, "<= 2 KB")
+g = lambda s, i=0, t="ours": med[(s, t)][i] if (s, t) in med else None
+if g("fanin0"): target("QoS 0 fan-in 50 -> 1", g("fanin0"), g("fanin0", 0, "mosquitto"), "msg/s", g("fanin0") >= 1.2 * g("fanin0", 0, "mosquitto"), ">= 1.2x")
+if g("fanout"): target("QoS 0 fan-out 1 -> 1000", g("fanout"), g("fanout", 0, "mosquitto"), "deliveries/s", g("fanout") >= 1.2 * g("fanout", 0, "mosquitto"), ">= 1.2x")
+if g("fanin1"): target("QoS 1 fan-in 50 -> 1", g("fanin1"), g("fanin1", 0, "mosquitto"), "msg/s", g("fanin1") >= 1.2 * g("fanin1", 0, "mosquitto"), ">= 1.2x")
+if g("latency"): target("QoS 1 e2e p99 at 5,000 msg/s", g("latency"), g("latency", 0, "mosquitto"), "us", g("latency") <= g("latency", 0, "mosquitto"), "<= mosquitto")
+if g("fanin0"): target("broker CPU s per M QoS 0 msgs", g("fanin0", 2), g("fanin0", 2, "mosquitto"), "s", g("fanin0", 2) <= g("fanin0", 2, "mosquitto"), "<= mosquitto")
+if g("connect"): target("connect p99, 15,000 at 1,000/s", g("connect"), g("connect", 0, "mosquitto"), "ms", g("connect") <= 2 * g("connect", 0, "mosquitto"), "<= 2x mosquitto")
+print("targets (medians)")
+for name, o, m, unit, ratio, ok, goal in targets:
+    print(f"  {name:<38} ours {o:>12.2f} {unit:<13} mosquitto {m:>12.2f}  ratio {ratio:>6.2f}  target {goal:<15} {'met' if ok else 'NOT met'}")
+closed = [r for r in rows if r[1] not in ("latency", "connect")]
+print(f"  zero loss in closed-loop runs: {sum(r[8] == 'clean' for r in closed)}/{len(closed)} clean")
+PY
+} >"$out"
+echo
+cat "$out"
+echo "written to ${out#"$root"/}; logs in $work"
