@@ -92,21 +92,24 @@ public sealed partial class MqttBroker : IAsyncDisposable
     public int SubscriptionCount => _trie.Count;
 
     /// <summary>Serves one MQTT connection until it closes. Never throws for protocol errors; they close the connection.</summary>
-    public async Task RunConnectionAsync(IDuplexPipe transport, ConnectionInfo connection, CancellationToken cancellationToken)
+    /// <param name="cancellationToken">Closes the connection when cancelled (e.g. the transport's own closed token); the engine's shutdown closes every connection without it.</param>
+    public Task RunConnectionAsync(IDuplexPipe transport, ConnectionInfo connection, CancellationToken cancellationToken)
     {
         var conn = new MqttConnection(this, transport, connection);
         _connections[conn] = 0;
-        // a transport that needs no token of its own (ours) saves a linked source per connection
-        using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token) : null;
-        try
+        if (_stopping.IsCancellationRequested)
         {
-            await conn.RunAsync(linked?.Token ?? _stopping.Token).ConfigureAwait(false);
+            conn.RequestClose(MqttDisconnectReasonCode.ServerShuttingDown);
         }
-        finally
-        {
-            _connections.TryRemove(conn, out _);
-            OnConnectionEnded(conn);
-        }
+        // not async and no linked token source: per idle connection, every object counts
+        return conn.RunAsync(cancellationToken);
+    }
+
+    /// <summary>Called by a connection as its last act.</summary>
+    internal void ConnectionEnded(MqttConnection connection)
+    {
+        _connections.TryRemove(connection, out _);
+        OnConnectionEnded(connection);
     }
 
     /// <summary>Starts housekeeping (keep-alive sweep, will delay, session expiry, $SYS topics), four times a second so will delays are kept to within a quarter second.</summary>
@@ -122,6 +125,10 @@ public sealed partial class MqttBroker : IAsyncDisposable
             await _timer.DisposeAsync().ConfigureAwait(false);
         }
         await _stopping.CancelAsync().ConfigureAwait(false);
+        foreach (var connection in _connections.Keys)
+        {
+            connection.RequestClose(MqttDisconnectReasonCode.ServerShuttingDown);
+        }
         var deadline = Time.GetUtcNow().AddSeconds(5);
         while (!_connections.IsEmpty && Time.GetUtcNow() < deadline)
         {

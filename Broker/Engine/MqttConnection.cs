@@ -63,7 +63,9 @@ internal sealed partial class MqttConnection
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        await using var registration = cancellationToken.Register(static c => ((MqttConnection)c!).RequestClose(MqttDisconnectReasonCode.ServerShuttingDown), this);
+        await using var registration = cancellationToken.CanBeCanceled
+            ? cancellationToken.Register(static c => ((MqttConnection)c!).RequestClose(MqttDisconnectReasonCode.ServerShuttingDown), this)
+            : default;
         try
         {
             await ReadLoopAsync().ConfigureAwait(false);
@@ -104,6 +106,7 @@ internal sealed partial class MqttConnection
             await _transport.Input.CompleteAsync().ConfigureAwait(false);
             await _transport.Output.CompleteAsync().ConfigureAwait(false);
             _broker.OnConnectionClosed(this, _cleanDisconnect);
+            _broker.ConnectionEnded(this);
         }
     }
 
@@ -152,6 +155,10 @@ internal sealed partial class MqttConnection
         }
         _closeRequested = true;
         Signal();
+        if (lingerForPeer)
+        {
+            return; // the reader itself is closing (it is not waiting in a read) and goes on to drain the input
+        }
         try
         {
             _transport.Input.CancelPendingRead();

@@ -7,15 +7,17 @@ namespace IotRealtime.Broker.Host.Transport;
 /// <summary>
 /// A <see cref="PipeReader"/> straight over a socket, lean for idle connections: it waits for data with a zero-byte
 /// receive and only then rents a buffer, which goes back to the pool as soon as everything in it is consumed. An idle
-/// MQTT connection therefore holds no receive buffer at all. Single reader; <see cref="CancelPendingRead"/> may come
-/// from any thread.
+/// MQTT connection therefore holds no receive buffer at all. Single reader. <see cref="CancelPendingRead"/> (which the
+/// engine uses only when it closes the connection) shuts the receive side down when a read is waiting: a socket
+/// receive cannot be interrupted otherwise, and a cancellation source per idle connection costs memory for nothing.
+/// The waiting read then ends as cancelled.
 /// </summary>
 internal sealed class SocketPipeReader(Socket socket) : PipeReader
 {
     const int MinimumBuffer = 4096;
 
     readonly Socket _socket = socket;
-    readonly Lock _cancelLock = new();
+    readonly Lock _gate = new();
     byte[]? _buffer;
     int _start;
     int _end;
@@ -23,7 +25,8 @@ internal sealed class SocketPipeReader(Socket socket) : PipeReader
     bool _peerClosed;
     bool _completed;
     bool _cancelRequested;
-    CancellationTokenSource? _cancel;
+    bool _reading;
+    bool _receiveShutDown;
 
     public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
@@ -36,24 +39,36 @@ internal sealed class SocketPipeReader(Socket socket) : PipeReader
         {
             return new ReadResult(Buffered(), false, true);
         }
-        var token = CancelToken();
-        if (token.IsCancellationRequested)
+        lock (_gate)
         {
-            return Canceled();
+            if (_cancelRequested)
+            {
+                _cancelRequested = false;
+                return new ReadResult(Buffered(), true, false);
+            }
+            _reading = true;
         }
         try
         {
             if (_buffer is null)
             {
                 // wait until data arrives without holding a buffer
-                await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, token).ConfigureAwait(false);
+                await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
                 _buffer = ArrayPool<byte>.Shared.Rent(MinimumBuffer);
                 _start = _end = 0;
             }
             MakeRoom();
-            var received = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, token).ConfigureAwait(false);
+            var received = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken).ConfigureAwait(false);
             if (received == 0)
             {
+                lock (_gate)
+                {
+                    if (_receiveShutDown)
+                    {
+                        // our own CancelPendingRead, not the peer
+                        return new ReadResult(Buffered(), true, false);
+                    }
+                }
                 _peerClosed = true;
                 return new ReadResult(Buffered(), false, true);
             }
@@ -61,39 +76,17 @@ internal sealed class SocketPipeReader(Socket socket) : PipeReader
             _examinedAll = false;
             return new ReadResult(Buffered(), false, false);
         }
-        catch (OperationCanceledException) when (token.IsCancellationRequested)
-        {
-            return Canceled();
-        }
         catch (SocketException e)
         {
             // the engine treats transport failures as IOException, as Kestrel's pipes report them
             throw new IOException(e.Message, e);
         }
-    }
-
-    ReadResult Canceled()
-    {
-        lock (_cancelLock)
+        finally
         {
-            // a cancelled source cannot be reused: the next read gets a fresh one
-            _cancel?.Dispose();
-            _cancel = null;
-            _cancelRequested = false;
-        }
-        return new ReadResult(Buffered(), true, false);
-    }
-
-    CancellationToken CancelToken()
-    {
-        lock (_cancelLock)
-        {
-            _cancel ??= new CancellationTokenSource();
-            if (_cancelRequested)
+            lock (_gate)
             {
-                _cancel.Cancel();
+                _reading = false;
             }
-            return _cancel.Token;
         }
     }
 
@@ -158,10 +151,21 @@ internal sealed class SocketPipeReader(Socket socket) : PipeReader
 
     public override void CancelPendingRead()
     {
-        lock (_cancelLock)
+        lock (_gate)
         {
-            _cancelRequested = true;
-            _cancel?.Cancel();
+            if (!_reading)
+            {
+                _cancelRequested = true;
+                return;
+            }
+            _receiveShutDown = true;
+        }
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Receive);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
         }
     }
 
@@ -176,11 +180,6 @@ internal sealed class SocketPipeReader(Socket socket) : PipeReader
         {
             ArrayPool<byte>.Shared.Return(_buffer);
             _buffer = null;
-        }
-        lock (_cancelLock)
-        {
-            _cancel?.Dispose();
-            _cancel = null;
         }
     }
 }
