@@ -60,9 +60,8 @@ public sealed class FleetConnectionFactory
         else
         {
             EndPoint remote = redirect is not null ? redirect : IPAddress.TryParse(o.Host, out var address) ? new IPEndPoint(address, o.Port) : new DnsEndPoint(o.Host, o.Port);
-            builder = builder.WithTcpServer(tcp =>
+            builder = builder.WithEndPoint(remote).WithTcpServer(tcp =>
             {
-                tcp.RemoteEndpoint = remote;
                 tcp.NoDelay = true;
                 if (source is not null) tcp.LocalEndpoint = source;
             });

@@ -157,7 +157,16 @@ public sealed class FleetDevice(
         }
 
         using var connection = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        using var onLost = lost.ContinueWith(_ => connection.Cancel(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        _ = lost.ContinueWith(static (_, state) =>
+        {
+            try
+            {
+                ((CancellationTokenSource)state!).Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }, connection, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         while (!connection.IsCancellationRequested && !Done)
         {
             try
@@ -221,6 +230,6 @@ public sealed class FleetDevice(
         OperationCanceledException => "timeout",
         { InnerException: System.Net.Sockets.SocketException s } => $"socket {s.SocketErrorCode}",
         System.Net.Sockets.SocketException s => $"socket {s.SocketErrorCode}",
-        _ => e.GetType().Name,
+        _ => $"{e.GetType().Name}: {e.Message}",
     };
 }
