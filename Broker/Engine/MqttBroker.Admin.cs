@@ -148,7 +148,7 @@ public sealed partial class MqttBroker
                 return null;
             }
             return new ClientSnapshot(session.ClientId, session.Identity.Username, connection.Info.Transport, connection.Info.RemoteEndPoint?.ToString(),
-                ProtocolName(connection.ProtocolVersion), connectedAt, session.Subscriptions.Count, session.Pending.Count, session.Inflight.Count, session.ExpiryInterval);
+                ProtocolName(connection.ProtocolVersion), connectedAt, session.SubscriptionCount, session.PendingCount, session.InflightCount, session.ExpiryInterval);
         }
     }
 
@@ -156,8 +156,8 @@ public sealed partial class MqttBroker
     {
         lock (session)
         {
-            return new SessionSnapshot(session.ClientId, session.Identity.Username, session.Connection is not null, session.Subscriptions.Count,
-                session.Subscriptions.Keys.Order(StringComparer.Ordinal).ToList(), session.Pending.Count, session.Inflight.Count, session.ExpiryInterval,
+            return new SessionSnapshot(session.ClientId, session.Identity.Username, session.Connection is not null, session.SubscriptionCount,
+                session.Subscriptions.Keys.Order(StringComparer.Ordinal).ToList(), session.PendingCount, session.InflightCount, session.ExpiryInterval,
                 session.ExpiresAt, session.PendingWill is not null);
         }
     }

@@ -95,7 +95,7 @@ public sealed partial class MqttBroker
         {
             lock (session)
             {
-                total += session.Pending.Count;
+                total += session.PendingCount;
             }
         }
         return total;
@@ -114,7 +114,7 @@ public sealed partial class MqttBroker
         {
             lock (session)
             {
-                total += session.Inflight.Count;
+                total += session.InflightCount;
             }
         }
         return total;

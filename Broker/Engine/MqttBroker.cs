@@ -293,7 +293,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
                 CountDropped(DropReason.OfflineQos0);
                 return;
             }
-            if (session.Pending.Count >= Options.MaxQueuedMessages)
+            if (session.PendingCount >= Options.MaxQueuedMessages)
             {
                 CountDropped(DropReason.QueueFull);
                 overflow = true;

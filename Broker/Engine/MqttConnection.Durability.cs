@@ -10,7 +10,10 @@ namespace IotRealtime.Broker.Engine;
 /// </summary>
 internal sealed partial class MqttConnection
 {
-    readonly Queue<(long Position, MqttPacket Ack)> _acks = new();
+    Queue<(long Position, MqttPacket Ack)>? _ackQueue;
+
+    // made on first use, by whichever thread gets there first
+    Queue<(long Position, MqttPacket Ack)> AckQueue => _ackQueue ?? Interlocked.CompareExchange(ref _ackQueue, new(), null) ?? _ackQueue!;
     bool _ackPumpRunning;
 
     void SendAckWhenDurable(MqttPacket ack)
@@ -22,14 +25,14 @@ internal sealed partial class MqttConnection
             return;
         }
         var position = store.Position;
-        lock (_acks)
+        lock (AckQueue)
         {
-            if (_acks.Count == 0 && store.IsDurable(position))
+            if (AckQueue.Count == 0 && store.IsDurable(position))
             {
                 SendControl(ack);
                 return;
             }
-            _acks.Enqueue((position, ack));
+            AckQueue.Enqueue((position, ack));
             if (_ackPumpRunning)
             {
                 return;
@@ -45,9 +48,9 @@ internal sealed partial class MqttConnection
         while (true)
         {
             (long Position, MqttPacket Ack) head;
-            lock (_acks)
+            lock (AckQueue)
             {
-                if (!_acks.TryPeek(out head))
+                if (!AckQueue.TryPeek(out head))
                 {
                     _ackPumpRunning = false;
                     return;
@@ -63,9 +66,9 @@ internal sealed partial class MqttConnection
                 // the store cannot write: never claim success
                 ack = Refused(ack);
             }
-            lock (_acks)
+            lock (AckQueue)
             {
-                _acks.Dequeue();
+                AckQueue.Dequeue();
             }
             if (ack is not null)
             {

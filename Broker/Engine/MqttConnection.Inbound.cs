@@ -121,7 +121,7 @@ internal sealed partial class MqttConnection
     {
         lock (session)
         {
-            return session.InboundQos2.Count;
+            return session.InboundQos2Count;
         }
     }
 
@@ -159,21 +159,33 @@ internal sealed partial class MqttConnection
 
     ValueTask<bool> EnqueueInbound(InboundEntry entry)
     {
-        lock (_inbound)
+        var inbound = _inboundQueue;
+        if (inbound is null)
         {
-            if (_inbound.Count == 0 && entry.Pending is null)
+            if (entry.Pending is null)
+            {
+                // nothing ever waited in the accept stage on this connection
+                Complete(entry, entry.Result);
+                return ValueTask.FromResult(true);
+            }
+            // only the reader creates it; the pump starts after it exists
+            inbound = _inboundQueue = new Queue<InboundEntry>();
+        }
+        lock (inbound)
+        {
+            if (inbound.Count == 0 && entry.Pending is null)
             {
                 // fast path: nothing waiting ahead of it and the accept stage answered at once
                 Complete(entry, entry.Result);
                 return ValueTask.FromResult(true);
             }
-            _inbound.Enqueue(entry);
+            inbound.Enqueue(entry);
             if (_pumpTask is null || _pumpTask.IsCompleted)
             {
                 _pumpTask = PumpInboundAsync();
             }
             // bound what waits in the accept stage; past that, stop reading until it drains (back-pressure)
-            if (_inbound.Count < 2 * _broker.Options.ReceiveMaximum)
+            if (inbound.Count < 2 * _broker.Options.ReceiveMaximum)
             {
                 return ValueTask.FromResult(true);
             }
@@ -193,12 +205,13 @@ internal sealed partial class MqttConnection
     async Task PumpInboundAsync()
     {
         await Task.Yield();
+        var inbound = _inboundQueue!;
         while (true)
         {
             InboundEntry entry;
-            lock (_inbound)
+            lock (inbound)
             {
-                if (!_inbound.TryPeek(out entry!))
+                if (!inbound.TryPeek(out entry!))
                 {
                     return;
                 }
@@ -216,9 +229,9 @@ internal sealed partial class MqttConnection
                     result = AcceptResult.Failed;
                 }
             }
-            lock (_inbound)
+            lock (inbound)
             {
-                _inbound.Dequeue();
+                inbound.Dequeue();
                 Complete(entry, result);
             }
         }

@@ -132,7 +132,8 @@ internal sealed partial class MqttConnection
         // the clock is read only for messages that can expire: most never do, and the writer runs often
         DateTimeOffset? clock = null;
         DateTimeOffset Now() => clock ??= _broker.Time.GetUtcNow();
-        _batch.Clear();
+        var batch = _batchList ??= new List<Delivery>();
+        batch.Clear();
         List<Delivery>? releases = null;
         lock (session)
         {
@@ -151,13 +152,13 @@ internal sealed partial class MqttConnection
                     }
                     else
                     {
-                        _batch.Add(d);
+                        batch.Add(d);
                     }
                 }
             }
-            while (_batch.Count < MaxDeliveriesPerBatch && session.Pending.TryPeek(out var next))
+            while (batch.Count < MaxDeliveriesPerBatch && session.TryPeekPending(out var next))
             {
-                if (next.QoS > 0 && session.Inflight.Count >= _clientReceiveMaximum)
+                if (next.QoS > 0 && session.InflightCount >= _clientReceiveMaximum)
                 {
                     break;
                 }
@@ -176,9 +177,9 @@ internal sealed partial class MqttConnection
                     session.StampSendOrder(next);
                     _broker.RecordInflight(session, next);
                 }
-                _batch.Add(next);
+                batch.Add(next);
             }
-            if (session.Pending.Count > 0)
+            if (session.PendingCount > 0)
             {
                 // more is waiting than one batch holds: come round again after this flush
                 Volatile.Write(ref _signaled, 1);
@@ -193,7 +194,7 @@ internal sealed partial class MqttConnection
                 written += Write(output, new MqttPubRelPacket { PacketIdentifier = d.PacketId });
             }
         }
-        foreach (var d in _batch)
+        foreach (var d in batch)
         {
             var packet = BuildPublish(d, d.Message.ExpiresAt is null ? default : Now());
             var length = Write(output, packet, _clientMaximumPacketSize);
@@ -215,7 +216,7 @@ internal sealed partial class MqttConnection
             written += length;
             _broker.CountPublishSent(d.QoS);
         }
-        _batch.Clear();
+        batch.Clear();
         return written;
     }
 

@@ -25,8 +25,9 @@ internal sealed partial class MqttConnection
     MqttProtocolVersion _version;
     // control lane: a plain queue under its own lock (a ConcurrentQueue preallocates a segment per connection)
     readonly Queue<MqttPacket> _control = new();
-    readonly List<Delivery> _batch = new();
-    readonly Queue<InboundEntry> _inbound = new();
+    // made on first use (an idle connection never needs them): see WriteDeliveries and EnqueueInbound
+    List<Delivery>? _batchList;
+    Queue<InboundEntry>? _inboundQueue;
 
     int _signaled;
     volatile bool _closeRequested;
@@ -636,7 +637,7 @@ internal sealed partial class MqttConnection
         EnqueueControl(connAck);
         lock (session)
         {
-            _resendInflight = session.Inflight.Count > 0;
+            _resendInflight = session.InflightCount > 0;
         }
         _writerEnabled = true;
         Volatile.Write(ref _signaled, 1);

@@ -13,13 +13,23 @@ internal sealed class Session(string clientId)
     public ClientIdentity Identity { get; set; } = new(clientId, null);
 
     /// <summary>Subscriptions by their full filter (including any $share prefix).</summary>
-    public Dictionary<string, Subscription> Subscriptions { get; } = new(StringComparer.Ordinal);
+    // The collections are made on first use: most sessions of an idle fleet never queue or subscribe to much, and
+    // every connection pays for what its session holds. Read paths use the *Count properties, which allocate nothing.
+    Dictionary<string, Subscription>? _subscriptions;
+    Queue<Delivery>? _pending;
+    Dictionary<ushort, Delivery>? _inflight;
+    HashSet<ushort>? _inboundQos2;
 
-    public Queue<Delivery> Pending { get; } = new();
+    public Dictionary<string, Subscription> Subscriptions => _subscriptions ??= new(StringComparer.Ordinal);
+    public int SubscriptionCount => _subscriptions?.Count ?? 0;
+
+    public Queue<Delivery> Pending => _pending ??= new();
+    public int PendingCount => _pending?.Count ?? 0;
 
     /// <summary>Deliveries sent and not yet completed, by packet id. A plain dictionary: acknowledgements remove from
     /// anywhere in O(1); the send order, needed only to resend after a reconnect, is kept in <see cref="Delivery.SendOrder"/>.</summary>
-    public Dictionary<ushort, Delivery> Inflight { get; } = new();
+    public Dictionary<ushort, Delivery> Inflight => _inflight ??= new();
+    public int InflightCount => _inflight?.Count ?? 0;
 
     long _sendOrder;
 
@@ -30,7 +40,19 @@ internal sealed class Session(string clientId)
     public IEnumerable<Delivery> InflightInSendOrder() => Inflight.Values.OrderBy(d => d.SendOrder);
 
     /// <summary>QoS 2 packet ids received from the client and not yet released (PUBREL): duplicates are not routed again.</summary>
-    public HashSet<ushort> InboundQos2 { get; } = new();
+    public HashSet<ushort> InboundQos2 => _inboundQos2 ??= new();
+    public int InboundQos2Count => _inboundQos2?.Count ?? 0;
+
+    public bool TryPeekPending(out Delivery delivery)
+    {
+        if (_pending is { Count: > 0 } pending)
+        {
+            delivery = pending.Peek();
+            return true;
+        }
+        delivery = null!;
+        return false;
+    }
 
     public MqttConnection? Connection { get; set; }
     public bool IsConnected => Connection is not null;
