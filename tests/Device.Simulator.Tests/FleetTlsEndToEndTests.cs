@@ -84,6 +84,22 @@ public sealed class FleetTlsEndToEndTests : IDisposable
     }
 
     [Fact]
+    public async Task Devices_connect_over_secure_websocket_with_the_given_ca()
+    {
+        var ca = WriteCertificates("wss", out var cert, out var key);
+        await using var host = await StartBrokerAsync(cert, key);
+
+        var report = await RunAsync("--ws", $"wss://127.0.0.1:{host.HttpsPort!.Value.ToString(CultureInfo.InvariantCulture)}/mqtt", "--ca-file", ca,
+            "--devices", "5", "--connect-rate", "100", "--interval", "0.05", "--jitter", "0", "--qos", "1", "--messages-per-device", "4",
+            "--duration", "60", "--verify", "--no-progress");
+
+        Assert.True(report.Failures.Count == 0, string.Join("; ", report.Failures.Select(f => $"{f.Key} x{f.Value}")));
+        Assert.Equal(5, report.Connected);
+        Assert.Equal(20, report.Received);
+        Assert.True(report.Clean);
+    }
+
+    [Fact]
     public async Task Devices_refuse_a_broker_certificate_from_another_ca()
     {
         WriteCertificates("server", out var cert, out var key);
