@@ -90,6 +90,7 @@ public sealed partial class MqttBroker
                     Filtered = s.Filtered,
                 };
                 session.Subscriptions[s.Filter] = subscription;
+                session.NoteSubscriptionAdded();
                 _trie.Add(subscription);
             }
             foreach (var (_, d) in stored.Deliveries)

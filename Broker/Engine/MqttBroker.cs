@@ -198,15 +198,29 @@ public sealed partial class MqttBroker : IAsyncDisposable
             DeliverTo(message, matches[0].Session, matches, 0, 1, origin);
             return;
         }
-        // several subscriptions of one session: one delivery at the highest QoS, with every subscription id (MQTT-3.3.5-1)
-        var seen = new HashSet<Session>(ReferenceEqualityComparer.Instance);
+        // several subscriptions of one session: one delivery at the highest QoS, with every subscription id (MQTT-3.3.5-1).
+        // Only a session that has held two subscriptions at once can appear twice; the common fan-out (one subscription
+        // per subscriber) is told apart without a set.
         var distinct = true;
         foreach (var m in matches)
         {
-            if (m.ShareGroup is null && !seen.Add(m.Session))
+            if (m.ShareGroup is null && m.Session.MostSubscriptionsHeld > 1)
             {
                 distinct = false;
                 break;
+            }
+        }
+        if (!distinct)
+        {
+            var seen = new HashSet<Session>(ReferenceEqualityComparer.Instance);
+            distinct = true;
+            foreach (var m in matches)
+            {
+                if (m.ShareGroup is null && !seen.Add(m.Session))
+                {
+                    distinct = false;
+                    break;
+                }
             }
         }
         if (distinct)
@@ -383,6 +397,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
             {
                 subscription = new Subscription(session, filter, group, topicFilter);
                 session.Subscriptions[filter] = subscription;
+                session.NoteSubscriptionAdded();
             }
             subscription!.QoS = qos;
             subscription.NoLocal = options.NoLocal;

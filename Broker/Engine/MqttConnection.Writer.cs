@@ -196,8 +196,7 @@ internal sealed partial class MqttConnection
         }
         foreach (var d in batch)
         {
-            var packet = BuildPublish(d, d.Message.ExpiresAt is null ? default : Now());
-            var length = Write(output, packet, _clientMaximumPacketSize);
+            var length = TryWriteShared(output, d) ?? Write(output, BuildPublish(d, d.Message.ExpiresAt is null ? default : Now()), _clientMaximumPacketSize);
             if (length < 0)
             {
                 // larger than the client accepts: MQTT 5 says discard it as if delivered
@@ -218,6 +217,44 @@ internal sealed partial class MqttConnection
         }
         batch.Clear();
         return written;
+    }
+
+    /// <summary>
+    /// Writes a plain QoS 0 delivery from the message's once-encoded bytes (see <see cref="MqttMessage.EncodedQos0V5"/>).
+    /// Null when this delivery needs bytes of its own (QoS &gt; 0, retain flag, subscription ids, topic aliases, expiry).
+    /// </summary>
+    long? TryWriteShared(PipeWriter output, Delivery d)
+    {
+        var m = d.Message;
+        if (d.QoS != MqttQualityOfServiceLevel.AtMostOnce || d.Retain || d.SubscriptionIds is not null || m.ExpiresAt is not null ||
+            _clientTopicAliasMaximum > 0 || _version is not (MqttProtocolVersion.V311 or MqttProtocolVersion.V500))
+        {
+            return null;
+        }
+        var v5 = _version == MqttProtocolVersion.V500;
+        var bytes = v5 ? m.EncodedQos0V5 : m.EncodedQos0V311;
+        if (bytes is null)
+        {
+            var encoder = _encoder ??= _broker.Formatters.Rent(_version);
+            var buffer = encoder.Encode(BuildPublish(d, default));
+            bytes = new byte[buffer.Length];
+            buffer.Packet.AsSpan().CopyTo(bytes);
+            System.Buffers.BuffersExtensions.CopyTo(buffer.Payload, bytes.AsSpan(buffer.Packet.Count));
+            if (v5)
+            {
+                m.EncodedQos0V5 = bytes;
+            }
+            else
+            {
+                m.EncodedQos0V311 = bytes;
+            }
+        }
+        if (_clientMaximumPacketSize > 0 && bytes.Length > _clientMaximumPacketSize)
+        {
+            return -1;
+        }
+        System.Buffers.BuffersExtensions.Write(output, bytes);
+        return bytes.Length;
     }
 
     MqttPublishPacket BuildPublish(Delivery d, DateTimeOffset now)

@@ -31,6 +31,14 @@ public sealed class MqttMessage
     /// <summary>Absolute expiry, or null when the message does not expire (MQTT 5 Message Expiry Interval).</summary>
     public DateTimeOffset? ExpiresAt { get; init; }
 
+    /// <summary>
+    /// The QoS 0 PUBLISH as encoded for MQTT 3.1.1 and for MQTT 5 (no alias, no subscription id, retain flag clear):
+    /// the same bytes for every subscriber, so fan-out encodes once per message. Filled on first use; a race only
+    /// encodes the same bytes twice.
+    /// </summary>
+    internal byte[]? EncodedQos0V311 { get; set; }
+    internal byte[]? EncodedQos0V5 { get; set; }
+
     /// <summary>Id in the durable store once a persistent session queued it; 0 until then. Set under the store's lock.</summary>
     internal long StoreId { get; set; }
 

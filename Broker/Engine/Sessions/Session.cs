@@ -21,6 +21,19 @@ internal sealed class Session(string clientId)
     HashSet<ushort>? _inboundQos2;
 
     public Dictionary<string, Subscription> Subscriptions => _subscriptions ??= new(StringComparer.Ordinal);
+
+    /// <summary>Most subscriptions this session ever held at once; never decreases. At most 1 means one publish
+    /// cannot match it twice, so routing can skip the duplicate check for it.</summary>
+    public int MostSubscriptionsHeld { get; private set; }
+
+    /// <summary>Call under the session's lock after adding a subscription.</summary>
+    public void NoteSubscriptionAdded()
+    {
+        if (Subscriptions.Count > MostSubscriptionsHeld)
+        {
+            MostSubscriptionsHeld = Subscriptions.Count;
+        }
+    }
     public int SubscriptionCount => _subscriptions?.Count ?? 0;
 
     public Queue<Delivery> Pending => _pending ??= new();
