@@ -187,8 +187,21 @@ public sealed partial class MqttBroker : IAsyncDisposable
             Retained.Set(message);
             Store?.RetainSet(message);
         }
-        var matches = new List<Subscription>();
+        // a connection routes one message at a time (its reader, or its accept-stage pump under the same lock): it lends a list
+        var matches = origin?.RouteScratch ?? new List<Subscription>();
         _trie.Match(message.Topic, matches);
+        try
+        {
+            DeliverToMatches(message, matches, origin);
+        }
+        finally
+        {
+            matches.Clear(); // the lent list must not keep subscriptions (and their sessions) alive
+        }
+    }
+
+    void DeliverToMatches(MqttMessage message, List<Subscription> matches, MqttConnection? origin)
+    {
         if (matches.Count == 0)
         {
             return;

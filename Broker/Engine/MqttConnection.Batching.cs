@@ -8,6 +8,10 @@ namespace IotRealtime.Broker.Engine;
 internal sealed partial class MqttConnection
 {
     HashSet<MqttConnection>? _deferredSignals;
+    List<Sessions.Subscription>? _routeScratch;
+
+    /// <summary>The list routing of this connection's publishes collects matches into, reused from one publish to the next.</summary>
+    internal List<Sessions.Subscription> RouteScratch => _routeScratch ??= new List<Sessions.Subscription>();
     int _batchThread = -1;
 
     DateTimeOffset? _batchUtcNow;
