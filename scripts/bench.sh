@@ -58,6 +58,8 @@ dotnet build Broker/Host -c Release -o "$root/artifacts/bench/broker" --nologo -
 dotnet build Device.Simulator -c Release -o "$root/artifacts/bench/sim" --nologo -v q >"$work/build-sim.log" 2>&1 \
     || { tail -30 "$work/build-sim.log"; echo "bench: simulator build failed" >&2; exit 1; }
 broker_dll=$root/artifacts/bench/broker/iotrealtime-broker.dll
+# What was built, taken now: other work may commit while the suite runs.
+built="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Broker Device.Simulator || echo ' (with uncommitted changes)'), built $(date -u +%H:%M:%SZ)"
 sim_dll=$root/artifacts/bench/sim/iotrealtime-sim.dll
 
 if ! command -v mosquitto >/dev/null; then
@@ -200,7 +202,7 @@ out=$out_dir/suite-$(date -u +%Y-%m-%d).txt
 {
     echo "# Benchmark suite, ours next to Mosquitto, interleaved ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
     echo "# command: scripts/bench.sh --runs $runs --scenarios \"$scenarios\" --duration $duration"
-    echo "# commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Broker Device.Simulator || echo ' (with uncommitted changes)')"
+    echo "# commit: $built"
     echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), .NET $(dotnet --version), $mosquitto_version"
     echo "# ours: --Store:Durability=None --Broker:SysInterval=0, fresh data dir; mosquitto: max_inflight_messages 0, max_queued_messages 0"
     echo "# rates: at the subscribers, 10-90 % of the deliveries; RSS: broker VmRSS after the run; cpu: broker utime+stime per million deliveries"
