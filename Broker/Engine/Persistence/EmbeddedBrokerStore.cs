@@ -141,16 +141,43 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
                 delivery.Message.StoreId = _nextMessageId++;
                 AppendLocked(RecordType.Message, w => { w.Write(delivery.Message.StoreId); StoreRecords.WriteMessage(w, delivery.Message); });
             }
-            return Append(RecordType.Enqueued, w => { w.Write(clientId); StoreRecords.WriteDelivery(w, delivery); }, m => m.Enqueued(clientId, delivery));
+            // the per-message records are written without delegates: they are the store's hot path
+            BeginRecord(RecordType.Enqueued);
+            _writer.Write(clientId);
+            StoreRecords.WriteDelivery(_writer, delivery);
+            EndRecord();
+            _model.Enqueued(clientId, delivery);
+            return Appended();
         }
     }
 
-    public long InflightChanged(string clientId, long deliveryId, ushort packetId, StoredDeliveryState state) =>
-        Append(RecordType.InflightChanged, w => { w.Write(clientId); w.Write(deliveryId); w.Write(packetId); w.Write((byte)state); },
-            m => m.InflightChanged(clientId, deliveryId, packetId, state));
+    public long InflightChanged(string clientId, long deliveryId, ushort packetId, StoredDeliveryState state)
+    {
+        lock (_lock)
+        {
+            BeginRecord(RecordType.InflightChanged);
+            _writer.Write(clientId);
+            _writer.Write(deliveryId);
+            _writer.Write(packetId);
+            _writer.Write((byte)state);
+            EndRecord();
+            _model.InflightChanged(clientId, deliveryId, packetId, state);
+            return Appended();
+        }
+    }
 
-    public long Completed(string clientId, long deliveryId) =>
-        Append(RecordType.Completed, w => { w.Write(clientId); w.Write(deliveryId); }, m => m.Completed(clientId, deliveryId));
+    public long Completed(string clientId, long deliveryId)
+    {
+        lock (_lock)
+        {
+            BeginRecord(RecordType.Completed);
+            _writer.Write(clientId);
+            _writer.Write(deliveryId);
+            EndRecord();
+            _model.Completed(clientId, deliveryId);
+            return Appended();
+        }
+    }
 
     public long InboundQos2Added(string clientId, ushort packetId) =>
         Append(RecordType.InboundQos2Added, w => { w.Write(clientId); w.Write(packetId); }, m => m.InboundQos2Added(clientId, packetId));
@@ -196,11 +223,33 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
 
     void AppendLocked(RecordType type, Action<BinaryWriter> write)
     {
+        BeginRecord(type);
+        write(_writer);
+        EndRecord();
+    }
+
+    // Begin/EndRecord frame what is written to _writer in between; callers hold _lock.
+    void BeginRecord(RecordType type)
+    {
         _scratch.SetLength(0);
         _writer.Write((byte)type);
-        write(_writer);
+    }
+
+    void EndRecord()
+    {
         _writer.Flush();
         WriteFrame(_pending, _scratch.GetBuffer().AsSpan(0, (int)_scratch.Length));
+    }
+
+    /// <summary>Counts the record just written and wakes the writer thread. Caller holds _lock (a Lock may be released by the same thread later).</summary>
+    long Appended()
+    {
+        var position = ++_appended;
+        if (Interlocked.Exchange(ref _signaled, 1) == 0)
+        {
+            _flushSignal.Release();
+        }
+        return position;
     }
 
     static void WriteFrame(Stream target, ReadOnlySpan<byte> record)
