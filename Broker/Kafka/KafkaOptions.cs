@@ -1,0 +1,134 @@
+using IotRealtime.Broker.Engine.Routing;
+
+namespace IotRealtime.Broker.Kafka;
+
+/// <summary>How an MQTT publisher's acknowledgement relates to Kafka.</summary>
+public enum KafkaForwardMode
+{
+    /// <summary>Acknowledged at once; produced in the background through a bounded buffer.</summary>
+    Async,
+    /// <summary>The QoS 1/2 acknowledgement waits until Kafka has persisted the record (acks=all).</summary>
+    Durable,
+}
+
+/// <summary>What becomes the Kafka record key (and so picks the partition).</summary>
+public enum KafkaKeySource
+{
+    /// <summary>The publisher's client id: one device's messages stay in order on one partition.</summary>
+    ClientId,
+    /// <summary>The MQTT topic: one topic's messages stay in order on one partition.</summary>
+    Topic,
+}
+
+/// <summary>What async mode does when its buffer is full.</summary>
+public enum KafkaOverflowPolicy
+{
+    /// <summary>Drop the new message (counted in <see cref="KafkaForwarder.Dropped"/>); the publisher still gets success.</summary>
+    Drop,
+    /// <summary>Refuse the publish: MQTT 5 0x97 quota exceeded.</summary>
+    Refuse,
+}
+
+/// <summary>Maps MQTT topics matching <see cref="Filter"/> to one Kafka topic.</summary>
+public sealed class KafkaRule
+{
+    /// <summary>An MQTT topic filter (wildcards allowed).</summary>
+    public string Filter { get; set; } = "#";
+
+    /// <summary>The Kafka topic the matching messages go to.</summary>
+    public string Topic { get; set; } = string.Empty;
+
+    public KafkaForwardMode Mode { get; set; } = KafkaForwardMode.Async;
+
+    public KafkaKeySource Key { get; set; } = KafkaKeySource.ClientId;
+}
+
+/// <summary>Section <c>Kafka</c>: forwarding of accepted MQTT messages into Kafka.</summary>
+public sealed class KafkaOptions
+{
+    public const string Section = "Kafka";
+
+    /// <summary>Kafka bootstrap servers (host:port,...); empty turns forwarding off.</summary>
+    public string BootstrapServers { get; set; } = string.Empty;
+
+    /// <summary>Rules tried in order; the first whose filter matches the MQTT topic wins.</summary>
+    public List<KafkaRule> Rules { get; set; } = [];
+
+    /// <summary>The Kafka topic for messages no rule matches; empty means they are not forwarded.</summary>
+    public string DefaultTopic { get; set; } = "mqtt";
+
+    public KafkaForwardMode DefaultMode { get; set; } = KafkaForwardMode.Async;
+
+    public KafkaKeySource DefaultKey { get; set; } = KafkaKeySource.ClientId;
+
+    /// <summary>Messages async mode holds while Kafka is slow or down, before <see cref="AsyncOverflow"/> applies.</summary>
+    public int AsyncBufferMessages { get; set; } = 100_000;
+
+    public KafkaOverflowPolicy AsyncOverflow { get; set; } = KafkaOverflowPolicy.Drop;
+
+    /// <summary>How long a durable publish waits for Kafka before the client is told the server is busy.</summary>
+    public int DurableTimeoutMs { get; set; } = 10_000;
+
+    /// <summary>How long the producer batches records (linger.ms): 5 ms trades a little latency for far fewer requests.</summary>
+    public int LingerMs { get; set; } = 5;
+
+    /// <summary>Producer batch size in bytes (batch.size).</summary>
+    public int BatchSizeBytes { get; set; } = 1_000_000;
+
+    /// <summary>none, gzip, snappy, lz4 or zstd; lz4 compresses device telemetry well at little CPU cost.</summary>
+    public string Compression { get; set; } = "lz4";
+
+    /// <summary>How long the producer keeps retrying a record before its delivery counts as failed (message.timeout.ms).</summary>
+    public int MessageTimeoutMs { get; set; } = 300_000;
+
+    /// <summary>How long disposal waits for buffered records to reach Kafka.</summary>
+    public int ShutdownFlushMs { get; set; } = 5_000;
+
+    /// <summary>Optional Kafka topic for connect/disconnect events (not forwarded yet).</summary>
+    public string? PresenceTopic { get; set; }
+
+    public bool Enabled => !string.IsNullOrWhiteSpace(BootstrapServers);
+
+    static readonly string[] Compressions = ["none", "gzip", "snappy", "lz4", "zstd"];
+
+    /// <summary>Each problem names its key.</summary>
+    public IEnumerable<string> Validate()
+    {
+        for (var i = 0; i < Rules.Count; i++)
+        {
+            var rule = Rules[i];
+            var key = $"{Section}:Rules:{i}";
+            if (rule is null) continue;
+            if (string.IsNullOrEmpty(rule.Filter) || !TopicValidation.IsValidTopicFilter(rule.Filter))
+            {
+                yield return $"{key}:Filter: '{rule.Filter}' is not a valid MQTT topic filter.";
+            }
+            if (!IsValidKafkaTopic(rule.Topic))
+            {
+                yield return $"{key}:Topic: '{rule.Topic}' is not a valid Kafka topic (1-249 characters of a-z, A-Z, 0-9, '.', '_', '-').";
+            }
+        }
+        if (DefaultTopic.Length > 0 && !IsValidKafkaTopic(DefaultTopic))
+        {
+            yield return $"{Section}:DefaultTopic: '{DefaultTopic}' is not a valid Kafka topic (1-249 characters of a-z, A-Z, 0-9, '.', '_', '-'; empty forwards only rule matches).";
+        }
+        if (!string.IsNullOrEmpty(PresenceTopic) && !IsValidKafkaTopic(PresenceTopic))
+        {
+            yield return $"{Section}:PresenceTopic: '{PresenceTopic}' is not a valid Kafka topic.";
+        }
+        if (AsyncBufferMessages < 1) yield return $"{Section}:AsyncBufferMessages must be at least 1 (got {AsyncBufferMessages}).";
+        if (DurableTimeoutMs < 1) yield return $"{Section}:DurableTimeoutMs must be at least 1 (got {DurableTimeoutMs}).";
+        if (MessageTimeoutMs < 1) yield return $"{Section}:MessageTimeoutMs must be at least 1 (got {MessageTimeoutMs}).";
+        if (ShutdownFlushMs < 0) yield return $"{Section}:ShutdownFlushMs must not be negative (got {ShutdownFlushMs}).";
+        if (LingerMs < 0) yield return $"{Section}:LingerMs must not be negative (got {LingerMs}).";
+        if (BatchSizeBytes < 1) yield return $"{Section}:BatchSizeBytes must be at least 1 (got {BatchSizeBytes}).";
+        if (!Compressions.Contains(Compression, StringComparer.OrdinalIgnoreCase))
+        {
+            yield return $"{Section}:Compression: '{Compression}' is not valid; expected one of {string.Join(", ", Compressions)}.";
+        }
+    }
+
+    static bool IsValidKafkaTopic(string? topic) =>
+        !string.IsNullOrEmpty(topic) && topic.Length <= 249 && topic is not "." and not ".."
+        && topic.All(c => c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '.' or '_' or '-');
+}
