@@ -9,6 +9,7 @@ using IotRealtime.Broker.Host.Configuration;
 using IotRealtime.Broker.Host.Listeners;
 using IotRealtime.Broker.Host.Operations;
 using IotRealtime.Broker.Host.Transport;
+using IotRealtime.Broker.Kafka;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -143,6 +144,11 @@ public sealed class BrokerHost : IAsyncDisposable
         services.AddSingleton<IMqttAuthorizer>(settings.AclRules.Count == 0 && settings.AclDefault == AclPermission.Allow
             ? new AllowAllAuthorizer()
             : new AclAuthorizer(settings.AclRules, settings.AclDefault));
+        if (settings.Kafka.Enabled)
+        {
+            services.AddSingleton(sp => new KafkaForwarder(settings.Kafka, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<KafkaForwarder>>()));
+            services.AddSingleton<IPublishSink>(sp => sp.GetRequiredService<KafkaForwarder>());
+        }
         services.AddSingleton(sp => new MqttBroker(
             sp.GetRequiredService<BrokerOptions>(),
             sp.GetRequiredService<IMqttAuthenticator>(),

@@ -4,6 +4,7 @@ using IotRealtime.Broker.Host.Auth;
 using IotRealtime.Broker.Host.Listeners;
 using IotRealtime.Broker.Host.Operations;
 using IotRealtime.Broker.Host.Tls;
+using IotRealtime.Broker.Kafka;
 using Microsoft.Extensions.Configuration;
 
 namespace IotRealtime.Broker.Host.Configuration;
@@ -31,6 +32,9 @@ public sealed class HostSettings
     /// <summary>The embedded store; its directory defaults to {Data:Directory}/store.</summary>
     public required StoreOptions Store { get; init; }
 
+    /// <summary>Forwarding into Kafka; off when Kafka:BootstrapServers is empty.</summary>
+    public required KafkaOptions Kafka { get; init; }
+
     /// <summary>Null when TLS is off.</summary>
     public TlsSetup? TlsSetup { get; init; }
 
@@ -55,11 +59,13 @@ public sealed class HostSettings
         var data = Bind<DataOptions>(configuration, DataOptions.Section, errors);
         var admin = Bind<AdminOptions>(configuration, AdminOptions.Section, errors);
         var store = Bind<StoreOptions>(configuration, "Store", errors);
+        var kafka = Bind<KafkaOptions>(configuration, KafkaOptions.Section, errors);
         var storeDirectorySet = !string.IsNullOrWhiteSpace(configuration["Store:Directory"]);
 
         errors.AddRange(broker.Validate());
         errors.AddRange(admin.Validate());
         errors.AddRange(store.Validate());
+        errors.AddRange(kafka.Validate());
         errors.AddRange(listeners.Validate(tls.Enabled));
         var tlsSetup = TlsSetup.Load(tls, errors);
 
@@ -110,6 +116,7 @@ public sealed class HostSettings
             Data = data,
             Admin = admin,
             Store = store,
+            Kafka = kafka,
             TlsSetup = tlsSetup,
             Passwords = passwords,
             AclRules = rules,
