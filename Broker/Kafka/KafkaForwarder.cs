@@ -60,6 +60,8 @@ public sealed class KafkaForwarder : IPublishSink, IAsyncDisposable
             // Room for the whole async buffer plus durable records in flight, so librdkafka's queue never refuses first.
             QueueBufferingMaxMessages = (int)Math.Min(int.MaxValue, (long)options.AsyncBufferMessages + 100_000),
             ClientId = "iotrealtime-broker",
+            // librdkafka backs off up to 10 s by default; durable publishers are refused for as long, so retry sooner.
+            ReconnectBackoffMaxMs = 1_000,
         };
         _producer = new ProducerBuilder<byte[]?, byte[]>(config)
             .SetErrorHandler((_, e) => KafkaLog.ProducerError(_logger, e.Code.ToString(), e.Reason))
