@@ -66,6 +66,7 @@ public sealed class HostSettings
         errors.AddRange(admin.Validate());
         errors.AddRange(store.Validate());
         errors.AddRange(kafka.Validate());
+        CheckKafkaRuleKeys(configuration, errors);
         errors.AddRange(listeners.Validate(tls.Enabled));
         var tlsSetup = TlsSetup.Load(tls, errors);
 
@@ -123,6 +124,31 @@ public sealed class HostSettings
             AclDefault = AclAuthorizer.EffectiveDefault(auth.AclDefault, rules.Count),
             DataDirectory = dataDirectory,
         };
+    }
+
+    /// <summary>Rules are a list, bound as a whole: report misspelt keys and bad values inside each rule by name.</summary>
+    static void CheckKafkaRuleKeys(IConfiguration configuration, List<string> errors)
+    {
+        var known = typeof(KafkaRule).GetProperties().Select(p => p.Name).ToArray();
+        foreach (var rule in configuration.GetSection($"{KafkaOptions.Section}:Rules").GetChildren())
+        {
+            foreach (var child in rule.GetChildren())
+            {
+                var key = $"{KafkaOptions.Section}:Rules:{rule.Key}:{child.Key}";
+                if (!known.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
+                {
+                    errors.Add($"{key} is not a known setting; a rule has {string.Join(", ", known)}.");
+                }
+                else if (child.Key.Equals(nameof(KafkaRule.Mode), StringComparison.OrdinalIgnoreCase) && !Enum.TryParse<KafkaForwardMode>(child.Value, true, out _))
+                {
+                    errors.Add($"{key}: '{child.Value}' is not valid; expected one of {string.Join(", ", Enum.GetNames<KafkaForwardMode>())}.");
+                }
+                else if (child.Key.Equals(nameof(KafkaRule.Key), StringComparison.OrdinalIgnoreCase) && !Enum.TryParse<KafkaKeySource>(child.Value, true, out _))
+                {
+                    errors.Add($"{key}: '{child.Value}' is not valid; expected one of {string.Join(", ", Enum.GetNames<KafkaKeySource>())}.");
+                }
+            }
+        }
     }
 
     /// <summary>

@@ -222,12 +222,18 @@ public sealed class KafkaForwardingTests
             ["Kafka:BootstrapSrvers"] = "typo",
             ["Kafka:Rules:0:Filter"] = "a/#/b",
             ["Kafka:Rules:0:Topic"] = "bad topic",
+            ["Kafka:Rules:1:Topic"] = "ok",
+            ["Kafka:Rules:1:Mdoe"] = "Durable",
+            ["Kafka:Rules:2:Topic"] = "ok",
+            ["Kafka:Rules:2:Mode"] = "Sync",
             ["Kafka:AsyncOverflow"] = "Block",
             ["Kafka:DurableTimeoutMs"] = "0",
         }));
         Assert.Contains("Kafka:BootstrapSrvers", error.Message);
         Assert.Contains("Kafka:Rules:0:Filter", error.Message);
         Assert.Contains("Kafka:Rules:0:Topic", error.Message);
+        Assert.Contains("Kafka:Rules:1:Mdoe", error.Message);
+        Assert.Contains("Kafka:Rules:2:Mode: 'Sync'", error.Message);
         Assert.Contains("Kafka:AsyncOverflow", error.Message);
         Assert.Contains("Kafka:DurableTimeoutMs", error.Message);
     }
