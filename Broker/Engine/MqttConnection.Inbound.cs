@@ -249,7 +249,8 @@ internal sealed partial class MqttConnection
         {
             AcceptResult.Accepted => (byte)0,
             AcceptResult.QuotaExceeded => (byte)0x97,
-            AcceptResult.ServerBusy => (byte)0x89,
+            // 0x89 (server busy) is not a PUBACK/PUBREC reason in MQTT 5: a busy accept stage answers Unspecified error
+            AcceptResult.ServerBusy => (byte)0x80,
             _ => (byte)0x80,
         };
         if (reason >= 0x80 && !IsV5 && entry.DeniedReason == 0 && entry.QoS > 0)

@@ -74,8 +74,9 @@ public sealed class PublishPipelineTests
         {
             gate.SetResult(AcceptResult.ServerBusy);
         }
-        Assert.Equal((MqttPubAckReasonCode)0x89, (await pub.ReceiveAsync<MqttPubAckPacket>()).ReasonCode);
-        Assert.Equal((MqttPubRecReasonCode)0x89, (await pub.ReceiveAsync<MqttPubRecPacket>()).ReasonCode);
+        // 0x89 (server busy) is not allowed in PUBACK/PUBREC: the refusal reaches the client as 0x80 unspecified error
+        Assert.Equal(MqttPubAckReasonCode.UnspecifiedError, (await pub.ReceiveAsync<MqttPubAckPacket>()).ReasonCode);
+        Assert.Equal(MqttPubRecReasonCode.UnspecifiedError, (await pub.ReceiveAsync<MqttPubRecPacket>()).ReasonCode);
         await sub.ExpectNothingAsync(TimeSpan.FromMilliseconds(300));
     }
 }

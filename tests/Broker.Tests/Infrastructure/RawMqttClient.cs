@@ -17,6 +17,7 @@ public sealed class RawMqttClient : IAsyncDisposable
     readonly NetworkStream _stream;
     readonly MqttPacketFormatterAdapter _formatter;
     readonly byte[] _buffer = new byte[1 << 20];
+    readonly SemaphoreSlim _sendLock = new(1, 1);
     int _start;
     int _end;
 
@@ -46,17 +47,39 @@ public sealed class RawMqttClient : IAsyncDisposable
         return (client, connAck);
     }
 
+    /// <summary>Safe to call from several tasks at once: packets are encoded and written whole, one at a time.</summary>
     public async Task SendAsync(MqttPacket packet)
     {
-        var buffer = _formatter.Encode(packet);
-        var bytes = new byte[buffer.Length];
-        buffer.Packet.AsSpan().CopyTo(bytes);
-        buffer.Payload.CopyTo(bytes.AsSpan(buffer.Packet.Count));
-        _formatter.Cleanup();
-        await SendRawAsync(bytes);
+        await _sendLock.WaitAsync();
+        try
+        {
+            var buffer = _formatter.Encode(packet);
+            var bytes = new byte[buffer.Length];
+            buffer.Packet.AsSpan().CopyTo(bytes);
+            buffer.Payload.CopyTo(bytes.AsSpan(buffer.Packet.Count));
+            _formatter.Cleanup();
+            await WriteAsync(bytes);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
     }
 
     public async Task SendRawAsync(byte[] bytes)
+    {
+        await _sendLock.WaitAsync();
+        try
+        {
+            await WriteAsync(bytes);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    async Task WriteAsync(byte[] bytes)
     {
         await _stream.WriteAsync(bytes).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
         await _stream.FlushAsync();
