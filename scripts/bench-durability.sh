@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+bench_name=bench-durability
+. "$root/scripts/lib/bench-common.sh"
 
 runs=3
 messages=200000
@@ -31,7 +33,7 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 for n in runs messages duration; do
-    [[ ${!n} =~ ^[1-9][0-9]*$ ]] || { echo "bench-durability: --$n must be a positive number (was '${!n}')" >&2; exit 2; }
+    bench_require_positive "$n" "${!n}"
 done
 for t in $targets; do
     [[ $t =~ ^(none|write|fsync|mosquitto)$ ]] || { echo "bench-durability: --targets takes none, write, fsync, mosquitto (was '$t')" >&2; exit 2; }
@@ -40,67 +42,14 @@ for s in $sessions; do
     [[ $s =~ ^(clean|persistent)$ ]] || { echo "bench-durability: --sessions takes clean and/or persistent (was '$s')" >&2; exit 2; }
 done
 
-hard=$(ulimit -Hn)
-ulimit -n "$([[ $hard == unlimited ]] && echo 20000 || echo "$((hard < 20000 ? hard : 20000))")"
+bench_limit_open_files 20000
 
-work=$(mktemp -d /tmp/bench-durability.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
+bench_init_work bench-durability
+bench_build
 
-echo "== build (Release)"
-dotnet build Broker/Host -c Release -o "$root/artifacts/bench/broker" --nologo -v q >"$work/build-broker.log" 2>&1 \
-    || { tail -30 "$work/build-broker.log"; echo "bench-durability: broker build failed" >&2; exit 1; }
-dotnet build Device.Simulator -c Release -o "$root/artifacts/bench/sim" --nologo -v q >"$work/build-sim.log" 2>&1 \
-    || { tail -30 "$work/build-sim.log"; echo "bench-durability: simulator build failed" >&2; exit 1; }
-broker_dll=$root/artifacts/bench/broker/iotrealtime-broker.dll
-sim_dll=$root/artifacts/bench/sim/iotrealtime-sim.dll
-
-if [[ $targets == *mosquitto* ]] && ! command -v mosquitto >/dev/null; then
-    echo "== installing mosquitto"
-    apt-get install -y mosquitto >"$work/apt.log" 2>&1 || { apt-get update >>"$work/apt.log" 2>&1 && apt-get install -y mosquitto >>"$work/apt.log" 2>&1; }
+if [[ $targets == *mosquitto* ]]; then
+    bench_ensure_mosquitto
 fi
-
-free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        # Below Linux's default ephemeral range (32768+), so no client socket can share the number.
-        p=$((20000 + RANDOM % 12000))
-        if [[ -z $(ss -Hltn "sport = :$p") && -z $(ss -Htan "sport = :$p") ]]; then echo "$p"; return 0; fi
-    done
-    echo "bench-durability: no free port found" >&2
-    return 1
-}
-
-wait_listening() {
-    local pid=$1 port=$2
-    for _ in $(seq 1 300); do
-        [[ -n $(ss -Hltn "sport = :$port") ]] && return 0
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
-# Sends SIGTERM, waits up to 20 s, then SIGKILL.
-stop_pid() {
-    local pid=$1
-    kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 1 200); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-# utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat; the name in field 2 has no spaces here).
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-ticks_per_second=$(getconf CLK_TCK)
 
 start_broker() {
     local target=$1 port=$2 dir=$3
@@ -108,20 +57,15 @@ start_broker() {
         mosquitto)
             # max_inflight_messages 0 / max_queued_messages 0: no per-client limits, so mosquitto never drops a
             # QoS 1 message it accepted (the closed loop already keeps at most $inflight on their way).
-            printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\n' "$port" >"$dir/mosquitto.conf"
-            mosquitto -c "$dir/mosquitto.conf" >"$dir/broker.log" 2>&1 &
+            bench_start_mosquitto "$port" "$dir" "max_inflight_messages 0" "max_queued_messages 0"
             ;;
         none|write|fsync)
-            local http_port durability
-            http_port=$(free_port)
+            local durability
             durability=$(case $target in none) echo None ;; write) echo Write ;; fsync) echo Fsync ;; esac)
-            mkdir -p "$dir/data"
-            dotnet "$broker_dll" --mqtt-port "$port" --http-port "$http_port" --mqtts-port -1 --https-port -1 \
-                --Listeners:BindAddress=127.0.0.1 --Data:Directory="$dir/data" --Store:Durability="$durability" \
-                --Broker:SysInterval=0 >"$dir/broker.log" 2>&1 &
+            bench_start_ours "$port" "$dir" --Listeners:BindAddress=127.0.0.1 --Data:Directory="$dir/data" \
+                --Store:Durability="$durability" --Broker:SysInterval=0
             ;;
     esac
-    echo $!
 }
 
 results=$work/results.tsv
@@ -135,11 +79,7 @@ for run in $(seq 1 "$runs"); do
             echo "== run $run, $session subscriber: $target on 127.0.0.1:$port"
             broker_pid=$(start_broker "$target" "$port" "$dir")
             pids+=("$broker_pid")
-            if ! wait_listening "$broker_pid" "$port"; then
-                tail -20 "$dir/broker.log"
-                echo "bench-durability: $target did not start listening on $port" >&2
-                exit 1
-            fi
+            bench_wait_broker "$target" "$broker_pid" "$port" "$dir"
             sleep 1
             cpu_before=$(cpu_ticks "$broker_pid")
             # The simulator bounds itself (messages, duration, drain, stall timeout); timeout is the last resort.
@@ -165,15 +105,14 @@ for run in $(seq 1 "$runs"); do
     done
 done
 
-mosquitto_version=$( (command -v mosquitto >/dev/null && mosquitto -h 2>/dev/null || true) | head -1)
 out_dir=$root/docs/benchmarks
 mkdir -p "$out_dir"
 out=$out_dir/durability-$(date -u +%Y-%m-%d).txt
 {
     echo "# QoS 1 fan-in under each durability policy, ours next to Mosquitto ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
     echo "# command: scripts/bench-durability.sh --runs $runs --messages $messages --duration $duration --targets \"$targets\" --sessions \"$sessions\""
-    echo "# commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Broker Device.Simulator || echo ' (with uncommitted changes)')"
-    echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), .NET $(dotnet --version), $mosquitto_version, data dirs on $(df -T "$work" | awk 'NR == 2 { print $2 }')"
+    echo "# commit: $(bench_commit)"
+    echo "# machine: $(bench_machine), data dirs on $(df -T "$work" | awk 'NR == 2 { print $2 }')"
     echo "# simulator: iotrealtime-sim fanin, $publishers publishers -> 1 subscriber on bench/#, QoS 1, $payload B, <= $inflight in flight"
     echo "# msg/s: at the subscriber, 10-90 % of the run; ack: publish->PUBACK at the publishers; cpu: broker utime+stime per million messages"
     echo

@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+bench_name=bench-idle
+. "$root/scripts/lib/bench-common.sh"
 
 runs=2
 connections=15000
@@ -24,9 +26,9 @@ while [[ $# -gt 0 ]]; do
         *) echo "bench-idle: unknown option '$1' (accepted: --runs, --connections, --rate, --brokers, --out)" >&2; exit 2 ;;
     esac
 done
-[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bench-idle: --runs must be a positive number (was '$runs')" >&2; exit 2; }
-[[ $connections =~ ^[1-9][0-9]*$ ]] || { echo "bench-idle: --connections must be a positive number (was '$connections')" >&2; exit 2; }
-[[ $rate =~ ^[1-9][0-9]*$ ]] || { echo "bench-idle: --rate must be a positive number (was '$rate')" >&2; exit 2; }
+for n in runs connections rate; do
+    bench_require_positive "$n" "${!n}"
+done
 for b in $brokers; do
     [[ $b == ours || $b == mosquitto ]] || { echo "bench-idle: --brokers takes 'ours' and/or 'mosquitto' (was '$b')" >&2; exit 2; }
 done
@@ -41,40 +43,12 @@ fi
 ulimit -n "$([[ $hard == unlimited ]] && echo 1048576 || echo "$hard")"
 echo "open-file limit for started processes: $(ulimit -n)"
 
-work=$(mktemp -d /tmp/bench-idle.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
+bench_init_work bench-idle
+bench_build
 
-echo "== build (Release)"
-dotnet build Broker/Host -c Release -o "$root/artifacts/bench/broker" --nologo -v q >"$work/build-broker.log" 2>&1 \
-    || { tail -30 "$work/build-broker.log"; echo "bench-idle: broker build failed" >&2; exit 1; }
-dotnet build Device.Simulator -c Release -o "$root/artifacts/bench/sim" --nologo -v q >"$work/build-sim.log" 2>&1 \
-    || { tail -30 "$work/build-sim.log"; echo "bench-idle: simulator build failed" >&2; exit 1; }
-broker_dll=$root/artifacts/bench/broker/iotrealtime-broker.dll
-sim_dll=$root/artifacts/bench/sim/iotrealtime-sim.dll
-
-if [[ $brokers == *mosquitto* ]] && ! command -v mosquitto >/dev/null; then
-    echo "== installing mosquitto"
-    apt-get install -y mosquitto >"$work/apt.log" 2>&1 || { apt-get update >>"$work/apt.log" 2>&1 && apt-get install -y mosquitto >>"$work/apt.log" 2>&1; }
+if [[ $brokers == *mosquitto* ]]; then
+    bench_ensure_mosquitto
 fi
-
-free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        # Below Linux's default ephemeral range (32768+), so no client socket can share the number.
-        p=$((20000 + RANDOM % 12000))
-        if [[ -z $(ss -Hltn "sport = :$p") && -z $(ss -Htan "sport = :$p") ]]; then echo "$p"; return 0; fi
-    done
-    echo "bench-idle: no free port found" >&2
-    return 1
-}
-
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # Samples RSS every 2 s until three consecutive readings are within 1% (or 256 KB) of each other; 60 s at most.
 stable_rss_kb() {
@@ -92,44 +66,12 @@ stable_rss_kb() {
     echo "$cur"
 }
 
-wait_listening() {
-    local pid=$1 port=$2
-    for _ in $(seq 1 300); do
-        [[ -n $(ss -Hltn "sport = :$port") ]] && return 0
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
-# Sends SIGTERM, waits up to 20 s, then SIGKILL.
-stop_pid() {
-    local pid=$1
-    kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 1 200); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
 start_broker() {
     local kind=$1 port=$2 dir=$3
     case $kind in
-        mosquitto)
-            printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_connections -1\n' "$port" >"$dir/mosquitto.conf"
-            mosquitto -c "$dir/mosquitto.conf" >"$dir/broker.log" 2>&1 &
-            ;;
-        ours)
-            local http_port
-            http_port=$(free_port)
-            mkdir -p "$dir/data"
-            dotnet "$broker_dll" --mqtt-port "$port" --http-port "$http_port" --mqtts-port -1 --https-port -1 \
-                --bind 127.0.0.1 --data-dir "$dir/data" --Broker:SysInterval=0 >"$dir/broker.log" 2>&1 &
-            ;;
+        mosquitto) bench_start_mosquitto "$port" "$dir" "max_connections -1" ;;
+        ours) bench_start_ours "$port" "$dir" --bind 127.0.0.1 --data-dir "$dir/data" --Broker:SysInterval=0 ;;
     esac
-    echo $!
 }
 
 results=$work/results.tsv
@@ -142,11 +84,7 @@ for run in $(seq 1 "$runs"); do
         echo "== run $run: $kind on 127.0.0.1:$port"
         broker_pid=$(start_broker "$kind" "$port" "$dir")
         pids+=("$broker_pid")
-        if ! wait_listening "$broker_pid" "$port"; then
-            tail -20 "$dir/broker.log"
-            echo "bench-idle: $kind did not start listening on $port" >&2
-            exit 1
-        fi
+        bench_wait_broker "$kind" "$broker_pid" "$port" "$dir"
         sleep 2
         baseline=$(stable_rss_kb "$broker_pid")
 
@@ -184,10 +122,6 @@ for run in $(seq 1 "$runs"); do
     done
 done
 
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) printf "%.2f", a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-
-# mosquitto -h exits non-zero after printing its version line.
-mosquitto_version=$( (command -v mosquitto >/dev/null && mosquitto -h 2>/dev/null || true) | head -1)
 if [[ -z $out ]]; then
     mkdir -p "$root/docs/benchmarks"
     out=$root/docs/benchmarks/idle-$(date -u +%Y-%m-%d).txt
@@ -195,8 +129,8 @@ fi
 {
     echo "# Broker RSS per idle connection ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
     echo "# command: scripts/bench-idle.sh --runs $runs --connections $connections --rate $rate --brokers \"$brokers\""
-    echo "# commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Broker Device.Simulator || echo ' (with uncommitted changes)')"
-    echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), .NET $(dotnet --version), $mosquitto_version"
+    echo "# commit: $(bench_commit)"
+    echo "# machine: $(bench_machine)"
     echo "# simulator: iotrealtime-sim idle, MQTT 3.1.1 clean session, keep-alive 300 s, sources 127.0.0.2+"
     echo
     printf '%-4s %-10s %8s %14s %12s %10s\n' run broker held baseline_MB loaded_MB KB/conn

@@ -17,6 +17,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+bench_name=bench
+. "$root/scripts/lib/bench-common.sh"
 
 runs=3
 scenarios="idle fanin0 fanout fanin1 latency connect"
@@ -31,7 +33,7 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 for n in runs duration; do
-    [[ ${!n} =~ ^[1-9][0-9]*$ ]] || { echo "bench: --$n must be a positive number (was '${!n}')" >&2; exit 2; }
+    bench_require_positive "$n" "${!n}"
 done
 for s in $scenarios; do
     [[ $s =~ ^(idle|fanin0|fanout|fanin1|latency|connect|p2p|shared)$ ]] \
@@ -39,90 +41,27 @@ for s in $scenarios; do
 done
 
 # At most 20,000 open files for every process started from here (15,000 connections need about 15,100).
-hard=$(ulimit -Hn)
-limit=$([[ $hard == unlimited ]] && echo 20000 || echo "$((hard < 20000 ? hard : 20000))")
-ulimit -n "$limit"
+bench_limit_open_files 20000
 
-work=$(mktemp -d /tmp/bench-suite.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
-
-echo "== build (Release)"
-dotnet build Broker/Host -c Release -o "$root/artifacts/bench/broker" --nologo -v q >"$work/build-broker.log" 2>&1 \
-    || { tail -30 "$work/build-broker.log"; echo "bench: broker build failed" >&2; exit 1; }
-dotnet build Device.Simulator -c Release -o "$root/artifacts/bench/sim" --nologo -v q >"$work/build-sim.log" 2>&1 \
-    || { tail -30 "$work/build-sim.log"; echo "bench: simulator build failed" >&2; exit 1; }
-broker_dll=$root/artifacts/bench/broker/iotrealtime-broker.dll
+bench_init_work bench-suite
+bench_build
 # What was built, taken now: other work may commit while the suite runs.
-built="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Broker Device.Simulator || echo ' (with uncommitted changes)'), built $(date -u +%H:%M:%SZ)"
-sim_dll=$root/artifacts/bench/sim/iotrealtime-sim.dll
+built="$(bench_commit), built $(date -u +%H:%M:%SZ)"
 
-if ! command -v mosquitto >/dev/null; then
-    echo "== installing mosquitto"
-    apt-get install -y mosquitto >"$work/apt.log" 2>&1 || { apt-get update >>"$work/apt.log" 2>&1 && apt-get install -y mosquitto >>"$work/apt.log" 2>&1; }
-fi
-
-free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        # Below Linux's default ephemeral range (32768+), so no client socket can share the number.
-        p=$((20000 + RANDOM % 12000))
-        if [[ -z $(ss -Hltn "sport = :$p") && -z $(ss -Htan "sport = :$p") ]]; then echo "$p"; return 0; fi
-    done
-    echo "bench: no free port found" >&2
-    return 1
-}
-
-wait_listening() {
-    local pid=$1 port=$2
-    for _ in $(seq 1 300); do
-        [[ -n $(ss -Hltn "sport = :$port") ]] && return 0
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
-# Sends SIGTERM, waits up to 20 s, then SIGKILL.
-stop_pid() {
-    local pid=$1
-    kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 1 200); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-# utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat; the name in field 2 has no spaces here).
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-ticks_per_second=$(getconf CLK_TCK)
+bench_ensure_mosquitto
 
 start_broker() {
     local target=$1 port=$2 dir=$3
     case $target in
         mosquitto)
             # No per-client inflight or queue limits, so mosquitto never drops what the closed loop lets through.
-            printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\n' "$port" >"$dir/mosquitto.conf"
-            mosquitto -c "$dir/mosquitto.conf" >"$dir/broker.log" 2>&1 &
+            bench_start_mosquitto "$port" "$dir" "max_inflight_messages 0" "max_queued_messages 0"
             ;;
         ours)
-            local http_port
-            http_port=$(free_port)
-            mkdir -p "$dir/data"
-            dotnet "$broker_dll" --mqtt-port "$port" --http-port "$http_port" --mqtts-port -1 --https-port -1 \
-                --Listeners:BindAddress=127.0.0.1 --Data:Directory="$dir/data" --Store:Durability=None \
-                --Broker:SysInterval=0 >"$dir/broker.log" 2>&1 &
+            bench_start_ours "$port" "$dir" --Listeners:BindAddress=127.0.0.1 --Data:Directory="$dir/data" \
+                --Store:Durability=None --Broker:SysInterval=0
             ;;
     esac
-    echo $!
 }
 
 # The simulator's arguments for each scenario; the simulator bounds itself by --messages and --duration.
@@ -168,11 +107,7 @@ for run in $(seq 1 "$runs"); do
             echo "== run $run, $scenario: $target on 127.0.0.1:$port (load average $(cut -d' ' -f1-3 /proc/loadavg))"
             broker_pid=$(start_broker "$target" "$port" "$dir")
             pids+=("$broker_pid")
-            if ! wait_listening "$broker_pid" "$port"; then
-                tail -20 "$dir/broker.log"
-                echo "bench: $target did not start listening on $port" >&2
-                exit 1
-            fi
+            bench_wait_broker "$target" "$broker_pid" "$port" "$dir"
             sleep 1
             cpu_before=$(cpu_ticks "$broker_pid")
             sim_rc=0
@@ -195,7 +130,6 @@ for run in $(seq 1 "$runs"); do
     done
 done
 
-mosquitto_version=$( (mosquitto -h 2>/dev/null || true) | head -1)
 out_dir=$root/docs/benchmarks
 mkdir -p "$out_dir"
 out=$out_dir/suite-$(date -u +%Y-%m-%d).txt
@@ -203,7 +137,7 @@ out=$out_dir/suite-$(date -u +%Y-%m-%d).txt
     echo "# Benchmark suite, ours next to Mosquitto, interleaved ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
     echo "# command: scripts/bench.sh --runs $runs --scenarios \"$scenarios\" --duration $duration"
     echo "# commit: $built"
-    echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), .NET $(dotnet --version), $mosquitto_version"
+    echo "# machine: $(bench_machine)"
     echo "# ours: --Store:Durability=None --Broker:SysInterval=0, fresh data dir; mosquitto: max_inflight_messages 0, max_queued_messages 0"
     echo "# rates: at the subscribers, 10-90 % of the deliveries; RSS: broker VmRSS after the run; cpu: broker utime+stime per million deliveries"
     for s in $scenarios; do [[ $s == idle ]] || echo "#   $s: iotrealtime-sim $(sim_args "$s")"; done
