@@ -164,24 +164,24 @@ public sealed class SimulatorOptions
         switch (name)
         {
             case "--host": Host = value; return true;
-            case "--port": return TryInt(name, value, v => Port = v, out error);
-            case "--connections": return TryInt(name, value, v => Connections = v, out error);
-            case "--rate": return TryInt(name, value, v => Rate = v, out error);
-            case "--hold": return TryInt(name, value, v => HoldSeconds = v, out error);
-            case "--keepalive": return TryInt(name, value, v => KeepAliveSeconds = v, out error);
+            case "--port": return OptionParsing.TryInt(name, value, v => Port = v, out error);
+            case "--connections": return OptionParsing.TryInt(name, value, v => Connections = v, out error);
+            case "--rate": return OptionParsing.TryInt(name, value, v => Rate = v, out error);
+            case "--hold": return OptionParsing.TryInt(name, value, v => HoldSeconds = v, out error);
+            case "--keepalive": return OptionParsing.TryInt(name, value, v => KeepAliveSeconds = v, out error);
             case "--client-id-pattern": ClientIdPattern = value; return true;
-            case "--connect-timeout": return TryInt(name, value, v => ConnectTimeoutSeconds = v, out error);
-            case "--max-pending": return TryInt(name, value, v => MaxPending = v, out error);
-            case "--per-source": return TryInt(name, value, v => PerSource = v, out error);
+            case "--connect-timeout": return OptionParsing.TryInt(name, value, v => ConnectTimeoutSeconds = v, out error);
+            case "--max-pending": return OptionParsing.TryInt(name, value, v => MaxPending = v, out error);
+            case "--per-source": return OptionParsing.TryInt(name, value, v => PerSource = v, out error);
             case "--json": JsonPath = value; return true;
-            case "--publishers": return TryInt(name, value, v => Publishers = v, out error);
-            case "--qos": return TryInt(name, value, v => Qos = v, out error);
-            case "--payload": return TryInt(name, value, v => PayloadBytes = v, out error);
-            case "--messages": return TryInt(name, value, v => Messages = v, out error);
-            case "--inflight": return TryInt(name, value, v => Inflight = v, out error);
-            case "--duration": return TryInt(name, value, v => DurationSeconds = v, out error);
-            case "--stall-timeout": return TryInt(name, value, v => StallTimeoutSeconds = v, out error);
-            case "--subscribers": return TryInt(name, value, v => Subscribers = v, out error);
+            case "--publishers": return OptionParsing.TryInt(name, value, v => Publishers = v, out error);
+            case "--qos": return OptionParsing.TryInt(name, value, v => Qos = v, out error);
+            case "--payload": return OptionParsing.TryInt(name, value, v => PayloadBytes = v, out error);
+            case "--messages": return OptionParsing.TryInt(name, value, v => Messages = v, out error);
+            case "--inflight": return OptionParsing.TryInt(name, value, v => Inflight = v, out error);
+            case "--duration": return OptionParsing.TryInt(name, value, v => DurationSeconds = v, out error);
+            case "--stall-timeout": return OptionParsing.TryInt(name, value, v => StallTimeoutSeconds = v, out error);
+            case "--subscribers": return OptionParsing.TryInt(name, value, v => Subscribers = v, out error);
             case "--subscriber-session":
                 if (value is "clean" or "persistent")
                 {
@@ -191,38 +191,11 @@ public sealed class SimulatorOptions
 
                 error = $"--subscriber-session must be 'clean' or 'persistent' (was '{value}')";
                 return false;
-            case "--source-base":
-                if (value == "none")
-                {
-                    SourceBase = null;
-                    return true;
-                }
-
-                if (IPAddress.TryParse(value, out var source) && source.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
-                {
-                    SourceBase = source;
-                    return true;
-                }
-
-                error = $"--source-base must be an IPv4 address or 'none' (was '{value}')";
-                return false;
+            case "--source-base": return OptionParsing.TrySourceBase(value, v => SourceBase = v, out error);
             default:
                 error = $"unknown option '{name}'";
                 return false;
         }
-    }
-
-    static bool TryInt(string name, string value, Action<int> set, out string error)
-    {
-        if (int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed))
-        {
-            set(parsed);
-            error = "";
-            return true;
-        }
-
-        error = $"{name} must be a whole number (was '{value}')";
-        return false;
     }
 
     public IEnumerable<string> Validate()

@@ -149,7 +149,7 @@ public sealed class FleetOptions
         switch (name)
         {
             case "--host": Host = value; return true;
-            case "--port": return Int(name, value, v => Port = v, out error);
+            case "--port": return OptionParsing.TryInt(name, value, v => Port = v, out error);
             case "--ws": WebSocketUrl = value; return true;
             case "--ca-file": CaFile = value; return true;
             case "--cert-file": CertFile = value; return true;
@@ -166,19 +166,19 @@ public sealed class FleetOptions
 
                 error = $"--protocol must be 3.1.1 or 5 (was '{value}')";
                 return false;
-            case "--devices": return Int(name, value, v => Devices = v, out error);
+            case "--devices": return OptionParsing.TryInt(name, value, v => Devices = v, out error);
             case "--client-id-pattern": ClientIdPattern = value; return true;
-            case "--connect-rate": return Number(name, value, v => ConnectRate = v, out error);
-            case "--ramp": return Number(name, value, v => RampSeconds = v, out error);
-            case "--interval": return Number(name, value, v => IntervalSeconds = v, out error);
-            case "--jitter": return Number(name, value, v => JitterSeconds = v, out error);
-            case "--qos": return Int(name, value, v => Qos = v, out error);
-            case "--payload-size": return Int(name, value, v => PayloadSize = v, out error);
+            case "--connect-rate": return OptionParsing.TryNumber(name, value, v => ConnectRate = v, out error);
+            case "--ramp": return OptionParsing.TryNumber(name, value, v => RampSeconds = v, out error);
+            case "--interval": return OptionParsing.TryNumber(name, value, v => IntervalSeconds = v, out error);
+            case "--jitter": return OptionParsing.TryNumber(name, value, v => JitterSeconds = v, out error);
+            case "--qos": return OptionParsing.TryInt(name, value, v => Qos = v, out error);
+            case "--payload-size": return OptionParsing.TryInt(name, value, v => PayloadSize = v, out error);
             case "--payload-template": PayloadTemplate = value; return true;
             case "--topic-pattern": TopicPattern = value; return true;
             case "--command-topic-pattern": CommandTopicPattern = value == "none" ? null : value; return true;
             case "--will-topic-pattern": WillTopicPattern = value; return true;
-            case "--keepalive": return Int(name, value, v => KeepAliveSeconds = v, out error);
+            case "--keepalive": return OptionParsing.TryInt(name, value, v => KeepAliveSeconds = v, out error);
             case "--session":
                 if (value is "clean" or "persistent")
                 {
@@ -188,13 +188,13 @@ public sealed class FleetOptions
 
                 error = $"--session must be 'clean' or 'persistent' (was '{value}')";
                 return false;
-            case "--session-expiry": return Int(name, value, v => SessionExpirySeconds = (uint)Math.Max(0, v), out error);
-            case "--reconnect-min": return Number(name, value, v => ReconnectMinSeconds = v, out error);
-            case "--reconnect-max": return Number(name, value, v => ReconnectMaxSeconds = v, out error);
-            case "--connect-timeout": return Number(name, value, v => ConnectTimeoutSeconds = v, out error);
-            case "--duration": return Number(name, value, v => DurationSeconds = v, out error);
-            case "--messages-per-device": return Int(name, value, v => MessagesPerDevice = v, out error);
-            case "--processes": return Int(name, value, v => Processes = v, out error);
+            case "--session-expiry": return OptionParsing.TryInt(name, value, v => SessionExpirySeconds = (uint)Math.Max(0, v), out error);
+            case "--reconnect-min": return OptionParsing.TryNumber(name, value, v => ReconnectMinSeconds = v, out error);
+            case "--reconnect-max": return OptionParsing.TryNumber(name, value, v => ReconnectMaxSeconds = v, out error);
+            case "--connect-timeout": return OptionParsing.TryNumber(name, value, v => ConnectTimeoutSeconds = v, out error);
+            case "--duration": return OptionParsing.TryNumber(name, value, v => DurationSeconds = v, out error);
+            case "--messages-per-device": return OptionParsing.TryInt(name, value, v => MessagesPerDevice = v, out error);
+            case "--processes": return OptionParsing.TryInt(name, value, v => Processes = v, out error);
             case "--shard":
                 if (ShardPlan.TryParse(value, out var shard))
                 {
@@ -204,53 +204,13 @@ public sealed class FleetOptions
 
                 error = $"--shard must be I/N with 0 <= I < N, e.g. 3/10 (was '{value}')";
                 return false;
-            case "--per-source": return Int(name, value, v => PerSource = v, out error);
-            case "--source-base":
-                if (value == "none")
-                {
-                    SourceBase = null;
-                    return true;
-                }
-
-                if (IPAddress.TryParse(value, out var source) && source.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
-                {
-                    SourceBase = source;
-                    return true;
-                }
-
-                error = $"--source-base must be an IPv4 address or 'none' (was '{value}')";
-                return false;
+            case "--per-source": return OptionParsing.TryInt(name, value, v => PerSource = v, out error);
+            case "--source-base": return OptionParsing.TrySourceBase(value, v => SourceBase = v, out error);
             case "--json": JsonPath = value; return true;
             default:
                 error = $"unknown option '{name}'";
                 return false;
         }
-    }
-
-    static bool Int(string name, string value, Action<int> set, out string error)
-    {
-        error = "";
-        if (int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v))
-        {
-            set(v);
-            return true;
-        }
-
-        error = $"{name} must be a whole number (was '{value}')";
-        return false;
-    }
-
-    static bool Number(string name, string value, Action<double> set, out string error)
-    {
-        error = "";
-        if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v))
-        {
-            set(v);
-            return true;
-        }
-
-        error = $"{name} must be a number (was '{value}')";
-        return false;
     }
 
     public IEnumerable<string> Validate()
