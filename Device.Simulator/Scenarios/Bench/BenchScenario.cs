@@ -14,9 +14,6 @@ namespace IotRealtime.Device.Simulator.Scenarios.Bench;
 /// </summary>
 public sealed class BenchScenario(SimulatorOptions options, TimeProvider time, TextWriter output)
 {
-    /// <summary>How long to wait, once publishing stops, for messages and acks still on their way.</summary>
-    static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
-
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
         var report = await RunReportAsync(cancellationToken).ConfigureAwait(false);
@@ -39,8 +36,7 @@ public sealed class BenchScenario(SimulatorOptions options, TimeProvider time, T
         using var flow = new FanInFlow(topology.OpenLoop ? 0 : options.Inflight, options.Messages);
         var completion = new DeliveryCompletion(topology.Publishers, options.Inflight, topology.DeliveriesPerMessage);
         var deliveries = new BenchDeliveries(flow, completion, topology.OpenLoop);
-        using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var stopPublishing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var run = new PublishRun(options, time, output, cancellationToken);
 
         // Many subscribers each get a share of the traffic: smaller buffers keep a 1,000-subscriber run's memory modest.
         var bufferBytes = Math.Max(topology.Subscribers > 50 ? 64 * 1024 : 1024 * 1024, 2 * (options.PayloadBytes + 1024));
@@ -52,7 +48,7 @@ public sealed class BenchScenario(SimulatorOptions options, TimeProvider time, T
         });
         var connected = await Task.WhenAll(subscriberConnects).ConfigureAwait(false);
         var subscribers = connected.OfType<BenchSubscriber>().ToArray();
-        var subscriberLoops = subscribers.Select(s => Task.Run(() => s.ReceiveLoopAsync(abort.Token), CancellationToken.None)).ToArray();
+        var subscriberLoops = subscribers.Select(s => Task.Run(() => s.ReceiveLoopAsync(run.Abort), CancellationToken.None)).ToArray();
         for (var i = 0; i < connected.Length; i++)
         {
             if (connected[i] is { } subscriber) await subscriber.SubscribeAsync(topology.Filter(i), options.Qos, cancellationToken).ConfigureAwait(false);
@@ -65,96 +61,19 @@ public sealed class BenchScenario(SimulatorOptions options, TimeProvider time, T
         }
 
         var maxBatch = topology.OpenLoop ? 64 : Math.Clamp(options.Inflight / topology.Publishers, 1, 64);
-        var publisherConnects = Enumerable.Range(0, topology.Publishers).Select(async i =>
-        {
-            var result = await connector.ConnectAsync(null, MqttWire.Connect($"{topology.Scenario}-pub-{i}", keepAlive), cancellationToken).ConfigureAwait(false);
-            if (result.Socket is null) failures.Add($"publisher: {result.Failure}");
-            return result.Socket is null ? null : new FanInPublisher(result.Socket, i, options.Qos, options.PayloadBytes, maxBatch, time);
-        });
-        var publishers = (await Task.WhenAll(publisherConnects).ConfigureAwait(false)).OfType<FanInPublisher>().ToArray();
+        var publishers = await run.ConnectPublishersAsync(connector, $"{topology.Scenario}-pub-", topology.Publishers, keepAlive, maxBatch, failures).ConfigureAwait(false);
         output.WriteLine($"connected: {publishers.Length} publishers, {subscribers.Length} subscribers, failures {failures.Total}");
 
-        var start = time.GetTimestamp();
-        var receiveLoops = publishers.Select(p => Task.Run(() => p.ReceiveLoopAsync(abort.Token), CancellationToken.None)).ToArray();
-        var sendLoops = publishers.Select(p => Task.Run(() => p.SendLoopAsync(flow, stopPublishing.Token, abort.Token), CancellationToken.None)).ToArray();
-        var pacer = topology.OpenLoop ? Task.Run(() => OpenLoopPacer.RunAsync(flow, options.Rate, time, stopPublishing.Token), CancellationToken.None) : Task.CompletedTask;
-        var sending = Task.WhenAll(sendLoops);
-
-        var stalled = false;
-        var publishSeconds = 0.0;
-        var lastDelivered = 0L;
-        var lastProgress = time.GetTimestamp();
-        var lastReport = lastProgress;
-        var stallTimeout = TimeSpan.FromSeconds(options.StallTimeoutSeconds);
-        var duration = TimeSpan.FromSeconds(options.DurationSeconds);
-        DateTimeOffset? drainDeadline = null;
-        while (true)
-        {
-            try
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(20), time, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-
-            var published = publishers.Sum(p => p.Sent);
-            var delivered = deliveries.Delivered;
-            if (delivered != lastDelivered)
-            {
-                lastProgress = time.GetTimestamp();
-                lastDelivered = delivered;
-            }
-
-            if (time.GetElapsedTime(lastReport) >= TimeSpan.FromSeconds(1))
-            {
-                lastReport = time.GetTimestamp();
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"[{time.GetElapsedTime(start).TotalSeconds,5:F0}s] published {published}, acked {publishers.Sum(p => p.Acked)}, delivered {delivered}"));
-            }
-
-            if (drainDeadline is null && (sending.IsCompleted || time.GetElapsedTime(start) >= duration))
-            {
-                await stopPublishing.CancelAsync().ConfigureAwait(false);
-                await sending.ConfigureAwait(false);
-                publishSeconds = time.GetElapsedTime(start).TotalSeconds;
-                drainDeadline = time.GetUtcNow() + DrainTimeout;
-                continue;
-            }
-
-            if (drainDeadline is not null)
-            {
-                var expected = BenchReport.Expected(published, topology.DeliveriesPerMessage);
-                var ackedAll = options.Qos == 0 || publishers.Sum(p => p.Acked) >= published;
-                if ((deliveries.Delivered >= expected && ackedAll) || time.GetUtcNow() >= drainDeadline) break;
-            }
-
+        var arrivals = new Arrivals(
+            "delivered",
+            () => deliveries.Delivered,
+            published => deliveries.Delivered >= BenchReport.Expected(published, topology.DeliveriesPerMessage),
             // An open loop that publishes nothing for a while is idle, not stalled, so only waiting messages count.
-            if (time.GetElapsedTime(lastProgress) >= stallTimeout && deliveries.Delivered < BenchReport.Expected(published, topology.DeliveriesPerMessage))
-            {
-                stalled = true;
-                break;
-            }
-        }
-
-        await stopPublishing.CancelAsync().ConfigureAwait(false);
-        await sending.ConfigureAwait(false);
-        await pacer.ConfigureAwait(false);
-        if (publishSeconds == 0) publishSeconds = time.GetElapsedTime(start).TotalSeconds;
-        var totalSeconds = time.GetElapsedTime(start).TotalSeconds;
-        await abort.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(receiveLoops.Concat(subscriberLoops)).ConfigureAwait(false);
-        foreach (var publisher in publishers) publisher.Disconnect();
-        foreach (var subscriber in subscribers) subscriber.Disconnect();
-
-        var sent = new long[topology.Publishers];
-        var ackLatency = LatencyPercentiles.CreateHistogram();
-        foreach (var publisher in publishers)
-        {
-            ackLatency.Add(publisher.AckLatency);
-            sent[publisher.Id] = publisher.Sent;
-        }
+            published => deliveries.Delivered < BenchReport.Expected(published, topology.DeliveriesPerMessage));
+        Func<Task>? pacer = topology.OpenLoop ? () => Task.Run(() => OpenLoopPacer.RunAsync(flow, options.Rate, time, run.StopPublishing), CancellationToken.None) : null;
+        var (stalled, publishSeconds, totalSeconds, sent, ackLatency) = await run.RunAsync(
+            publishers, topology.Publishers, flow, arrivals, subscriberLoops,
+            () => { foreach (var subscriber in subscribers) subscriber.Disconnect(); }, pacer).ConfigureAwait(false);
 
         var endToEnd = LatencyPercentiles.CreateHistogram();
         foreach (var subscriber in subscribers) endToEnd.Add(subscriber.EndToEnd);

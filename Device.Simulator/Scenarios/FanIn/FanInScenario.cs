@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net.Sockets;
 using IotRealtime.Device.Simulator.Connections;
 using IotRealtime.Device.Simulator.Reports;
 
@@ -13,9 +12,6 @@ namespace IotRealtime.Device.Simulator.Scenarios.FanIn;
 /// </summary>
 public sealed class FanInScenario(SimulatorOptions options, TimeProvider time, TextWriter output)
 {
-    /// <summary>How long to wait, once publishing stops, for messages and acks still on their way.</summary>
-    static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
-
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
         var report = await RunReportAsync(cancellationToken).ConfigureAwait(false);
@@ -35,8 +31,7 @@ public sealed class FanInScenario(SimulatorOptions options, TimeProvider time, T
         var keepAlive = (ushort)options.KeepAliveSeconds;
         var failures = new ConcurrentFailures();
         using var flow = new FanInFlow(options.Inflight, options.Messages);
-        using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var stopPublishing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var run = new PublishRun(options, time, output, cancellationToken);
 
         var subscriberResult = await connector.ConnectAsync(null, MqttWire.Connect("fanin-sub", keepAlive, cleanSession: !options.PersistentSubscriber), cancellationToken).ConfigureAwait(false);
         if (subscriberResult.Socket is null)
@@ -46,13 +41,13 @@ public sealed class FanInScenario(SimulatorOptions options, TimeProvider time, T
         }
 
         var subscriber = new FanInSubscriber(subscriberResult.Socket, options.Publishers, options.PayloadBytes, flow, time);
-        var subscriberLoop = Task.Run(() => subscriber.ReceiveLoopAsync(abort.Token), CancellationToken.None);
+        var subscriberLoop = Task.Run(() => subscriber.ReceiveLoopAsync(run.Abort), CancellationToken.None);
         await subscriber.SubscribeAsync(options.Qos, cancellationToken).ConfigureAwait(false);
         var granted = await subscriber.SubscribedTask.WaitAsync(TimeSpan.FromSeconds(options.ConnectTimeoutSeconds), cancellationToken).ConfigureAwait(false);
         if (granted > 2)
         {
             failures.Add($"subscriber: suback {granted}");
-            await abort.CancelAsync().ConfigureAwait(false);
+            await run.AbortAsync().ConfigureAwait(false);
             await subscriberLoop.ConfigureAwait(false);
             subscriber.Disconnect();
             return Empty(session, failures);
@@ -60,94 +55,12 @@ public sealed class FanInScenario(SimulatorOptions options, TimeProvider time, T
 
         // A batch takes at most its share of the credits, so that one fast publisher does not starve the others.
         var maxBatch = Math.Clamp(options.Inflight / options.Publishers, 1, 64);
-        var connects = Enumerable.Range(0, options.Publishers).Select(async i =>
-        {
-            var result = await connector.ConnectAsync(null, MqttWire.Connect($"fanin-pub-{i}", keepAlive), cancellationToken).ConfigureAwait(false);
-            if (result.Socket is null) failures.Add($"publisher: {result.Failure}");
-            return result.Socket is null ? null : new FanInPublisher(result.Socket, i, options.Qos, options.PayloadBytes, maxBatch, time);
-        });
-        var publishers = (await Task.WhenAll(connects).ConfigureAwait(false)).OfType<FanInPublisher>().ToArray();
+        var publishers = await run.ConnectPublishersAsync(connector, "fanin-pub-", options.Publishers, keepAlive, maxBatch, failures).ConfigureAwait(false);
         output.WriteLine($"connected: {publishers.Length} publishers, subscriber granted QoS {granted}");
 
-        var start = time.GetTimestamp();
-        var receiveLoops = publishers.Select(p => Task.Run(() => p.ReceiveLoopAsync(abort.Token), CancellationToken.None)).ToArray();
-        var sendLoops = publishers.Select(p => Task.Run(() => p.SendLoopAsync(flow, stopPublishing.Token, abort.Token), CancellationToken.None)).ToArray();
-        var sending = Task.WhenAll(sendLoops);
-
-        var stalled = false;
-        var publishSeconds = 0.0;
-        var lastReceived = 0L;
-        var lastProgress = time.GetTimestamp();
-        var lastReport = lastProgress;
-        var stallTimeout = TimeSpan.FromSeconds(options.StallTimeoutSeconds);
-        var duration = TimeSpan.FromSeconds(options.DurationSeconds);
-        DateTimeOffset? drainDeadline = null;
-        while (true)
-        {
-            try
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(20), time, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-
-            var published = publishers.Sum(p => p.Sent);
-            var acked = publishers.Sum(p => p.Acked);
-            var received = subscriber.Received;
-            if (received != lastReceived)
-            {
-                lastProgress = time.GetTimestamp();
-                lastReceived = received;
-            }
-
-            if (time.GetElapsedTime(lastReport) >= TimeSpan.FromSeconds(1))
-            {
-                lastReport = time.GetTimestamp();
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"[{time.GetElapsedTime(start).TotalSeconds,5:F0}s] published {published}, acked {acked}, received {received}"));
-            }
-
-            if (drainDeadline is null && (sending.IsCompleted || time.GetElapsedTime(start) >= duration))
-            {
-                await stopPublishing.CancelAsync().ConfigureAwait(false);
-                await sending.ConfigureAwait(false);
-                publishSeconds = time.GetElapsedTime(start).TotalSeconds;
-                drainDeadline = time.GetUtcNow() + DrainTimeout;
-                continue;
-            }
-
-            if (drainDeadline is not null)
-            {
-                published = publishers.Sum(p => p.Sent);
-                var ackedAll = options.Qos == 0 || publishers.Sum(p => p.Acked) >= published;
-                if ((subscriber.Received >= published && ackedAll) || time.GetUtcNow() >= drainDeadline) break;
-            }
-
-            if (time.GetElapsedTime(lastProgress) >= stallTimeout)
-            {
-                stalled = true;
-                break;
-            }
-        }
-
-        await stopPublishing.CancelAsync().ConfigureAwait(false);
-        await sending.ConfigureAwait(false);
-        if (publishSeconds == 0) publishSeconds = time.GetElapsedTime(start).TotalSeconds;
-        var totalSeconds = time.GetElapsedTime(start).TotalSeconds;
-        await abort.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(receiveLoops.Append(subscriberLoop)).ConfigureAwait(false);
-        foreach (var publisher in publishers) publisher.Disconnect();
-        subscriber.Disconnect();
-
-        var sent = new long[options.Publishers];
-        var ackLatency = LatencyPercentiles.CreateHistogram();
-        foreach (var publisher in publishers)
-        {
-            ackLatency.Add(publisher.AckLatency);
-            sent[publisher.Id] = publisher.Sent;
-        }
+        var arrivals = new Arrivals("received", () => subscriber.Received, published => subscriber.Received >= published, _ => true);
+        var (stalled, publishSeconds, totalSeconds, sent, ackLatency) =
+            await run.RunAsync(publishers, options.Publishers, flow, arrivals, [subscriberLoop], subscriber.Disconnect).ConfigureAwait(false);
 
         var tracker = subscriber.Tracker;
         var receivedTotal = tracker.Distinct;
