@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Net.Sockets;
 using System.Text;
 
 namespace IotRealtime.Device.Simulator.Connections;
@@ -12,6 +13,24 @@ public static class MqttWire
     public static ReadOnlySpan<byte> PingReq => [0xC0, 0x00];
     public static ReadOnlySpan<byte> Disconnect => [0xE0, 0x00];
     public const int ConnAckLength = 4;
+
+    /// <summary>Sends DISCONNECT and shuts the socket down, as far as it is still open, then disposes it.</summary>
+    public static void SendDisconnectAndClose(Socket socket)
+    {
+        try
+        {
+            socket.Send(Disconnect, SocketFlags.None);
+            socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException)
+        {
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        socket.Dispose();
+    }
 
     /// <summary>CONNECT with protocol level 4, no will, no credentials; clean session unless told otherwise.</summary>
     public static byte[] Connect(string clientId, ushort keepAliveSeconds, bool cleanSession = true)

@@ -203,20 +203,5 @@ public sealed class FanInPublisher
         _window.Release();
     }
 
-    public void Disconnect()
-    {
-        try
-        {
-            _socket.Send(MqttWire.Disconnect, SocketFlags.None);
-            _socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (SocketException)
-        {
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-
-        _socket.Dispose();
-    }
+    public void Disconnect() => MqttWire.SendDisconnectAndClose(_socket);
 }

@@ -123,20 +123,5 @@ public abstract class PayloadSubscriber(Socket socket, int publishers, int buffe
         }
     }
 
-    public void Disconnect()
-    {
-        try
-        {
-            socket.Send(MqttWire.Disconnect, SocketFlags.None);
-            socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (SocketException)
-        {
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-
-        socket.Dispose();
-    }
+    public void Disconnect() => MqttWire.SendDisconnectAndClose(socket);
 }
