@@ -83,26 +83,12 @@ public sealed partial class MqttBroker
     }
 
     /// <summary>Messages queued (not yet in flight) across all sessions. Walks every session: for scrapes, not hot paths.</summary>
-    public long QueueDepthTotal()
-    {
-        Sessions.Session[] sessions;
-        lock (_sessionsLock)
-        {
-            sessions = _sessions.Values.ToArray();
-        }
-        long total = 0;
-        foreach (var session in sessions)
-        {
-            lock (session)
-            {
-                total += session.PendingCount;
-            }
-        }
-        return total;
-    }
+    public long QueueDepthTotal() => SumOverSessions(static s => s.PendingCount);
 
     /// <summary>Deliveries sent and awaiting acknowledgement across all sessions. Walks every session.</summary>
-    public long InflightTotal()
+    public long InflightTotal() => SumOverSessions(static s => s.InflightCount);
+
+    long SumOverSessions(Func<Sessions.Session, int> count)
     {
         Sessions.Session[] sessions;
         lock (_sessionsLock)
@@ -114,7 +100,7 @@ public sealed partial class MqttBroker
         {
             lock (session)
             {
-                total += session.InflightCount;
+                total += count(session);
             }
         }
         return total;

@@ -107,13 +107,7 @@ public sealed class SocketListener(MqttBroker broker, ListenerOptions options, I
         }
         finally
         {
-            try
-            {
-                socket.Shutdown(SocketShutdown.Both);
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-            }
+            SocketBuffers.TryShutdown(socket, SocketShutdown.Both);
             socket.Dispose();
             Interlocked.Decrement(ref _connections);
         }

@@ -160,13 +160,7 @@ internal sealed class SocketPipeReader(Socket socket) : PipeReader
             }
             _receiveShutDown = true;
         }
-        try
-        {
-            _socket.Shutdown(SocketShutdown.Receive);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-        }
+        SocketBuffers.TryShutdown(_socket, SocketShutdown.Receive);
     }
 
     public override void Complete(Exception? exception = null)
@@ -176,10 +170,6 @@ internal sealed class SocketPipeReader(Socket socket) : PipeReader
             return;
         }
         _completed = true;
-        if (_buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-        }
+        SocketBuffers.Return(ref _buffer);
     }
 }

@@ -97,13 +97,7 @@ internal sealed class SocketPipeWriter(Socket socket) : PipeWriter
     public override void CancelPendingFlush()
     {
         _aborted = true;
-        try
-        {
-            _socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-        }
+        SocketBuffers.TryShutdown(_socket, SocketShutdown.Both);
     }
 
     public override void Complete(Exception? exception = null)
@@ -113,10 +107,6 @@ internal sealed class SocketPipeWriter(Socket socket) : PipeWriter
             return;
         }
         _completed = true;
-        if (_buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-        }
+        SocketBuffers.Return(ref _buffer);
     }
 }
