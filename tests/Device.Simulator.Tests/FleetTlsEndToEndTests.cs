@@ -17,11 +17,13 @@ public sealed class FleetTlsEndToEndTests : IDisposable
     /// <summary>Writes a CA and a server certificate for 127.0.0.1 signed by it; returns the CA's PEM path.</summary>
     string WriteCertificates(string name, out string serverCert, out string serverKey)
     {
+        // one clock reading for both: a server certificate may not outlive its CA, not even by the milliseconds in between
+        var now = DateTimeOffset.UtcNow;
         using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var caRequest = new CertificateRequest($"CN={name} test CA", caKey, HashAlgorithmName.SHA256);
         caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        using var ca = caRequest.CreateSelfSigned(now.AddDays(-1), now.AddDays(30));
 
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=127.0.0.1", key, HashAlgorithmName.SHA256);
@@ -30,7 +32,7 @@ public sealed class FleetTlsEndToEndTests : IDisposable
         names.AddDnsName("localhost");
         request.CertificateExtensions.Add(names.Build());
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
-        using var server = request.Create(ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30), [1, 2, 3, 4]);
+        using var server = request.Create(ca, now.AddDays(-1), now.AddDays(29), [1, 2, 3, 4]);
 
         var caPath = Path.Combine(_dir, $"{name}-ca.pem");
         serverCert = Path.Combine(_dir, $"{name}-server.pem");
