@@ -3,7 +3,6 @@ using System.Text.Json;
 using IotRealtime.Broker.Host;
 using IotRealtime.Device.Simulator.Scenarios;
 using IotRealtime.Device.Simulator.Scenarios.Bench;
-using Microsoft.Extensions.Configuration;
 
 namespace IotRealtime.Device.Simulator.Tests;
 
@@ -12,21 +11,7 @@ public sealed class BenchEndToEndTests : IDisposable
 {
     readonly string _dir = Directory.CreateTempSubdirectory("sim-bench-").FullName;
 
-    async Task<BrokerHost> StartBrokerAsync()
-    {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Listeners:BindAddress"] = "127.0.0.1",
-            ["Listeners:MqttPort"] = "0",
-            ["Listeners:HttpPort"] = "0",
-            ["Auth:AllowAnonymous"] = "true",
-            ["Admin:ShutdownDrainSeconds"] = "0",
-            ["Data:Directory"] = Path.Combine(_dir, "data"),
-            ["Store:Durability"] = "None",
-            ["Broker:SysInterval"] = "0",
-        }).Build();
-        return await BrokerHost.StartAsync(configuration);
-    }
+    Task<BrokerHost> StartBrokerAsync() => InProcessBroker.StartAsync(Path.Combine(_dir, "data"), ("Store:Durability", "None"));
 
     [Theory]
     [InlineData("fanout", 0, new[] { "--subscribers", "10" }, 10)]

@@ -1,6 +1,5 @@
 using IotRealtime.Broker.Host;
 using IotRealtime.Device.Simulator.Scenarios.FanIn;
-using Microsoft.Extensions.Configuration;
 
 namespace IotRealtime.Device.Simulator.Tests;
 
@@ -15,18 +14,7 @@ public sealed class FanInEndToEndTests : IDisposable
     [InlineData(1, "persistent", "Write")]
     public async Task Closed_loop_fan_in_delivers_every_message_exactly_once(int qos, string session, string durability)
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Listeners:BindAddress"] = "127.0.0.1",
-            ["Listeners:MqttPort"] = "0",
-            ["Listeners:HttpPort"] = "0",
-            ["Auth:AllowAnonymous"] = "true",
-            ["Admin:ShutdownDrainSeconds"] = "0",
-            ["Data:Directory"] = Path.Combine(_dir, "data"),
-            ["Store:Durability"] = durability,
-            ["Broker:SysInterval"] = "0",
-        }).Build();
-        await using var host = await BrokerHost.StartAsync(configuration);
+        await using var host = await InProcessBroker.StartAsync(Path.Combine(_dir, "data"), ("Store:Durability", durability));
 
         Assert.True(SimulatorOptions.TryParse(
             ["fanin", "--port", host.MqttPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--publishers", "5",

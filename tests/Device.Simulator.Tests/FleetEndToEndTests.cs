@@ -2,7 +2,6 @@ using System.Globalization;
 using IotRealtime.Broker.Host;
 using IotRealtime.Device.Simulator.Fleet;
 using IotRealtime.Device.Simulator.Scenarios.Fleet;
-using Microsoft.Extensions.Configuration;
 
 namespace IotRealtime.Device.Simulator.Tests;
 
@@ -11,21 +10,7 @@ public sealed class FleetEndToEndTests : IDisposable
 {
     readonly string _dir = Directory.CreateTempSubdirectory("sim-fleet-").FullName;
 
-    async Task<BrokerHost> StartBrokerAsync()
-    {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Listeners:BindAddress"] = "127.0.0.1",
-            ["Listeners:MqttPort"] = "0",
-            ["Listeners:HttpPort"] = "0",
-            ["Auth:AllowAnonymous"] = "true",
-            ["Admin:ShutdownDrainSeconds"] = "0",
-            ["Data:Directory"] = Path.Combine(_dir, "data"),
-            ["Store:Durability"] = "None",
-            ["Broker:SysInterval"] = "0",
-        }).Build();
-        return await BrokerHost.StartAsync(configuration);
-    }
+    Task<BrokerHost> StartBrokerAsync() => InProcessBroker.StartAsync(Path.Combine(_dir, "data"), ("Store:Durability", "None"));
 
     static async Task<FleetReport> RunAsync(params string[] args)
     {

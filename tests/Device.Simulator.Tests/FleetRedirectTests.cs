@@ -5,7 +5,6 @@ using System.Text;
 using IotRealtime.Broker.Host;
 using IotRealtime.Device.Simulator.Fleet;
 using IotRealtime.Device.Simulator.Scenarios.Fleet;
-using Microsoft.Extensions.Configuration;
 
 namespace IotRealtime.Device.Simulator.Tests;
 
@@ -20,17 +19,7 @@ public sealed class FleetRedirectTests : IDisposable
     [Fact]
     public async Task A_device_told_server_moved_reconnects_to_the_server_reference()
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Listeners:BindAddress"] = "127.0.0.1",
-            ["Listeners:MqttPort"] = "0",
-            ["Listeners:HttpPort"] = "0",
-            ["Auth:AllowAnonymous"] = "true",
-            ["Admin:ShutdownDrainSeconds"] = "0",
-            ["Data:Directory"] = Path.Combine(_dir, "data"),
-            ["Broker:SysInterval"] = "0",
-        }).Build();
-        await using var host = await BrokerHost.StartAsync(configuration);
+        await using var host = await InProcessBroker.StartAsync(Path.Combine(_dir, "data"));
         using var mover = new TcpListener(IPAddress.Loopback, 0);
         mover.Start();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));

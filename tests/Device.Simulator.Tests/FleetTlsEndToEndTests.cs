@@ -5,7 +5,6 @@ using System.Security.Cryptography.X509Certificates;
 using IotRealtime.Broker.Host;
 using IotRealtime.Device.Simulator.Fleet;
 using IotRealtime.Device.Simulator.Scenarios.Fleet;
-using Microsoft.Extensions.Configuration;
 
 namespace IotRealtime.Device.Simulator.Tests;
 
@@ -43,24 +42,8 @@ public sealed class FleetTlsEndToEndTests : IDisposable
         return caPath;
     }
 
-    async Task<BrokerHost> StartBrokerAsync(string cert, string key)
-    {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Listeners:BindAddress"] = "127.0.0.1",
-            ["Listeners:MqttPort"] = "0",
-            ["Listeners:HttpPort"] = "0",
-            ["Listeners:MqttsPort"] = "0",
-            ["Listeners:HttpsPort"] = "0",
-            ["Tls:CertificatePath"] = cert,
-            ["Tls:KeyPath"] = key,
-            ["Auth:AllowAnonymous"] = "true",
-            ["Admin:ShutdownDrainSeconds"] = "0",
-            ["Data:Directory"] = Path.Combine(_dir, "data"),
-            ["Broker:SysInterval"] = "0",
-        }).Build();
-        return await BrokerHost.StartAsync(configuration);
-    }
+    Task<BrokerHost> StartBrokerAsync(string cert, string key) => InProcessBroker.StartAsync(Path.Combine(_dir, "data"),
+        ("Listeners:MqttsPort", "0"), ("Listeners:HttpsPort", "0"), ("Tls:CertificatePath", cert), ("Tls:KeyPath", key));
 
     static async Task<FleetReport> RunAsync(params string[] args)
     {
