@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 # mosquitto-clients and python3-paho-mqtt: outside clients for the interop tests (never skipped when absent).
 # mosquitto: the reference broker the benchmarks compare against.
-packages=(mosquitto-clients python3-paho-mqtt mosquitto)
+# chromium: the browser the Playwright dashboard tests drive. postgresql: throwaway clusters (initdb) for Telemetry.
+# influxdb: the InfluxDB 1.x server the Telemetry line-protocol sink is tested against.
+packages=(mosquitto-clients python3-paho-mqtt mosquitto chromium postgresql influxdb)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -1,4 +1,4 @@
-namespace IotRealtime.Broker.Tests.Infrastructure;
+namespace IotRealtime.Testing;
 
 /// <summary>Waits on conditions with a deadline; never a fixed sleep.</summary>
 public static class Wait

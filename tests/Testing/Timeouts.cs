@@ -1,4 +1,4 @@
-namespace IotRealtime.Broker.Tests.Infrastructure;
+namespace IotRealtime.Testing;
 
 /// <summary>Deadlines for condition waits: generous, because a loaded 2-core CI machine starts processes slowly.</summary>
 public static class Timeouts

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace IotRealtime.Broker.Tests.Infrastructure;
+namespace IotRealtime.Testing;
 
 /// <summary>
 /// librdkafka's built-in mock cluster: a real Kafka-protocol server on loopback, in memory, from the native librdkafka

@@ -1,0 +1,2 @@
+await Console.Error.WriteLineAsync("iotrealtime-telemetry: not built yet").ConfigureAwait(false);
+return 1;
