@@ -42,7 +42,7 @@ public static class OperationsEndpoints
         app.MapGet("/metrics", context =>
         {
             context.Response.ContentType = PrometheusExporter.ContentType;
-            return context.Response.WriteAsync(PrometheusExporter.Write(broker, time));
+            return context.Response.WriteAsync(PrometheusExporter.Write(broker, time, context.RequestServices.GetServices<IMetricsSource>()));
         });
 
         RequestDelegate Admin(RequestDelegate handler) => context => IsAuthorized(context, options) ? handler(context) : Deny(context, options);

@@ -1,20 +1,22 @@
-using System.Globalization;
 using System.Text;
 using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Engine.Operations;
+using static IotRealtime.Broker.Engine.Operations.PrometheusText;
 using MQTTnet.Protocol;
 
 namespace IotRealtime.Broker.Host.Operations;
 
 /// <summary>
 /// Writes the engine's metrics in the Prometheus text exposition format 0.0.4 (HELP and TYPE per family, then samples).
-/// Reads <see cref="MqttBroker"/> and <see cref="BrokerMetrics"/> directly: the same numbers the Meter publishes.
+/// Reads <see cref="MqttBroker"/> and <see cref="BrokerMetrics"/> directly: the same numbers the Meter publishes; then
+/// every registered <see cref="IMetricsSource"/> (Kafka forwarder, bridges) adds its own families.
 /// </summary>
 public static class PrometheusExporter
-{
-    public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-    public static string Write(MqttBroker broker, TimeProvider time)
+{
+    public const string ContentType = PrometheusText.ContentType;
+
+    public static string Write(MqttBroker broker, TimeProvider time, IEnumerable<IMetricsSource> sources)
     {
         var m = broker.Metrics;
         var w = new StringBuilder(4096);
@@ -43,36 +45,7 @@ public static class PrometheusExporter
         Family(w, "iotrealtime_draining", "gauge", "1 while the broker drains (refuses CONNECTs).", broker.IsDraining ? 1 : 0);
         Histogram(w, "iotrealtime_accept_latency_seconds", "Time publishes spent in an asynchronous accept stage (store, forwarders).", m.AcceptLatency);
         Histogram(w, "iotrealtime_store_write_latency_seconds", "Durable store write latency.", m.StoreWriteLatency);
+        foreach (var source in sources) source.WriteMetrics(w);
         return w.ToString();
     }
-
-    static void Family(StringBuilder w, string name, string type, string help, long value)
-    {
-        Header(w, name, type, help);
-        w.Append(name).Append(' ').Append(Num(value)).Append('\n');
-    }
-
-    static void Header(StringBuilder w, string name, string type, string help) =>
-        w.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n').Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
-
-    static void Sample(StringBuilder w, string name, string label, string labelValue, long value) =>
-        w.Append(name).Append('{').Append(label).Append("=\"").Append(Escape(labelValue)).Append("\"} ").Append(Num(value)).Append('\n');
-
-    static void Histogram(StringBuilder w, string name, string help, LatencyHistogram histogram)
-    {
-        Header(w, name, "histogram", help);
-        var (cumulative, sum) = histogram.Snapshot();
-        for (var i = 0; i < LatencyHistogram.Bounds.Count; i++)
-        {
-            w.Append(name).Append("_bucket{le=\"").Append(LatencyHistogram.Bounds[i].ToString("R", CultureInfo.InvariantCulture)).Append("\"} ").Append(Num(cumulative[i])).Append('\n');
-        }
-        var count = cumulative[^1];
-        w.Append(name).Append("_bucket{le=\"+Inf\"} ").Append(Num(count)).Append('\n');
-        w.Append(name).Append("_sum ").Append(sum.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
-        w.Append(name).Append("_count ").Append(Num(count)).Append('\n');
-    }
-
-    static string Num(long value) => value.ToString(CultureInfo.InvariantCulture);
-
-    static string Escape(string value) => value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 }
