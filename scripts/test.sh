@@ -7,13 +7,16 @@ cd "$(dirname "$0")/.."
 # mosquitto-clients and python3-paho-mqtt: outside clients for the interop tests (never skipped when absent).
 # mosquitto: the reference broker the benchmarks compare against.
 # chromium: the browser the Playwright dashboard tests drive. postgresql: throwaway clusters (initdb) for Telemetry.
-# influxdb: the InfluxDB 1.x server the Telemetry line-protocol sink is tested against.
-packages=(mosquitto-clients python3-paho-mqtt mosquitto chromium postgresql influxdb)
+# influxdb: the InfluxDB 1.x server the Telemetry line-protocol sink is tested against. fonts-dejavu-core: readable
+# screenshots from the browser tests. npm (checked as a command: it may come with a nodejs package): the dashboard's
+# browser libraries are installed from the npm registry at build time.
+packages=(mosquitto-clients python3-paho-mqtt mosquitto chromium fonts-dejavu-core postgresql influxdb)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 command -v stdbuf >/dev/null 2>&1 || missing+=(coreutils)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if ((${#missing[@]} > 0)); then
   sudo=()
