@@ -1,0 +1,226 @@
+// Device view: one live chart per numeric JSON field published under devices/<id>/#, backfilled from history
+// (Telemetry's /api/history when the bridges say where it is, else the bridges' own history with from=earliest).
+// Messages are queued as they arrive and drawn once per animation frame; every series keeps at most maxPoints.
+import { connectRealtime, getOptionalJson, notice, query, formatTime, formatRate, payloadText, RateMeter, frameScheduler } from "/app/common.js";
+
+const maxPoints = clampInt(query.get("points"), 2000, 10, 100_000);
+// Fields a device publishes are few; a payload with hundreds of numbers must not create hundreds of charts.
+const maxCharts = 24;
+
+const deviceId = query.get("id");
+const series = new Map(); // key -> {key, xs: number[], ys: number[], chart, el, lastEl}
+const pending = []; // messages received since the last frame
+const rate = new RateMeter();
+let count = 0;
+let lastMessage = null;
+let uPlot = null;
+const draw = frameScheduler(flush);
+
+// Read by the browser tests and handy in the console: the points each chart holds.
+window.iotDashboard = {
+  page: "device",
+  deviceId,
+  maxPoints,
+  fields: () => [...series.keys()],
+  series: (key) => {
+    const s = series.get(key);
+    return s ? { xs: [...s.xs], ys: [...s.ys] } : null;
+  },
+  messages: () => count,
+};
+
+function clampInt(text, fallback, min, max) {
+  const n = Number.parseInt(text ?? "", 10);
+  return Number.isFinite(n) ? Math.min(max, Math.max(min, n)) : fallback;
+}
+
+if (!deviceId) {
+  const pick = document.getElementById("pick");
+  pick.hidden = false;
+  pick.addEventListener("submit", (e) => {
+    e.preventDefault();
+    location.search = `?id=${encodeURIComponent(pick.id.value.trim())}`;
+  });
+  notice("Choose a device: its client id, as listed on the fleet page.");
+} else {
+  await start();
+}
+
+async function start() {
+  const filter = `devices/${deviceId}/#`;
+  document.title = `${deviceId} · IotRealtime`;
+  document.getElementById("device-id").textContent = deviceId;
+  document.getElementById("filter").textContent = filter;
+  try {
+    uPlot = (await import("/lib/uPlot.esm.js")).default;
+  } catch {
+    notice("The chart library (/lib/uPlot.esm.js) is missing: the server was built without npm. Values still show as numbers.", "bad");
+  }
+
+  let client;
+  try {
+    client = await connectRealtime();
+  } catch (err) {
+    notice(`Cannot connect: ${err.message}`, "bad");
+    return;
+  }
+  window.iotDashboard.client = client;
+
+  const from = await backfill(filter);
+  const sub = client.subscribe(filter, onMessage, from ? { from } : { from: "earliest" });
+  sub.addEventListener?.("gap", (e) => {
+    const gap = e.detail ?? e;
+    notice(`Some messages are missing (${gap.reason ?? "gap"}); the charts continue from the oldest message still held. ${gap.advice ?? ""}`);
+  });
+}
+
+/**
+ * Loads history from Telemetry when the bridges advertise its URL (/api/bridges/config: historyUrl). Answers the
+ * position to go live from, or null to let the bridges replay what they hold (from=earliest).
+ */
+async function backfill(filter) {
+  const source = document.getElementById("source");
+  let config = null;
+  try {
+    config = await getOptionalJson("/api/bridges/config");
+  } catch {
+    // Older servers have no config endpoint; the bridges' own history still backfills.
+  }
+  if (!config?.historyUrl) {
+    source.textContent = "bridge history (from earliest)";
+    return null;
+  }
+  try {
+    const url = new URL(config.historyUrl, location.href);
+    url.searchParams.set("topic", filter);
+    url.searchParams.set("limit", String(maxPoints));
+    const history = await getOptionalJson(url.toString());
+    const rows = Array.isArray(history) ? history : (history?.messages ?? history?.points ?? []);
+    for (const row of rows) {
+      onMessage({ topic: row.topic, data: row.payload ?? row.data, enc: row.enc ?? "utf8", ts: row.ts ?? row.time ?? row.timestamp, id: row.id ?? row.position });
+    }
+    source.textContent = `Telemetry history (${rows.length} messages)`;
+    // Live from the newest position the history reached; without one the bridges replay what they hold.
+    return history?.position ?? rows.at(-1)?.position ?? null;
+  } catch (err) {
+    source.textContent = "bridge history (from earliest)";
+    notice(`History from Telemetry is unavailable (${err.message}); using the bridges' own history.`);
+    return null;
+  }
+}
+
+function onMessage(msg) {
+  count++;
+  rate.add();
+  pending.push(msg);
+  // Bounded even when frames stall (hidden tab): older queued messages beyond what the charts keep are useless.
+  if (pending.length > maxPoints * 4) pending.splice(0, pending.length - maxPoints * 4);
+  draw();
+}
+
+function flush() {
+  const batch = pending.splice(0, pending.length);
+  const touched = new Set();
+  for (const msg of batch) {
+    lastMessage = msg;
+    const text = payloadText(msg);
+    let value;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      continue;
+    }
+    const x = (Date.parse(msg.ts) || Date.now()) / 1000;
+    const rest = (msg.topic ?? "").split("/").slice(2).join("/");
+    for (const [field, y] of numericFields(value, "")) {
+      const key = rest && rest !== "telemetry" ? `${rest} · ${field}` : field;
+      const s = series.get(key) ?? addSeries(key);
+      if (!s) continue;
+      s.xs.push(x);
+      s.ys.push(y);
+      touched.add(s);
+    }
+  }
+  for (const s of touched) {
+    if (s.xs.length > maxPoints) {
+      s.xs.splice(0, s.xs.length - maxPoints);
+      s.ys.splice(0, s.ys.length - maxPoints);
+    }
+    s.lastEl.textContent = formatNumber(s.ys.at(-1));
+    s.el.dataset.points = String(s.ys.length);
+    s.el.dataset.last = String(s.ys.at(-1));
+    s.chart?.setData([s.xs, s.ys]);
+  }
+  document.getElementById("count").textContent = count.toLocaleString();
+  document.getElementById("rate").textContent = formatRate(rate.perSecond());
+  if (lastMessage) {
+    document.getElementById("last").textContent = formatTime(lastMessage.ts);
+    document.getElementById("raw-topic").textContent = lastMessage.topic ?? "";
+    document.getElementById("raw").textContent = prettyPayload(payloadText(lastMessage));
+  }
+  document.getElementById("no-fields").classList.toggle("hidden", series.size > 0);
+}
+
+function* numericFields(value, prefix) {
+  if (typeof value === "number" && Number.isFinite(value)) {
+    yield [prefix || "value", value];
+  } else if (value && typeof value === "object" && !Array.isArray(value)) {
+    for (const [name, inner] of Object.entries(value)) yield* numericFields(inner, prefix ? `${prefix}.${name}` : name);
+  }
+}
+
+function addSeries(key) {
+  if (series.size >= maxCharts) return null;
+  const el = document.createElement("figure");
+  el.className = "chart";
+  el.dataset.field = key;
+  el.style.margin = "0";
+  const title = document.createElement("h3");
+  const name = document.createElement("span");
+  name.textContent = key;
+  const lastEl = document.createElement("span");
+  lastEl.className = "last";
+  lastEl.setAttribute("aria-label", `latest ${key}`);
+  title.append(name, lastEl);
+  el.append(title);
+  const plot = document.createElement("div");
+  plot.setAttribute("role", "img");
+  plot.setAttribute("aria-label", `Chart of ${key} over time`);
+  el.append(plot);
+  // Sorted by name so charts do not jump around as fields appear.
+  const charts = document.getElementById("charts");
+  const after = [...charts.children].find((c) => c.dataset.field.localeCompare(key) > 0);
+  charts.insertBefore(el, after ?? null);
+  const s = { key, xs: [], ys: [], chart: null, el, lastEl };
+  if (uPlot) {
+    const styles = getComputedStyle(document.documentElement);
+    const axisColor = styles.getPropertyValue("--muted").trim() || "#57606a";
+    const gridColor = styles.getPropertyValue("--border").trim() || "#d0d7de";
+    const axis = { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor } };
+    s.chart = new uPlot({
+      width: Math.max(300, el.clientWidth - 24),
+      height: 220,
+      scales: { x: { time: true } },
+      axes: [axis, { ...axis, size: 60 }],
+      series: [{}, { label: key, stroke: styles.getPropertyValue("--accent").trim() || "#0a58ca", width: 2, points: { show: false } }],
+      legend: { show: true },
+    }, [[], []], plot);
+  }
+  return (series.set(key, s), s);
+}
+
+function formatNumber(n) {
+  return Number.isInteger(n) ? n.toLocaleString() : n.toLocaleString(undefined, { maximumFractionDigits: 4 });
+}
+
+function prettyPayload(text) {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
+  }
+}
+
+window.addEventListener("resize", frameScheduler(() => {
+  for (const s of series.values()) s.chart?.setSize({ width: Math.max(300, s.el.clientWidth - 24), height: 220 });
+}));
