@@ -203,7 +203,7 @@ function addSeries(key) {
       scales: { x: { time: true } },
       axes: [axis, { ...axis, size: 60 }],
       series: [{}, { label: key, stroke: styles.getPropertyValue("--accent").trim() || "#0a58ca", width: 2, points: { show: false } }],
-      legend: { show: true },
+      legend: { show: false },
     }, [[], []], plot);
   }
   return (series.set(key, s), s);
