@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
-using IotRealtime.Broker.Host;
+using IotRealtime.Bridges.Tests.Infrastructure;
 using IotRealtime.Broker.Host.Auth;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Playwright;
 using MQTTnet;
 using MQTTnet.Formatter;
@@ -12,21 +11,15 @@ namespace IotRealtime.Bridges.Tests.Browser;
 
 /// <summary>
 /// mqtt.js (from npm, served from the build output's wwwroot/lib) in the topic explorer's publish panel talks MQTT
-/// over the broker's /mqtt WebSocket listener; an MQTTnet client on the TCP listener sees what it publishes.
+/// over the broker's /mqtt WebSocket listener (same origin as the page); an MQTTnet client on the TCP listener sees
+/// what it publishes.
 /// </summary>
 [Collection(BrowserCollection.Name)]
-public sealed class MqttJsTests(BrowserFixture browser, ITestOutputHelper output) : IAsyncLifetime
+public sealed class MqttJsTests(BrowserFixture browser, ITestOutputHelper output) : IDisposable
 {
     readonly string _dir = Directory.CreateTempSubdirectory("iotrealtime-mqttjs-").FullName;
-    StaticDashboardServer _site = null!;
 
-    public async Task InitializeAsync() => _site = await StaticDashboardServer.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _site.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
-    }
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     [Fact]
     public async Task Mqtt_js_publishes_over_websocket_and_a_tcp_client_receives_it()
@@ -73,26 +66,15 @@ public sealed class MqttJsTests(BrowserFixture browser, ITestOutputHelper output
         await Assertions.Expect(page.Locator("#publish-result")).ToContainTextAsync("acknowledged by the broker");
     }
 
-    async Task<BrokerHost> StartBroker(params (string Key, string Value)[] settings)
-    {
-        var values = new Dictionary<string, string?>
-        {
-            ["Listeners:BindAddress"] = "127.0.0.1",
-            ["Listeners:MqttPort"] = "0",
-            ["Listeners:HttpPort"] = "0",
-            ["Admin:ShutdownDrainSeconds"] = "0",
-            ["Store:Durability"] = "None",
-            ["Data:Directory"] = _dir,
-        };
-        foreach (var (key, value) in settings) values[key] = value;
-        return await BrokerHost.StartAsync(new ConfigurationBuilder().AddInMemoryCollection(values).Build());
-    }
+    static Task<TestBridges> StartBroker(params (string Key, string Value)[] settings) =>
+        TestBridges.StartAsync(settings.ToDictionary(s => s.Key, s => (string?)s.Value));
 
-    async Task<IPage> OpenExplorer(BrokerHost broker)
+    async Task<IPage> OpenExplorer(TestBridges broker)
     {
         var page = await browser.NewPageAsync(output);
-        var mqttUrl = Uri.EscapeDataString($"ws://127.0.0.1:{broker.HttpPort}/mqtt");
-        await page.GotoAsync(new Uri(_site.BaseUri, $"explorer.html?mqtt={mqttUrl}").ToString());
+        await page.GotoAsync(new Uri(broker.BaseUri, "explorer.html").ToString());
+        // The default broker URL is the page's own host: the broker's HTTP listener serves /mqtt next to the dashboard.
+        await Assertions.Expect(page.GetByLabel("Broker URL")).ToHaveValueAsync($"ws://127.0.0.1:{broker.HttpPort}/mqtt");
         return page;
     }
 
@@ -122,7 +104,7 @@ public sealed class MqttJsTests(BrowserFixture browser, ITestOutputHelper output
 
         public ConcurrentDictionary<string, string> Received { get; } = new();
 
-        public static async Task<TcpSubscriber> ConnectAsync(BrokerHost broker, string filter, string? username = null, string? password = null)
+        public static async Task<TcpSubscriber> ConnectAsync(TestBridges broker, string filter, string? username = null, string? password = null)
         {
             var client = new MqttClientFactory().CreateMqttClient();
             var subscriber = new TcpSubscriber(client);

@@ -33,7 +33,10 @@ public sealed class TcpProxy : IAsyncDisposable
     /// <summary>Requests for paths starting with one of these are answered by closing the connection unanswered.</summary>
     public List<string> RefusedPathPrefixes { get; } = [];
 
-    /// <summary>The head (request line and headers) of the first request on each connection, in arrival order.</summary>
+    /// <summary>
+    /// The head (request line and headers) of the first request on each connection, in arrival order; later requests on a
+    /// kept-alive connection are forwarded unread.
+    /// </summary>
     public IReadOnlyList<string> RequestHeads => [.. _requests];
 
     /// <summary>Resets every open connection, both sides, as a network failure would.</summary>

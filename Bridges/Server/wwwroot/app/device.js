@@ -27,7 +27,9 @@ window.iotDashboard = {
     return s ? { xs: [...s.xs], ys: [...s.ys] } : null;
   },
   messages: () => count,
+  subscriptionState: () => subscription?.readyState ?? null,
 };
+let subscription = null;
 
 function clampInt(text, fallback, min, max) {
   const n = Number.parseInt(text ?? "", 10);
@@ -68,8 +70,9 @@ async function start() {
 
   const from = await backfill(filter);
   const sub = client.subscribe(filter, onMessage, from ? { from } : { from: "earliest" });
-  sub.addEventListener?.("gap", (e) => {
-    const gap = e.detail ?? e;
+  subscription = sub;
+  sub.addEventListener("gap", (e) => {
+    const gap = e.detail;
     notice(`Some messages are missing (${gap.reason ?? "gap"}); the charts continue from the oldest message still held. ${gap.advice ?? ""}`);
   });
 }
@@ -130,14 +133,14 @@ function flush() {
     } catch {
       continue;
     }
-    const x = (Date.parse(msg.ts) || Date.now()) / 1000;
+    const x = deviceTime(value) ?? (Date.parse(msg.ts) || Date.now()) / 1000;
     const rest = (msg.topic ?? "").split("/").slice(2).join("/");
     for (const [field, y] of numericFields(value, "")) {
+      if (timeFields.includes(field)) continue;
       const key = rest && rest !== "telemetry" ? `${rest} · ${field}` : field;
       const s = series.get(key) ?? addSeries(key);
       if (!s) continue;
-      s.xs.push(x);
-      s.ys.push(y);
+      insert(s, x, y);
       touched.add(s);
     }
   }
@@ -159,6 +162,33 @@ function flush() {
     document.getElementById("raw").textContent = prettyPayload(payloadText(lastMessage));
   }
   document.getElementById("no-fields").classList.toggle("hidden", series.size > 0);
+}
+
+// A payload's own timestamp (ISO text, epoch seconds or milliseconds) places its point; else the broker's receive time.
+const timeFields = ["ts", "timestamp", "time"];
+
+function deviceTime(value) {
+  if (!value || typeof value !== "object") return null;
+  for (const name of timeFields) {
+    const t = value[name];
+    if (typeof t === "string" && Number.isFinite(Date.parse(t))) return Date.parse(t) / 1000;
+    if (typeof t === "number" && t > 1e12) return t / 1000;
+    if (typeof t === "number" && t > 1e9) return t;
+  }
+  return null;
+}
+
+/** Appends (x, y), or inserts it in time order when a device's clock or a backfill brings an older point. */
+function insert(s, x, y) {
+  let i = s.xs.length;
+  while (i > 0 && s.xs[i - 1] > x) i--;
+  if (i === s.xs.length) {
+    s.xs.push(x);
+    s.ys.push(y);
+  } else {
+    s.xs.splice(i, 0, x);
+    s.ys.splice(i, 0, y);
+  }
 }
 
 function* numericFields(value, prefix) {

@@ -20,6 +20,8 @@ window.iotDashboard = {
   page: "explorer",
   maxRows,
   received: () => received,
+  // 0 connecting, 1 open, 2 closed (EventSource-like); null before the first subscription.
+  subscriptionState: () => sub?.readyState ?? null,
   // The rows on screen, newest first: what a person reads.
   rows: () => [...list.querySelectorAll("li:not(.gap)")].map((li) => ({ id: li.dataset.id, topic: li.dataset.topic, payload: li.querySelector(".payload").textContent })),
 };
@@ -72,15 +74,18 @@ async function subscribe(newFilter, from) {
     if (queued.length > maxRows) queued.splice(0, queued.length - maxRows);
     draw();
   }, from ? { from } : {});
-  sub.addEventListener?.("gap", (e) => {
-    const gap = e.detail ?? e;
+  sub.addEventListener("gap", (e) => {
+    const gap = e.detail;
     queued.push({ gap });
     draw();
   });
-  sub.addEventListener?.("error", (e) => {
-    const reason = e.detail?.reason ?? e.detail ?? e.message;
-    if (reason && typeof reason === "string") notice(`The server refused ${filter}: ${reason}`, "bad");
+  sub.addEventListener("error", (e) => {
+    const reason = e.detail?.reason ?? "";
+    // Lost connections are retried by the client (and resumed without loss); anything else is the server's refusal.
+    if (reason.startsWith("connection lost")) stats.textContent = `Reconnecting… (${received.toLocaleString()} messages so far)`;
+    else if (reason) notice(`The server refused ${filter}: ${reason}`, "bad");
   });
+  sub.addEventListener("open", () => notice(null));
   stopButton.disabled = false;
   const url = new URL(location.href);
   url.searchParams.set("filter", filter);

@@ -10,7 +10,9 @@ const tbody = document.getElementById("devices");
 const search = document.getElementById("search");
 const render = frameScheduler(draw);
 
-window.iotDashboard = { page: "fleet", online, presenceEvents: 0 };
+let presence = null;
+// Read by the browser tests: subscriptionState is the $presence channel's (1 = open).
+window.iotDashboard = { page: "fleet", online, presenceEvents: 0, subscriptionState: () => presence?.readyState ?? null };
 
 function draw() {
   const term = search.value.trim().toLowerCase();
@@ -63,15 +65,14 @@ search.addEventListener("input", render);
 await poll();
 try {
   const client = await connectRealtime();
-  const presence = client.subscribe("$presence", () => {});
-  presence.addEventListener("presence", (e) => onPresence(e.detail ?? e.data));
+  // Presence events arrive as messages on the $presence channel: data = {clientId, kind, at}.
+  presence = client.subscribe("$presence", (msg) => onPresence(msg.data));
   window.iotDashboard.client = client;
 } catch (err) {
   notice(`Live presence is unavailable (${err.message}); the list refreshes every ${pollMs / 1000} s.`);
 }
 
 function onPresence(event) {
-  if (typeof event === "string") event = JSON.parse(event);
   if (!event?.clientId) return;
   window.iotDashboard.presenceEvents++;
   if (event.kind === "connected") {
