@@ -69,6 +69,30 @@ public sealed class DeviceViewTests(BrowserFixture browser, ITestOutputHelper ou
         Assert.Equal(Enumerable.Range(21, 10).Select(i => (double)i), await Values(page, "rpm"));
     }
 
+    [Fact]
+    public async Task A_burst_is_drawn_in_batches_and_every_message_counts()
+    {
+        const int burst = 2000;
+        await using var host = await TestBridges.StartAsync();
+        var device = await host.ConnectMqttAsync("press-9");
+        var page = await browser.NewPageAsync(output);
+        await page.GotoAsync(new Uri(host.BaseUri, "device.html?id=press-9&points=500").ToString());
+        await DashboardPage.WaitForSubscriptionAsync(page);
+
+        // QoS 1 publishes in flight together (MQTTnet pipelines them), bounded by the burst size.
+        await Task.WhenAll(Enumerable.Range(1, burst).Select(i => TestBridges.PublishAsync(device, "devices/press-9/telemetry", $"{{\"pressure\":{i}}}")));
+        // All received and all drawn.
+        await page.WaitForFunctionAsync($"() => window.iotDashboard.messages() === {burst} && window.iotDashboard.pending() === 0", null,
+            new PageWaitForFunctionOptions { Timeout = (float)Timeouts.Default.TotalMilliseconds, PollingInterval = 100 });
+
+        var values = await Values(page, "pressure");
+        Assert.Equal(500, values.Length);
+        Assert.Equal(500, values.Distinct().Count());
+        Assert.Equal(burst, values.Max());
+        var draws = await page.EvaluateAsync<int>("() => window.iotDashboard.draws()");
+        Assert.True(draws < burst / 2, $"{draws} draws for {burst} messages: the page drew per message, not per frame");
+    }
+
     static Task WaitForPoints(IPage page, string field, int count) =>
         page.WaitForFunctionAsync("([f, n]) => (window.iotDashboard.series(f)?.ys.length ?? 0) >= n", new object[] { field, count },
             new PageWaitForFunctionOptions { Timeout = (float)Timeouts.Default.TotalMilliseconds, PollingInterval = 50 });

@@ -14,6 +14,7 @@ const rate = new RateMeter();
 let count = 0;
 let lastMessage = null;
 let uPlot = null;
+let draws = 0;
 const draw = frameScheduler(flush);
 
 // Read by the browser tests and handy in the console: the points each chart holds.
@@ -27,6 +28,9 @@ window.iotDashboard = {
     return s ? { xs: [...s.xs], ys: [...s.ys] } : null;
   },
   messages: () => count,
+  // How many batches were drawn: far fewer than messages when they arrive faster than frames.
+  draws: () => draws,
+  pending: () => pending.length,
   subscriptionState: () => subscription?.readyState ?? null,
 };
 let subscription = null;
@@ -122,6 +126,7 @@ function onMessage(msg) {
 }
 
 function flush() {
+  draws++;
   const batch = pending.splice(0, pending.length);
   const touched = new Set();
   for (const msg of batch) {
