@@ -40,8 +40,9 @@ public sealed record HistoryGap(string Reason, string? Requested, string? Resume
 /// The result of one read: messages matching the filters in position order, and the gap, if the history no longer
 /// reaches the requested position. <see cref="LastSeq"/> is the newest position the read covered (its high-water mark,
 /// whether or not a matching message had it): a live message at or below it was either replayed or does not match.
+/// <see cref="LastPosition"/> is that mark as a position: a client that resumes after it misses nothing that followed the read.
 /// </summary>
-public sealed record HistoryRead(IReadOnlyList<FeedMessage> Messages, HistoryGap? Gap, long LastSeq);
+public sealed record HistoryRead(IReadOnlyList<FeedMessage> Messages, HistoryGap? Gap, long LastSeq, string LastPosition);
 
 /// <summary>
 /// A history of accepted messages that streams resume from. Guarantees, checked by the shared contract suite

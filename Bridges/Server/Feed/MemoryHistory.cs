@@ -161,7 +161,7 @@ public sealed class MemoryHistory : IHistorySource
 
     internal HistoryRead ReadLocked(IReadOnlyList<string> filters, HistoryStart start)
     {
-        if (start.Kind == HistoryStartKind.Live) return new HistoryRead([], null, _seq);
+        if (start.Kind == HistoryStartKind.Live) return new HistoryRead([], null, _seq, new FeedPosition(Epoch, _seq).ToString());
         long after = 0;
         HistoryGap? gap = null;
         if (start.Kind == HistoryStartKind.After)
@@ -192,7 +192,7 @@ public sealed class MemoryHistory : IHistorySource
         }
         messages.Sort(static (a, b) => a.Seq.CompareTo(b.Seq));
         if (gap is not null) gap = gap with { ResumedFrom = messages.Count > 0 ? messages[0].Id : null };
-        return new HistoryRead(messages, gap, _seq);
+        return new HistoryRead(messages, gap, _seq, new FeedPosition(Epoch, _seq).ToString());
     }
 
     bool IsTruncatedAfter(IReadOnlyList<string> filters, long after)

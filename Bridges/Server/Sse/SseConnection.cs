@@ -90,6 +90,13 @@ sealed class SseConnection : FeedListener, IBridgeStream
             }
             _metrics.SseSent(replayed);
             replayedUpTo = read.LastSeq;
+            // an id-only event is not dispatched, but sets EventSource's last event id: a reconnect before the first
+            // live message resumes from here instead of "now", so nothing published in between is missed
+            if (read.Messages.Count == 0 || read.Messages[^1].Seq != read.LastSeq)
+            {
+                EventJson.WriteUtf8(writer, $"id: {read.LastPosition}\n\n");
+                lastId = read.LastPosition;
+            }
             await Flush(writer, time, cancellationToken).ConfigureAwait(false);
         }
 

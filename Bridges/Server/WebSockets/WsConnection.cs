@@ -24,6 +24,7 @@ readonly record struct WsItem(WsChannel? Channel, FeedMessage? Message, Presence
 sealed class WsConnection : IBridgeStream
 {
     const int BatchSize = 256;
+    const string TooBig = "message too big";
 
     readonly WebSocket _socket;
     readonly WebSocketOptions _options;
@@ -35,7 +36,6 @@ sealed class WsConnection : IBridgeStream
     readonly SendQueue<WsItem> _queue;
     readonly Dictionary<string, WsChannel> _channels = new(StringComparer.Ordinal);
     readonly Dictionary<WsChannel, IDisposable> _presence = [];
-    readonly CancellationTokenSource _closing = new();
     readonly ArrayBufferWriter<byte> _scratch = new(256);
     int _drainRetryMs = -1;
     string? _closeReason;
@@ -71,14 +71,24 @@ sealed class WsConnection : IBridgeStream
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
-        var send = SendLoopAsync(linked.Token);
-        var receive = ReceiveLoopAsync(linked.Token);
-        await Task.WhenAny(send, receive).ConfigureAwait(false);
-        await _closing.CancelAsync().ConfigureAwait(false);
-        _queue.Close();
+        // cancelling a pending WebSocket receive aborts the socket, so neither loop is cancelled for an orderly close:
+        // the send loop is stopped through its queue, the receive loop by the peer's close frame
+        var send = SendLoopAsync(cancellationToken);
+        var receive = ReceiveLoopAsync(cancellationToken);
         try
         {
+            if (await Task.WhenAny(send, receive).ConfigureAwait(false) == send)
+            {
+                // the server ends it (drain, overflow): close frame first, then give the peer a moment to answer
+                await CloseOutputAsync().ConfigureAwait(false);
+                await WaitOrAbortAsync(receive).ConfigureAwait(false);
+            }
+            else
+            {
+                _queue.Close();
+                await WaitOrAbortAsync(send).ConfigureAwait(false);
+                await CloseOutputAsync().ConfigureAwait(false);
+            }
             await Task.WhenAll(send, receive).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
@@ -86,24 +96,44 @@ sealed class WsConnection : IBridgeStream
         }
         finally
         {
+            _queue.Close();
             lock (_channels)
             {
                 foreach (var channel in _channels.Values) Remove(channel);
                 _channels.Clear();
             }
-            _closing.Dispose();
         }
-        if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+    }
+
+    async Task WaitOrAbortAsync(Task task)
+    {
+        try
         {
-            var status = _closeReason is null ? WebSocketCloseStatus.NormalClosure : Volatile.Read(ref _drainRetryMs) >= 0 ? (WebSocketCloseStatus)1012 : (WebSocketCloseStatus)1013;
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            try
-            {
-                await _socket.CloseOutputAsync(status, _closeReason ?? "bye", timeout.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
-            {
-            }
+            await task.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _socket.Abort();
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
+        {
+        }
+    }
+
+    async Task CloseOutputAsync()
+    {
+        if (_socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived)) return;
+        var status = _closeReason is null ? WebSocketCloseStatus.NormalClosure
+            : Volatile.Read(ref _drainRetryMs) >= 0 ? (WebSocketCloseStatus)1012 // service restart
+            : _closeReason == TooBig ? WebSocketCloseStatus.MessageTooBig
+            : (WebSocketCloseStatus)1013; // try again later
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        try
+        {
+            await _socket.CloseOutputAsync(status, _closeReason ?? "bye", timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
+        {
         }
     }
 
@@ -128,7 +158,7 @@ sealed class WsConnection : IBridgeStream
             {
                 if (buffer.WrittenCount >= _options.MaxMessageBytes)
                 {
-                    _closeReason = "message too big";
+                    _closeReason = TooBig;
                     return;
                 }
                 result = await _socket.ReceiveAsync(buffer.GetMemory(4096), cancellationToken).ConfigureAwait(false);
@@ -434,11 +464,6 @@ sealed class WsConnection : IBridgeStream
         var read = _history.Read(filters, channel.Start);
         channel.ReplayedUpTo = read.LastSeq;
         channel.LastId = channel.Start.Position;
-        await SendAsync(Frame(w =>
-        {
-            w.WriteString("ch", channel.Name);
-            w.WriteString("ev", "subscribed");
-        }), cancellationToken).ConfigureAwait(false);
         if (read.Gap is { } gap) await SendGapAsync(channel, gap, cancellationToken).ConfigureAwait(false);
         var sent = 0;
         foreach (var message in read.Messages)
@@ -447,6 +472,14 @@ sealed class WsConnection : IBridgeStream
             await SendMessageAsync(channel, message, cancellationToken).ConfigureAwait(false);
             sent++;
         }
+        channel.LastId = read.LastPosition;
+        // after the replay, with where the subscription now stands: resuming after that id misses nothing
+        await SendAsync(Frame(w =>
+        {
+            w.WriteString("ch", channel.Name);
+            w.WriteString("ev", "subscribed");
+            w.WriteString("id", read.LastPosition);
+        }), cancellationToken).ConfigureAwait(false);
         return sent;
     }
 

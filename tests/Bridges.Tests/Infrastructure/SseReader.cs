@@ -100,7 +100,8 @@ public sealed class SseReader : IAsyncDisposable
         SseEvent Build()
         {
             if (id is not null) LastEventId = id;
-            return new SseEvent(id, ev ?? (data.Length > 0 || id is not null ? "message" : ""), data.ToString(), retry, comment);
+            // an event without data is not dispatched (it may still set the last event id)
+            return new SseEvent(id, data.Length == 0 ? "" : ev ?? "message", data.ToString(), retry, comment);
         }
     }
 

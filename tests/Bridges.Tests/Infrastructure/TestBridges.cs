@@ -19,7 +19,13 @@ public sealed class TestBridges : IAsyncDisposable
 {
     readonly List<IAsyncDisposable> _owned = [];
 
-    TestBridges(BrokerHost host) => Host = host;
+    readonly string _dataDirectory;
+
+    TestBridges(BrokerHost host, string dataDirectory)
+    {
+        Host = host;
+        _dataDirectory = dataDirectory;
+    }
 
     public BrokerHost Host { get; }
 
@@ -38,6 +44,7 @@ public sealed class TestBridges : IAsyncDisposable
     /// <summary>Starts broker and bridges; <paramref name="settings"/> override the defaults (e.g. "Bridges:History:MessagesPerTopic" = "5").</summary>
     public static async Task<TestBridges> StartAsync(IReadOnlyDictionary<string, string?>? settings = null, CancellationToken ct = default)
     {
+        var dataDirectory = Directory.CreateTempSubdirectory("iotrt-bridges-").FullName;
         var values = new Dictionary<string, string?>
         {
             ["Listeners:BindAddress"] = "127.0.0.1",
@@ -46,14 +53,23 @@ public sealed class TestBridges : IAsyncDisposable
             ["Auth:AllowAnonymous"] = "true",
             ["Admin:ShutdownDrainSeconds"] = "0",
             ["Store:Durability"] = "None",
-            ["Data:Directory"] = Path.Combine(Path.GetTempPath(), "iotrealtime-bridges-tests"),
+            ["Data:Directory"] = dataDirectory,
+            ["Logging:LogLevel:Default"] = "Warning",
         };
         if (settings is not null)
         {
             foreach (var (key, value) in settings) values[key] = value;
         }
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
-        return new TestBridges(await BrokerHost.StartAsync(configuration, ct));
+        try
+        {
+            return new TestBridges(await BrokerHost.StartAsync(configuration, ct), dataDirectory);
+        }
+        catch
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+            throw;
+        }
     }
 
     /// <summary>An HttpClient for this host, disposed with it.</summary>
@@ -126,6 +142,7 @@ public sealed class TestBridges : IAsyncDisposable
             }
         }
         await Host.DisposeAsync();
+        Directory.Delete(_dataDirectory, recursive: true);
     }
 
     sealed class DisposableAdapter(IDisposable inner) : IAsyncDisposable

@@ -343,8 +343,12 @@ export class IotRealtimeClient extends EventTarget {
     if (!channel) return;
     switch (frame.ev) {
       case "subscribed":
+        // sent after the replay of history, with the position the subscription now stands at
         channel.subscribed = true;
-        for (const sub of channel.subs) sub._opened();
+        for (const sub of channel.subs) {
+          if (frame.id) sub.lastId = frame.id;
+          sub._opened();
+        }
         break;
       case "msg": {
         const msg = { topic: frame.topic, data: frame.data, enc: frame.enc, id: frame.id, ts: frame.ts, qos: frame.qos, retain: frame.retain };
