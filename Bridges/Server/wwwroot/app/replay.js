@@ -1,6 +1,7 @@
-// Replay: streams GET /api/replay?filter=..&from=..&format=ndjson (one JSON message per line, oldest first) and shows
-// the messages paced by their recorded timestamps divided by the chosen speed. 404 means Kafka is not configured.
-import { authFetch, HttpError, notice, query, formatTime, frameScheduler } from "/app/common.js";
+// Replay: streams GET /api/replay?filter=..&from=..&format=ndjson (one JSON record per line, oldest first: position,
+// topic, ts, qos, retain, clientId, payload, enc) and shows the messages paced by their recorded timestamps divided by
+// the chosen speed. The endpoint is part of the broker's admin API: loopback callers, or Admin:Token as a bearer token.
+import { notice, query, formatTime, frameScheduler } from "/app/common.js";
 
 const maxRows = 500;
 const form = document.getElementById("replay");
@@ -36,7 +37,11 @@ form.addEventListener("submit", async (e) => {
     ? new Date(form.time.value).toISOString()
     : form.kind.value === "position" ? form.position.value.trim() : "earliest";
   const speed = Number(form.speed.value);
-  const url = `/api/replay?filter=${encodeURIComponent(form.filter.value.trim())}&from=${encodeURIComponent(from)}&format=ndjson`;
+  const limit = Math.min(100_000, Math.max(1, Number.parseInt(form.limit.value, 10) || 1000));
+  const url = `/api/replay?filter=${encodeURIComponent(form.filter.value.trim())}&from=${encodeURIComponent(from)}&limit=${limit}&format=ndjson`;
+  const headers = { Accept: "application/x-ndjson" };
+  const adminToken = form.adminToken.value.trim();
+  if (adminToken) headers.Authorization = `Bearer ${adminToken}`;
   list.replaceChildren();
   queued = [];
   shown = 0;
@@ -45,15 +50,17 @@ form.addEventListener("submit", async (e) => {
   stopButton.disabled = false;
   progress.textContent = "Starting…";
   try {
-    const response = await authFetch(url, { signal: controller.signal, headers: { Accept: "application/x-ndjson" } });
+    const response = await fetch(url, { signal: controller.signal, headers });
+    if (!response.ok) {
+      progress.textContent = "Not started.";
+      notice(await refusal(response), "bad");
+      return;
+    }
     await play(response, speed, controller.signal);
     progress.textContent = `Done: ${shown.toLocaleString()} messages replayed.`;
   } catch (err) {
     if (controller.signal.aborted) {
       progress.textContent = `Stopped after ${shown.toLocaleString()} messages.`;
-    } else if (err instanceof HttpError && err.status === 404) {
-      progress.textContent = "Not started.";
-      notice("Kafka not configured: replay reads the Kafka log, and this server has no Kafka connection (set Kafka:BootstrapServers on the broker and the bridges).", "bad");
     } else {
       progress.textContent = `Stopped after ${shown.toLocaleString()} messages.`;
       notice(`Replay failed: ${err.message}`, "bad");
@@ -65,6 +72,29 @@ form.addEventListener("submit", async (e) => {
     }
   }
 });
+
+/** What to tell the user about a refused replay request. */
+async function refusal(response) {
+  let message = "";
+  try {
+    const text = await response.text();
+    try {
+      message = JSON.parse(text).error ?? text;
+    } catch {
+      message = text;
+    }
+  } catch {
+    // no body
+  }
+  // 404 without Kafka (or on a server without the replay API at all); a missing Kafka topic also answers 404, with its name.
+  if (response.status === 404 && (!message || message.includes("not configured"))) {
+    return "Kafka not configured: replay reads the Kafka log, and this server has no Kafka connection (set Kafka:BootstrapServers on the broker).";
+  }
+  if (response.status === 401) return `The replay API needs the broker's admin token (Admin:Token): enter it above. (${message})`;
+  if (response.status === 403) return `The replay API refused this browser: ${message}`;
+  if (response.status === 410) return `That position is older than what Kafka still holds: ${message}`;
+  return `Replay refused: HTTP ${response.status} ${message}`;
+}
 
 /** Reads NDJSON lines as they arrive; waits between messages so that recorded time passes `speed` times faster. */
 async function play(response, speed, signal) {
@@ -81,7 +111,10 @@ async function play(response, speed, signal) {
       const line = buffer.slice(0, newline).trim();
       buffer = buffer.slice(newline + 1);
       if (!line) continue;
-      const msg = normalize(JSON.parse(line));
+      const parsed = JSON.parse(line);
+      // A failure mid-stream is the stream's last line: {"error", "cursor"}.
+      if (parsed.error) throw new Error(`${parsed.error} (stopped at ${parsed.cursor})`);
+      const msg = normalize(parsed);
       if (msg.gap) {
         queued.push(msg);
         draw();
