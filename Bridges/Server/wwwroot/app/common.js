@@ -15,8 +15,27 @@ export function currentToken() {
   }
 }
 
+// Realtime clients of this page: a new token reaches them, so their next (re)connection uses it.
+const realtimeClients = new Set();
+let renewTimer = null;
+
 function storeToken(answer) {
   sessionStorage.setItem(tokenKey, JSON.stringify({ token: answer.token, expiresAt: answer.expiresAt ?? null }));
+  for (const client of realtimeClients) client.token = answer.token;
+  scheduleRenewal(answer.expiresAt);
+}
+
+/**
+ * Tokens are short-lived (15 min by default) and an open stream outlives them; a reconnect after expiry would be
+ * refused. So a minute before expiry (a quarter of the lifetime for shorter ones) the sign-in dialog asks again.
+ */
+function scheduleRenewal(expiresAt) {
+  clearTimeout(renewTimer);
+  const expires = Date.parse(expiresAt ?? "");
+  if (!Number.isFinite(expires) || realtimeClients.size === 0) return;
+  const left = expires - Date.now();
+  const lead = Math.min(60_000, left / 4);
+  renewTimer = setTimeout(() => login("Your session is about to expire; sign in again to stay connected."), Math.max(0, left - lead));
 }
 
 export function forgetToken() {
@@ -145,6 +164,12 @@ export async function connectRealtime() {
   const { IotRealtimeClient } = await import("/js/iotrealtime.js");
   const transport = query.get("transport") ?? "auto";
   const client = new IotRealtimeClient({ baseUrl: "", token: currentToken(), transport });
+  realtimeClients.add(client);
+  try {
+    scheduleRenewal(JSON.parse(sessionStorage.getItem(tokenKey) ?? "null")?.expiresAt);
+  } catch {
+    // nothing stored: no token needed
+  }
   const pill = document.getElementById("transport");
   const show = (name) => {
     if (!pill) return;
