@@ -1,9 +1,11 @@
 // Device view: one live chart per numeric JSON field published under devices/<id>/#, backfilled from history
-// (Telemetry's /api/history when the bridges say where it is, else the bridges' own history with from=earliest).
+// (Telemetry's /api/history buckets when its address is known, then the bridges' own history with from=earliest).
 // Messages are queued as they arrive and drawn once per animation frame; every series keeps at most maxPoints.
 import { connectRealtime, getOptionalJson, notice, query, formatTime, formatRate, payloadText, RateMeter, frameScheduler } from "/app/common.js";
 
 const maxPoints = clampInt(query.get("points"), 2000, 10, 100_000);
+// How far back Telemetry's history is asked for (?minutes=).
+const historyMinutes = clampInt(query.get("minutes"), 60, 1, 60 * 24 * 30);
 // Fields a device publishes are few; a payload with hundreds of numbers must not create hundreds of charts.
 const maxCharts = 24;
 
@@ -72,8 +74,9 @@ async function start() {
   }
   window.iotDashboard.client = client;
 
-  const from = await backfill(filter);
-  const sub = client.subscribe(filter, onMessage, from ? { from } : { from: "earliest" });
+  await backfillFromTelemetry();
+  // The bridges replay what they still hold, then go live; Telemetry's older buckets stay in front of it.
+  const sub = client.subscribe(filter, onMessage, { from: "earliest" });
   subscription = sub;
   sub.addEventListener("gap", (e) => {
     const gap = e.detail;
@@ -82,37 +85,52 @@ async function start() {
 }
 
 /**
- * Loads history from Telemetry when the bridges advertise its URL (/api/bridges/config: historyUrl). Answers the
- * position to go live from, or null to let the bridges replay what they hold (from=earliest).
+ * Older history from Telemetry's API when its address is known: ?history=<base URL> on this page (Telemetry answers
+ * cross-origin), or historyUrl from /api/bridges/config when the server offers one. One request per metric
+ * (GET /api/history/metrics?device=, then /api/history?device=&metric=&from=) gives bucket averages for the last
+ * historyMinutes; they are drawn as points until the bridges' own (newer, exact) messages for that field arrive.
  */
-async function backfill(filter) {
+async function backfillFromTelemetry() {
   const source = document.getElementById("source");
-  let config = null;
-  try {
-    config = await getOptionalJson("/api/bridges/config");
-  } catch {
-    // Older servers have no config endpoint; the bridges' own history still backfills.
-  }
-  if (!config?.historyUrl) {
-    source.textContent = "bridge history (from earliest)";
-    return null;
-  }
-  try {
-    const url = new URL(config.historyUrl, location.href);
-    url.searchParams.set("topic", filter);
-    url.searchParams.set("limit", String(maxPoints));
-    const history = await getOptionalJson(url.toString());
-    const rows = Array.isArray(history) ? history : (history?.messages ?? history?.points ?? []);
-    for (const row of rows) {
-      onMessage({ topic: row.topic, data: row.payload ?? row.data, enc: row.enc ?? "utf8", ts: row.ts ?? row.time ?? row.timestamp, id: row.id ?? row.position });
+  source.textContent = "bridge history (from earliest)";
+  let base = query.get("history");
+  if (!base) {
+    try {
+      base = (await getOptionalJson("/api/bridges/config"))?.historyUrl ?? null;
+    } catch {
+      // no config endpoint: the bridges' own history backfills
     }
-    source.textContent = `Telemetry history (${rows.length} messages)`;
-    // Live from the newest position the history reached; without one the bridges replay what they hold.
-    return history?.position ?? rows.at(-1)?.position ?? null;
+  }
+  if (!base) return;
+  try {
+    const root = new URL(base, location.href);
+    const get = async (path, params) => {
+      const url = new URL(path, root);
+      for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`${url.pathname}: HTTP ${response.status} ${(await response.text()).slice(0, 200)}`);
+      return response.json();
+    };
+    const { metrics = [] } = await get("/api/history/metrics", { device: deviceId });
+    const from = new Date(Date.now() - historyMinutes * 60_000).toISOString();
+    let buckets = 0;
+    await Promise.all(metrics.slice(0, maxCharts).map(async (metric) => {
+      const answer = await get("/api/history", { device: deviceId, metric, from });
+      const s = series.get(metric) ?? addSeries(metric);
+      if (!s) return;
+      s.telemetryStep = answer.step ?? 0;
+      for (const b of answer.buckets ?? []) {
+        const y = b.avg ?? b.last;
+        if (typeof y !== "number") continue;
+        insert(s, Date.parse(b.t) / 1000, y);
+        s.telemetryPoints++;
+        buckets++;
+      }
+      trimAndDraw(s);
+    }));
+    source.textContent = `Telemetry (${metrics.length} metrics, ${buckets} buckets) + bridge history`;
   } catch (err) {
-    source.textContent = "bridge history (from earliest)";
-    notice(`History from Telemetry is unavailable (${err.message}); using the bridges' own history.`);
-    return null;
+    notice(`History from Telemetry is unavailable (${err.message}); the charts start with what the bridges hold.`);
   }
 }
 
@@ -145,20 +163,12 @@ function flush() {
       const key = rest && rest !== "telemetry" ? `${rest} · ${field}` : field;
       const s = series.get(key) ?? addSeries(key);
       if (!s) continue;
+      if (s.telemetryPoints > 0) dropOverlappingBuckets(s, x);
       insert(s, x, y);
       touched.add(s);
     }
   }
-  for (const s of touched) {
-    if (s.xs.length > maxPoints) {
-      s.xs.splice(0, s.xs.length - maxPoints);
-      s.ys.splice(0, s.ys.length - maxPoints);
-    }
-    s.lastEl.textContent = formatNumber(s.ys.at(-1));
-    s.el.dataset.points = String(s.ys.length);
-    s.el.dataset.last = String(s.ys.at(-1));
-    s.chart?.setData([s.xs, s.ys]);
-  }
+  for (const s of touched) trimAndDraw(s);
   document.getElementById("count").textContent = count.toLocaleString();
   document.getElementById("rate").textContent = formatRate(rate.perSecond());
   if (lastMessage) {
@@ -167,6 +177,29 @@ function flush() {
     document.getElementById("raw").textContent = prettyPayload(payloadText(lastMessage));
   }
   document.getElementById("no-fields").classList.toggle("hidden", series.size > 0);
+}
+
+function trimAndDraw(s) {
+  if (s.xs.length > maxPoints) {
+    const cut = s.xs.length - maxPoints;
+    s.xs.splice(0, cut);
+    s.ys.splice(0, cut);
+    s.telemetryPoints = Math.max(0, s.telemetryPoints - cut);
+  }
+  if (s.ys.length === 0) return;
+  s.lastEl.textContent = formatNumber(s.ys.at(-1));
+  s.el.dataset.points = String(s.ys.length);
+  s.el.dataset.last = String(s.ys.at(-1));
+  s.chart?.setData([s.xs, s.ys]);
+}
+
+/** The first exact message of a field ends its Telemetry part: buckets reaching into its time are dropped. */
+function dropOverlappingBuckets(s, x) {
+  let keep = 0;
+  while (keep < s.telemetryPoints && s.xs[keep] + s.telemetryStep <= x) keep++;
+  s.xs.splice(keep, s.telemetryPoints - keep);
+  s.ys.splice(keep, s.telemetryPoints - keep);
+  s.telemetryPoints = 0;
 }
 
 // A payload's own timestamp (ISO text, epoch seconds or milliseconds) places its point; else the broker's receive time.
@@ -226,7 +259,8 @@ function addSeries(key) {
   const charts = document.getElementById("charts");
   const after = [...charts.children].find((c) => c.dataset.field.localeCompare(key) > 0);
   charts.insertBefore(el, after ?? null);
-  const s = { key, xs: [], ys: [], chart: null, el, lastEl };
+  // telemetryPoints: how many leading points are Telemetry buckets, replaced where the bridges' messages begin.
+  const s = { key, xs: [], ys: [], chart: null, el, lastEl, telemetryPoints: 0, telemetryStep: 0 };
   if (uPlot) {
     const styles = getComputedStyle(document.documentElement);
     const axisColor = styles.getPropertyValue("--muted").trim() || "#57606a";
