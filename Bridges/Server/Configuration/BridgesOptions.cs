@@ -159,7 +159,7 @@ public sealed class WebSocketOptions
 }
 
 /// <summary>Binds a section key by key (nested option classes recursively), reporting misspelt keys and bad values by name.</summary>
-static class SectionBinder
+public static class SectionBinder
 {
     public static void Bind(object options, IConfigurationSection section, string path, List<string> errors)
     {
