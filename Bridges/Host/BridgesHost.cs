@@ -66,6 +66,8 @@ public sealed class BridgesHost : IAsyncDisposable
         SectionBinder.Bind(listeners, configuration.GetSection(BridgesListenerOptions.Section), BridgesListenerOptions.Section, errors);
         if (!IPAddress.TryParse(listeners.BindAddress, out var address)) errors.Add($"{BridgesListenerOptions.Section}:BindAddress: '{listeners.BindAddress}' is not an IP address.");
         if (listeners.HttpPort is < 0 or > 65535) errors.Add($"{BridgesListenerOptions.Section}:HttpPort must be 0..65535 (was {listeners.HttpPort}).");
+        // this process exists for the bridges: recording while nobody listens costs the broker nothing
+        if (configuration[$"{BridgesOptions.Section}:History:Record"] is null) bridges.History.Record = HistoryRecording.Always;
         if (errors.Count > 0) throw new ArgumentException("Invalid bridges configuration:\n  " + string.Join("\n  ", errors), nameof(configuration));
 
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
