@@ -53,11 +53,11 @@ public static class BridgesExtensions
         services.AddSingleton(options);
         services.AddSingleton(new MemoryHistory(options.History));
         services.AddSingleton<IHistorySource>(sp => sp.GetRequiredService<MemoryHistory>());
-        services.AddSingleton(sp => new FeedHub(sp.GetRequiredService<MemoryHistory>()));
+        services.AddSingleton(sp => new FeedHub(sp.GetRequiredService<MemoryHistory>(), options.History.Record));
         services.AddSingleton(sp => new BridgeAuth(new TokenService(TokenService.KeyFrom(options.TokenKey), TimeSpan.FromMinutes(options.TokenLifetimeMinutes), sp.GetRequiredService<TimeProvider>()), requireToken));
         services.AddSingleton(sp => new BridgeMetrics(sp.GetRequiredService<FeedHub>()));
         services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<BridgeMetrics>());
-        services.AddSingleton(sp => new StreamRegistry(sp.GetRequiredService<IBrokerLink>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new StreamRegistry(sp.GetRequiredService<IBrokerLink>(), sp.GetRequiredService<FeedHub>(), TimeSpan.FromSeconds(options.History.IdleSeconds), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<SseEndpoint>();
         services.AddSingleton<WsEndpoint>();
         services.AddSingleton<TokenEndpoint>();

@@ -74,9 +74,23 @@ public sealed class BridgesOptions
     }
 }
 
+/// <summary>When the bridges record accepted messages into their history.</summary>
+public enum HistoryRecording
+{
+    /// <summary>From the first browser stream until <see cref="HistoryOptions.IdleSeconds"/> after the last one closed: the broker's publish path costs nothing while no browser listens.</summary>
+    WhileListened,
+    /// <summary>Every accepted message, from start-up: a dashboard opened later can backfill from history.</summary>
+    Always,
+}
+
 /// <summary>The in-memory history kept for resume and backfill ("Bridges:History").</summary>
 public sealed class HistoryOptions
 {
+    public HistoryRecording Record { get; set; } = HistoryRecording.WhileListened;
+
+    /// <summary>Under WhileListened, how long recording goes on after the last stream closed, so reconnecting clients resume without a gap.</summary>
+    public int IdleSeconds { get; set; } = 600;
+
     /// <summary>Messages kept per topic; the oldest are evicted first.</summary>
     public int MessagesPerTopic { get; set; } = 100;
 
@@ -90,6 +104,7 @@ public sealed class HistoryOptions
     {
         if (MessagesPerTopic is < 1 or > 1_000_000) yield return $"{BridgesOptions.Section}:History:MessagesPerTopic must be 1..1000000 (was {MessagesPerTopic}).";
         if (MaxTopics is < 1 or > 10_000_000) yield return $"{BridgesOptions.Section}:History:MaxTopics must be 1..10000000 (was {MaxTopics}).";
+        if (IdleSeconds is < 0 or > 86_400) yield return $"{BridgesOptions.Section}:History:IdleSeconds must be 0..86400 (was {IdleSeconds}).";
         if (MaxBytes < 1024) yield return $"{BridgesOptions.Section}:History:MaxBytes must be at least 1024 (was {MaxBytes}).";
     }
 }
@@ -159,7 +174,7 @@ public sealed class WebSocketOptions
 }
 
 /// <summary>Binds a section key by key (nested option classes recursively), reporting misspelt keys and bad values by name.</summary>
-static class SectionBinder
+public static class SectionBinder
 {
     public static void Bind(object options, IConfigurationSection section, string path, List<string> errors)
     {

@@ -1,3 +1,4 @@
+using IotRealtime.Bridges.Configuration;
 using IotRealtime.Broker.Engine.Routing;
 
 namespace IotRealtime.Bridges.Feed;
@@ -7,14 +8,30 @@ namespace IotRealtime.Bridges.Feed;
 /// listener whose filter matches, all under one lock so that every listener sees messages in position order and a
 /// listener registered before a history read misses nothing after that read. Listeners are grouped by filter, so a
 /// message costs one match per distinct filter, not one per stream.
+/// <para>
+/// Recording follows <see cref="HistoryRecording"/>: with <see cref="HistoryRecording.WhileListened"/> the broker's
+/// publish path pays one volatile read while no browser listens; recording starts with the first listener and stops
+/// <c>grace</c> after the last one left. A pause leaves a hole in history, so a resume from before it is told of a gap.
+/// </para>
 /// </summary>
 public sealed class FeedHub
 {
     readonly Dictionary<string, List<FeedListener>> _byFilter = new(StringComparer.Ordinal);
+    readonly HistoryRecording _mode;
     long _appended;
     int _listeners;
+    volatile bool _recording;
+    long _idleSince;
 
-    public FeedHub(MemoryHistory history) => History = history;
+    public FeedHub(MemoryHistory history, HistoryRecording mode = HistoryRecording.Always)
+    {
+        History = history;
+        _mode = mode;
+        _recording = mode == HistoryRecording.Always;
+    }
+
+    /// <summary>Whether accepted messages are recorded (and dispatched) now.</summary>
+    public bool Recording => _recording;
 
     public MemoryHistory History { get; }
 
@@ -22,8 +39,10 @@ public sealed class FeedHub
 
     public long Appended => Interlocked.Read(ref _appended);
 
-    public FeedMessage Append(string topic, ReadOnlyMemory<byte> payload, int qos, bool retain, DateTimeOffset receivedAt)
+    /// <summary>Records and dispatches a message; null while not recording (nobody listens under WhileListened).</summary>
+    public FeedMessage? Append(string topic, ReadOnlyMemory<byte> payload, int qos, bool retain, DateTimeOffset receivedAt)
     {
+        if (!_recording) return null;
         lock (History.Sync)
         {
             var message = History.AppendLocked(topic, payload, qos, retain, receivedAt);
@@ -52,6 +71,7 @@ public sealed class FeedHub
     {
         lock (History.Sync)
         {
+            StartRecordingLocked();
             listener.Filters = filters.Distinct(StringComparer.Ordinal).ToArray();
             foreach (var filter in listener.Filters)
             {
@@ -72,7 +92,24 @@ public sealed class FeedHub
                 if (_byFilter.TryGetValue(filter, out var list) && list.Remove(listener) && list.Count == 0) _byFilter.Remove(filter);
             }
             listener.Filters = [];
-            _listeners--;
+            if (--_listeners == 0) _idleSince = Environment.TickCount64;
+        }
+    }
+
+    void StartRecordingLocked()
+    {
+        if (_recording) return;
+        History.MarkHoleLocked();
+        _recording = true;
+    }
+
+    /// <summary>Under WhileListened: stops recording when nobody has listened for <paramref name="grace"/>. Called about once a second.</summary>
+    public void StopRecordingIfIdle(TimeSpan grace)
+    {
+        if (_mode == HistoryRecording.Always || !_recording) return;
+        lock (History.Sync)
+        {
+            if (_listeners == 0 && Environment.TickCount64 - _idleSince >= (long)grace.TotalMilliseconds) _recording = false;
         }
     }
 }

@@ -14,10 +14,13 @@ public sealed class FeedMessage
     byte[]? _sseFrame;
     byte[]? _wsTail;
 
-    public FeedMessage(long seq, string id, string topic, ReadOnlyMemory<byte> payload, int qos, bool retain, DateTimeOffset receivedAt)
+    readonly string _epoch;
+    string? _id;
+
+    public FeedMessage(long seq, string epoch, string topic, ReadOnlyMemory<byte> payload, int qos, bool retain, DateTimeOffset receivedAt)
     {
         Seq = seq;
-        Id = id;
+        _epoch = epoch;
         Topic = topic;
         Payload = payload;
         QoS = qos;
@@ -28,8 +31,8 @@ public sealed class FeedMessage
     /// <summary>Global order key: strictly increasing over all topics of one history instance.</summary>
     public long Seq { get; }
 
-    /// <summary>The opaque position clients send back (Last-Event-ID, <c>from</c>).</summary>
-    public string Id { get; }
+    /// <summary>The opaque position clients send back (Last-Event-ID, <c>from</c>); made on first use, off the publish path.</summary>
+    public string Id => _id ??= new FeedPosition(_epoch, Seq).ToString();
 
     public string Topic { get; }
 
@@ -42,7 +45,7 @@ public sealed class FeedMessage
     public DateTimeOffset ReceivedAt { get; }
 
     /// <summary>Bytes this message holds in history (payload, topic, id and object overhead).</summary>
-    public long Size => Payload.Length + 2L * (Topic.Length + Id.Length) + 160;
+    public long Size => Payload.Length + 2L * Topic.Length + 200;
 
     /// <summary>The SSE event (<c>id:</c>, <c>event: message</c>, <c>data:</c>, blank line), built on first use.</summary>
     public ReadOnlyMemory<byte> SseFrame => _sseFrame ??= BuildSseFrame();

@@ -84,7 +84,7 @@ public sealed class MemoryHistory : IHistorySource
     internal FeedMessage AppendLocked(string topic, ReadOnlyMemory<byte> payload, int qos, bool retain, DateTimeOffset receivedAt)
     {
         var seq = ++_seq;
-        var message = new FeedMessage(seq, new FeedPosition(Epoch, seq).ToString(), topic, payload, qos, retain, receivedAt);
+        var message = new FeedMessage(seq, Epoch, topic, payload, qos, retain, receivedAt);
         if (!_topics.TryGetValue(topic, out var history))
         {
             if (_topics.Count >= _options.MaxTopics) EvictTopic(_byRecency.First!.Value, HistoryEviction.TopicCount);
@@ -107,6 +107,16 @@ public sealed class MemoryHistory : IHistorySource
             EvictOldest(oldest.Value, HistoryEviction.Bytes);
         }
         return message;
+    }
+
+    /// <summary>
+    /// Recording (re)starts after a pause in which messages may have gone unrecorded: a position from before now can no
+    /// longer be resumed exactly, so it is made a hole that every such resume reports as a gap. The caller holds <see cref="Sync"/>.
+    /// </summary>
+    internal void MarkHoleLocked()
+    {
+        if (_seq == 0) return;
+        _foldedWatermark = ++_seq;
     }
 
     /// <summary>Appends under the lock (for sources that feed history without a live feed, e.g. tests).</summary>

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using IotRealtime.Bridges.Feed;
 using IotRealtime.Bridges.Fleet;
 
 namespace IotRealtime.Bridges.Operations;
@@ -22,14 +23,18 @@ public sealed class StreamRegistry : IAsyncDisposable
     readonly ConcurrentDictionary<IBridgeStream, byte> _streams = new();
     readonly ConcurrentDictionary<string, int> _perClient = new(StringComparer.Ordinal);
     readonly IBrokerLink _broker;
+    readonly FeedHub _hub;
+    readonly TimeSpan _recordingGrace;
     readonly TimeProvider _time;
     readonly ITimer _timer;
     int _ticking;
     bool _draining;
 
-    public StreamRegistry(IBrokerLink broker, TimeProvider time)
+    public StreamRegistry(IBrokerLink broker, FeedHub hub, TimeSpan recordingGrace, TimeProvider time)
     {
         _broker = broker;
+        _hub = hub;
+        _recordingGrace = recordingGrace;
         _time = time;
         _timer = time.CreateTimer(static s => ((StreamRegistry)s!).Tick(), this, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
@@ -82,6 +87,7 @@ public sealed class StreamRegistry : IAsyncDisposable
                 return;
             }
             foreach (var stream in _streams.Keys) stream.Tick(now);
+            _hub.StopRecordingIfIdle(_recordingGrace);
         }
         finally
         {

@@ -55,6 +55,9 @@ public sealed class TestBridges : IAsyncDisposable
             ["Store:Durability"] = "None",
             ["Data:Directory"] = dataDirectory,
             ["Logging:LogLevel:Default"] = "Warning",
+            // tests publish before they open streams and expect history to hold it (the product default records only
+            // while browsers listen; HistoryRecordingTests cover that)
+            ["Bridges:History:Record"] = "Always",
         };
         if (settings is not null)
         {

@@ -187,4 +187,19 @@ public sealed class WebSocketTests
         Assert.Equal("o/#", Ch(gap));
         Assert.True(bridges.Metrics.Gaps("queue-overflow") >= 1);
     }
+
+    [Fact]
+    public async Task A_peer_that_stops_answering_pings_is_closed_within_the_idle_timeout()
+    {
+        await using var bridges = await TestBridges.StartAsync(new Dictionary<string, string?>
+        {
+            ["Bridges:WebSocket:KeepAliveSeconds"] = "1",
+            ["Bridges:WebSocket:IdleTimeoutSeconds"] = "2",
+        });
+        // a client that never reads answers no ping: to the server it is a dead peer
+        var silent = await bridges.ConnectWebSocketAsync();
+        await Wait.UntilAsync(() => bridges.Metrics.WebSocketsOpen == 1, Timeouts.Default, "the socket to register");
+        await Wait.UntilAsync(() => bridges.Metrics.WebSocketsOpen == 0, Timeouts.Default, "the server to close the dead socket");
+        GC.KeepAlive(silent);
+    }
 }
