@@ -12,7 +12,7 @@ public sealed class DeviceViewTests(BrowserFixture browser, ITestOutputHelper ou
     [Fact]
     public async Task Charts_start_from_history_and_move_with_published_values()
     {
-        await using var host = await TestBridges.StartAsync();
+        await using var host = await TestBridges.StartAsync(RecordAlways);
         var device = await host.ConnectMqttAsync("greenhouse-3");
         var temperatures = new List<double>();
         var voltages = new List<double>();
@@ -92,6 +92,9 @@ public sealed class DeviceViewTests(BrowserFixture browser, ITestOutputHelper ou
         var draws = await page.EvaluateAsync<int>("() => window.iotDashboard.draws()");
         Assert.True(draws < burst / 2, $"{draws} draws for {burst} messages: the page drew per message, not per frame");
     }
+
+    // History from before the page opened: the bridges record without a browser listening.
+    static IReadOnlyDictionary<string, string?> RecordAlways => new Dictionary<string, string?> { ["Bridges:History:Record"] = "Always" };
 
     static Task WaitForPoints(IPage page, string field, int count) =>
         page.WaitForFunctionAsync("([f, n]) => (window.iotDashboard.series(f)?.ys.length ?? 0) >= n", new object[] { field, count },
