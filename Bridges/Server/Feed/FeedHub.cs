@@ -6,8 +6,9 @@ namespace IotRealtime.Bridges.Feed;
 /// <summary>
 /// The live feed: every accepted message gets its position and is kept in <see cref="History"/>, then handed to each
 /// listener whose filter matches, all under one lock so that every listener sees messages in position order and a
-/// listener registered before a history read misses nothing after that read. Listeners are grouped by filter, so a
-/// message costs one match per distinct filter, not one per stream.
+/// listener registered before a history read misses nothing after that read. Listeners are grouped by filter: a filter
+/// without wildcards is one dictionary lookup per message, and a message costs one match per distinct wildcard filter,
+/// never one per stream.
 /// <para>
 /// Recording follows <see cref="HistoryRecording"/>: with <see cref="HistoryRecording.WhileListened"/> the broker's
 /// publish path pays one volatile read while no browser listens; recording starts with the first listener and stops
@@ -16,7 +17,9 @@ namespace IotRealtime.Bridges.Feed;
 /// </summary>
 public sealed class FeedHub
 {
-    readonly Dictionary<string, List<FeedListener>> _byFilter = new(StringComparer.Ordinal);
+    // exact topic -> listeners, and wildcard filter -> listeners
+    readonly Dictionary<string, HashSet<FeedListener>> _exact = new(StringComparer.Ordinal);
+    readonly Dictionary<string, HashSet<FeedListener>> _wildcard = new(StringComparer.Ordinal);
     readonly HistoryRecording _mode;
     long _appended;
     int _listeners;
@@ -54,17 +57,27 @@ public sealed class FeedHub
 
     void Dispatch(FeedMessage message)
     {
-        foreach (var (filter, listeners) in _byFilter)
+        if (_exact.TryGetValue(message.Topic, out var exact)) Offer(exact, message);
+        foreach (var (filter, listeners) in _wildcard)
         {
-            if (!TopicValidation.Matches(filter, message.Topic)) continue;
-            foreach (var listener in listeners)
-            {
-                if (listener.LastOffered == message.Seq) continue;
-                listener.LastOffered = message.Seq;
-                if (listener.Accepts(message.Topic)) listener.Offer(message);
-            }
+            if (TopicValidation.Matches(filter, message.Topic)) Offer(listeners, message);
         }
     }
+
+    static void Offer(HashSet<FeedListener> listeners, FeedMessage message)
+    {
+        foreach (var listener in listeners)
+        {
+            // a listener with several matching filters gets the message once
+            if (listener.LastOffered == message.Seq) continue;
+            listener.LastOffered = message.Seq;
+            if (listener.Accepts(message.Topic)) listener.Offer(message);
+        }
+    }
+
+    static bool IsWildcard(string filter) => filter.AsSpan().IndexOfAny('+', '#') >= 0;
+
+    Dictionary<string, HashSet<FeedListener>> GroupOf(string filter) => IsWildcard(filter) ? _wildcard : _exact;
 
     /// <summary>Registers <paramref name="listener"/> for <paramref name="filters"/>: it gets every message appended from now on.</summary>
     public void Subscribe(FeedListener listener, IReadOnlyList<string> filters)
@@ -75,7 +88,8 @@ public sealed class FeedHub
             listener.Filters = filters.Distinct(StringComparer.Ordinal).ToArray();
             foreach (var filter in listener.Filters)
             {
-                if (!_byFilter.TryGetValue(filter, out var list)) _byFilter[filter] = list = [];
+                var group = GroupOf(filter);
+                if (!group.TryGetValue(filter, out var list)) group[filter] = list = new HashSet<FeedListener>(ReferenceEqualityComparer.Instance);
                 list.Add(listener);
             }
             _listeners++;
@@ -89,7 +103,8 @@ public sealed class FeedHub
             if (listener.Filters.Length == 0) return;
             foreach (var filter in listener.Filters)
             {
-                if (_byFilter.TryGetValue(filter, out var list) && list.Remove(listener) && list.Count == 0) _byFilter.Remove(filter);
+                var group = GroupOf(filter);
+                if (group.TryGetValue(filter, out var list) && list.Remove(listener) && list.Count == 0) group.Remove(filter);
             }
             listener.Filters = [];
             if (--_listeners == 0) _idleSince = Environment.TickCount64;

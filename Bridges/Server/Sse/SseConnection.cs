@@ -100,7 +100,7 @@ sealed class SseConnection : FeedListener, IBridgeStream
             await Flush(writer, time, cancellationToken).ConfigureAwait(false);
         }
 
-        var batch = new List<Item>(16);
+        var batch = new List<Item>();
         while (true)
         {
             await _queue.WaitAsync(cancellationToken).ConfigureAwait(false);

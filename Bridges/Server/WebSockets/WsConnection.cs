@@ -36,7 +36,7 @@ sealed class WsConnection : IBridgeStream
     readonly SendQueue<WsItem> _queue;
     readonly Dictionary<string, WsChannel> _channels = new(StringComparer.Ordinal);
     readonly Dictionary<WsChannel, IDisposable> _presence = [];
-    readonly ArrayBufferWriter<byte> _scratch = new(256);
+    readonly ArrayBufferWriter<byte> _scratch = new();
     int _drainRetryMs = -1;
     string? _closeReason;
 
@@ -149,30 +149,38 @@ sealed class WsConnection : IBridgeStream
 
     async Task ReceiveLoopAsync(CancellationToken cancellationToken)
     {
-        var buffer = new ArrayBufferWriter<byte>(1024);
+        // a small buffer waits for the next frame (an idle socket holds only this); longer messages are gathered
+        var chunk = new byte[256];
+        ArrayBufferWriter<byte>? message = null;
         while (!cancellationToken.IsCancellationRequested)
         {
-            buffer.ResetWrittenCount();
-            ValueWebSocketReceiveResult result;
-            do
+            var result = await _socket.ReceiveAsync(chunk.AsMemory(), cancellationToken).ConfigureAwait(false);
+            if (result.MessageType == WebSocketMessageType.Close) return;
+            if (result.EndOfMessage && message is null)
             {
-                if (buffer.WrittenCount >= _options.MaxMessageBytes)
-                {
-                    _closeReason = TooBig;
-                    return;
-                }
-                result = await _socket.ReceiveAsync(buffer.GetMemory(4096), cancellationToken).ConfigureAwait(false);
-                if (result.MessageType == WebSocketMessageType.Close) return;
-                buffer.Advance(result.Count);
-            }
-            while (!result.EndOfMessage);
-            if (result.MessageType != WebSocketMessageType.Text)
-            {
-                SendError(null, "only text frames with one JSON command each are accepted");
+                await HandleFrameAsync(result.MessageType, chunk.AsMemory(0, result.Count), cancellationToken).ConfigureAwait(false);
                 continue;
             }
-            await HandleCommandAsync(buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            message ??= new ArrayBufferWriter<byte>(1024);
+            message.Write(chunk.AsSpan(0, result.Count));
+            if (message.WrittenCount > _options.MaxMessageBytes)
+            {
+                _closeReason = TooBig;
+                return;
+            }
+            if (result.EndOfMessage)
+            {
+                await HandleFrameAsync(result.MessageType, message.WrittenMemory, cancellationToken).ConfigureAwait(false);
+                message = null;
+            }
         }
+    }
+
+    Task HandleFrameAsync(WebSocketMessageType type, ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
+    {
+        if (type == WebSocketMessageType.Text) return HandleCommandAsync(frame, cancellationToken);
+        SendError(null, "only text frames with one JSON command each are accepted");
+        return Task.CompletedTask;
     }
 
     async Task HandleCommandAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
@@ -366,7 +374,7 @@ sealed class WsConnection : IBridgeStream
 
     async Task SendLoopAsync(CancellationToken cancellationToken)
     {
-        var batch = new List<WsItem>(16);
+        var batch = new List<WsItem>();
         while (true)
         {
             await _queue.WaitAsync(cancellationToken).ConfigureAwait(false);

@@ -202,4 +202,17 @@ public sealed class WebSocketTests
         await Wait.UntilAsync(() => bridges.Metrics.WebSocketsOpen == 0, Timeouts.Default, "the server to close the dead socket");
         GC.KeepAlive(silent);
     }
+
+    [Fact]
+    public async Task A_command_longer_than_one_read_is_gathered_and_one_over_the_limit_closes_the_socket()
+    {
+        await using var bridges = await TestBridges.StartAsync(new Dictionary<string, string?> { ["Bridges:WebSocket:MaxMessageBytes"] = "2048" });
+        var ws = await bridges.ConnectWebSocketAsync();
+        var longTopic = "long/" + new string('t', 1000);
+        await ws.SendAsync(new { op = "sub", ch = longTopic });
+        Assert.Equal(longTopic, (await ws.ReceiveEventAsync("subscribed")).GetProperty("ch").GetString());
+        await ws.SendAsync(new { op = "pub", topic = "x", data = new string('d', 4000), req = "big" });
+        var closed = await Assert.ThrowsAsync<WebSocketClosedException>(() => ws.ReceiveAsync());
+        Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.MessageTooBig, closed.Status);
+    }
 }
