@@ -1,2 +1,1 @@
-await Console.Error.WriteLineAsync("iotrealtime-bridges: not built yet").ConfigureAwait(false);
-return 1;
+return await IotRealtime.Bridges.Host.BridgesHost.RunAsync(args).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using IotRealtime.Bridges;
 using IotRealtime.Broker.Engine.Persistence;
 using System.Net;
 using IotRealtime.Broker.Engine;
@@ -149,6 +150,8 @@ public sealed class BrokerHost : IAsyncDisposable
             services.AddSingleton(sp => new KafkaForwarder(settings.Kafka, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<KafkaForwarder>>()));
             services.AddSingleton<IPublishSink>(sp => sp.GetRequiredService<KafkaForwarder>());
         }
+        // after every other sink: the bridges' feed sees only what the others accepted
+        if (settings.Bridges.Enabled) services.AddBridges(settings.Bridges, brokerAuthOn: !settings.Auth.EffectiveAllowAnonymous || settings.Passwords is not null);
         services.AddSingleton(sp => new MqttBroker(
             sp.GetRequiredService<BrokerOptions>(),
             sp.GetRequiredService<IMqttAuthenticator>(),
@@ -191,10 +194,10 @@ public sealed class BrokerHost : IAsyncDisposable
         if (tls is not null)
         {
             Listen("mqtts", settings.Listeners.MqttsPort, o => o.UseHttps(tls.CreateHttpsOptions()).UseConnectionHandler<MqttConnectionHandler>());
-            // HTTP/1.1 only: WebSocket over HTTP/2 (RFC 8441) is not what MQTT clients speak.
+            // HTTP/2 for SSE (many streams over one connection); MQTT clients' WebSocket upgrade negotiates HTTP/1.1 (ALPN).
             Listen("https", settings.Listeners.HttpsPort, o =>
             {
-                o.Protocols = HttpProtocols.Http1;
+                o.Protocols = HttpProtocols.Http1AndHttp2;
                 o.UseHttps(tls.CreateHttpsOptions());
             });
         }
@@ -213,6 +216,7 @@ public sealed class BrokerHost : IAsyncDisposable
             o.Transports = HttpTransportType.WebSockets;
             o.WebSockets.SubProtocolSelector = MQTTnet.AspNetCore.MqttSubProtocolSelector.SelectSubProtocol;
         });
+        if (app.Services.GetRequiredService<HostSettings>().Bridges.Enabled) app.MapBridges();
     }
 
     /// <summary>Entry point of the <c>iotrealtime-broker</c> executable: sub-commands, or the broker until SIGINT/SIGTERM. Returns the exit code.</summary>

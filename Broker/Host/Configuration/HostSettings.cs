@@ -35,6 +35,9 @@ public sealed class HostSettings
     /// <summary>Forwarding into Kafka; off when Kafka:BootstrapServers is empty.</summary>
     public required KafkaOptions Kafka { get; init; }
 
+    /// <summary>SSE, WebSocket and dashboard served in-process; off with Bridges:Enabled=false.</summary>
+    public required IotRealtime.Bridges.Configuration.BridgesOptions Bridges { get; init; }
+
     /// <summary>Null when TLS is off.</summary>
     public TlsSetup? TlsSetup { get; init; }
 
@@ -60,6 +63,7 @@ public sealed class HostSettings
         var admin = Bind<AdminOptions>(configuration, AdminOptions.Section, errors);
         var store = Bind<StoreOptions>(configuration, "Store", errors);
         var kafka = Bind<KafkaOptions>(configuration, KafkaOptions.Section, errors);
+        var bridges = IotRealtime.Bridges.Configuration.BridgesOptions.Load(configuration, errors);
         var storeDirectorySet = !string.IsNullOrWhiteSpace(configuration["Store:Directory"]);
 
         errors.AddRange(broker.Validate());
@@ -118,6 +122,7 @@ public sealed class HostSettings
             Admin = admin,
             Store = store,
             Kafka = kafka,
+            Bridges = bridges,
             TlsSetup = tlsSetup,
             Passwords = passwords,
             AclRules = rules,

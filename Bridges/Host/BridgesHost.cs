@@ -1,0 +1,210 @@
+using System.Net;
+using IotRealtime.Bridges.Configuration;
+using IotRealtime.Bridges.Feed;
+using IotRealtime.Bridges.Fleet;
+using IotRealtime.Bridges.Operations;
+using IotRealtime.Bridges.Remote;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace IotRealtime.Bridges.Host;
+
+/// <summary>Where the standalone bridges listen ("Listeners" section).</summary>
+public sealed class BridgesListenerOptions
+{
+    public const string Section = "Listeners";
+
+    public string BindAddress { get; set; } = "0.0.0.0";
+
+    /// <summary>HTTP port for /sse, /ws, /api and the dashboard (0 = any free port).</summary>
+    public int HttpPort { get; set; } = 8090;
+
+    public int MaxConnections { get; set; } = 19_000;
+}
+
+/// <summary>
+/// <c>iotrealtime-bridges</c> as an embeddable object: the bridges in their own process, fed by an MQTT connection to a
+/// remote broker (positions of this process's own epoch). Tests start it in-process on port 0.
+/// </summary>
+public sealed class BridgesHost : IAsyncDisposable
+{
+    readonly WebApplication _app;
+    int _disposed;
+
+    BridgesHost(WebApplication app, int httpPort)
+    {
+        _app = app;
+        HttpPort = httpPort;
+    }
+
+    public int HttpPort { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public RemoteBrokerLink Upstream => Services.GetRequiredService<RemoteBrokerLink>();
+
+    public FeedHub Feed => Services.GetRequiredService<FeedHub>();
+
+    /// <summary>Validates the configuration, connects upstream (waiting until the broker answers) and starts serving.</summary>
+    /// <exception cref="ArgumentException">Invalid configuration; the message names every bad key.</exception>
+    public static Task<BridgesHost> StartAsync(IConfiguration configuration, CancellationToken ct = default) => StartAsync(configuration, consoleLifetime: false, ct);
+
+    static async Task<BridgesHost> StartAsync(IConfiguration configuration, bool consoleLifetime, CancellationToken ct)
+    {
+        var errors = new List<string>();
+        var bridges = BridgesOptions.Load(configuration, errors);
+        var upstream = new UpstreamOptions();
+        SectionBinder.Bind(upstream, configuration.GetSection(UpstreamOptions.Section), UpstreamOptions.Section, errors);
+        errors.AddRange(upstream.Validate());
+        var listeners = new BridgesListenerOptions();
+        SectionBinder.Bind(listeners, configuration.GetSection(BridgesListenerOptions.Section), BridgesListenerOptions.Section, errors);
+        if (!IPAddress.TryParse(listeners.BindAddress, out var address)) errors.Add($"{BridgesListenerOptions.Section}:BindAddress: '{listeners.BindAddress}' is not an IP address.");
+        if (listeners.HttpPort is < 0 or > 65535) errors.Add($"{BridgesListenerOptions.Section}:HttpPort must be 0..65535 (was {listeners.HttpPort}).");
+        // this process exists for the bridges: recording while nobody listens costs the broker nothing
+        if (configuration[$"{BridgesOptions.Section}:History:Record"] is null) bridges.History.Record = HistoryRecording.Always;
+        if (errors.Count > 0) throw new ArgumentException("Invalid bridges configuration:\n  " + string.Join("\n  ", errors), nameof(configuration));
+
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.AddConfiguration(configuration);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ";
+            o.UseUtcTimestamp = true;
+        });
+        if (!consoleLifetime) builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(upstream);
+        builder.Services.AddSingleton(sp => new RemoteBrokerLink(upstream, sp.GetRequiredService<FeedHub>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RemoteBrokerLink>>()));
+        builder.Services.AddSingleton<IBrokerLink>(sp => sp.GetRequiredService<RemoteBrokerLink>());
+        builder.Services.AddBridgesCore(bridges, requireToken: bridges.RequireToken ?? false);
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxConcurrentConnections = listeners.MaxConnections;
+            kestrel.Limits.MaxConcurrentUpgradedConnections = listeners.MaxConnections;
+            kestrel.Listen(address!, listeners.HttpPort, o => o.Protocols = HttpProtocols.Http1);
+        });
+        builder.Services.AddRoutingCore();
+
+        var app = builder.Build();
+        app.MapBridges();
+        app.MapGet("/healthz", static context => context.Response.WriteAsync("ok"));
+        app.MapGet("/readyz", context =>
+        {
+            var link = context.RequestServices.GetRequiredService<RemoteBrokerLink>();
+            context.Response.StatusCode = link.IsConnected && !link.IsDraining ? 200 : 503;
+            return context.Response.WriteAsync(link.IsConnected ? link.IsDraining ? "not ready: draining" : "ready" : "not ready: broker not connected");
+        });
+        app.MapGet("/metrics", context =>
+        {
+            var text = new System.Text.StringBuilder();
+            foreach (var source in context.RequestServices.GetServices<Broker.Engine.Operations.IMetricsSource>()) source.WriteMetrics(text);
+            context.Response.ContentType = Broker.Engine.Operations.PrometheusText.ContentType;
+            return context.Response.WriteAsync(text.ToString());
+        });
+        app.MapPost("/api/drain", context =>
+        {
+            // no admin token here: only loopback callers (the orchestrator's local agent) may drain
+            if (context.Connection.RemoteIpAddress is not { } ip || !IPAddress.IsLoopback(ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip))
+            {
+                context.Response.StatusCode = StatusCodes.Status403Forbidden;
+                return Task.CompletedTask;
+            }
+            var link = context.RequestServices.GetRequiredService<RemoteBrokerLink>();
+            var window = TimeSpan.FromSeconds(double.TryParse(context.Request.Query["windowSeconds"], System.Globalization.CultureInfo.InvariantCulture, out var s) ? Math.Clamp(s, 0, 3600) : 30);
+            link.DrainWindow = window;
+            link.IsDraining = true;
+            context.RequestServices.GetRequiredService<StreamRegistry>().Drain(window);
+            context.Response.StatusCode = StatusCodes.Status202Accepted;
+            return Task.CompletedTask;
+        });
+
+        try
+        {
+            await app.Services.GetRequiredService<RemoteBrokerLink>().StartAsync(ct).ConfigureAwait(false);
+            await app.StartAsync(ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        var server = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>();
+        var port = server.Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses
+            .Select(a => new Uri(a.Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal)).Port).FirstOrDefault() ?? listeners.HttpPort;
+        return new BridgesHost(app, port);
+    }
+
+    /// <summary>Entry point of <c>iotrealtime-bridges</c>: serves until SIGINT/SIGTERM. Returns the exit code.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        if (args.Length > 0 && args[0] is "-h" or "--help" or "help")
+        {
+            await Console.Out.WriteLineAsync(Usage).ConfigureAwait(false);
+            return 0;
+        }
+        var configuration = new ConfigurationBuilder()
+            .SetBasePath(AppContext.BaseDirectory)
+            .AddJsonFile("appsettings.json", optional: true, reloadOnChange: false)
+            .AddEnvironmentVariables("IOTREALTIME_")
+            .AddCommandLine(args)
+            .Build();
+        BridgesHost host;
+        try
+        {
+            host = await StartAsync(configuration, consoleLifetime: true, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (ArgumentException e)
+        {
+            await Console.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
+            return 2;
+        }
+        catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or IOException)
+        {
+            await Console.Error.WriteLineAsync($"Cannot start: {e.Message}").ConfigureAwait(false);
+            return 2;
+        }
+        await using (host.ConfigureAwait(false))
+        {
+            await host._app.WaitForShutdownAsync().ConfigureAwait(false);
+        }
+        return 0;
+    }
+
+    const string Usage = """
+        iotrealtime-bridges: SSE (/sse), multiplexed WebSocket (/ws) and the dashboard for a remote IotRealtime broker.
+        Settings (appsettings.json, IOTREALTIME_ environment variables with __ for ':', or --Key=value):
+          --Upstream:Host=127.0.0.1 --Upstream:Port=1883 [--Upstream:Username=u --Upstream:Password=p] [--Upstream:Filters:0=#]
+          --Listeners:HttpPort=8090 --Listeners:BindAddress=0.0.0.0
+          --Bridges:... (see docs/bridges.md)
+        """;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        try
+        {
+            await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            await _app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    sealed class EmbeddedLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

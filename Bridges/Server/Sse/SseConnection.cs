@@ -1,0 +1,185 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text.Json;
+using IotRealtime.Bridges.Configuration;
+using IotRealtime.Bridges.Feed;
+using IotRealtime.Bridges.Operations;
+using IotRealtime.Broker.Engine.Operations;
+using IotRealtime.Broker.Engine.Security;
+
+namespace IotRealtime.Bridges.Sse;
+
+/// <summary>
+/// One SSE stream: a feed listener with its own bounded queue, and the loop that writes it to the response. Resume is
+/// gapless and duplicate-free over all its filters: it registers for live messages first (they queue), then replays
+/// history after the requested position, then drops queued live messages at or below what the read covered.
+/// </summary>
+sealed class SseConnection : FeedListener, IBridgeStream
+{
+    readonly record struct Item(FeedMessage? Message, PresenceEvent? Presence, bool GapBefore, bool Heartbeat);
+
+    const int BatchSize = 256;
+
+    readonly SseOptions _options;
+    readonly BridgeMetrics _metrics;
+    readonly IMqttAuthorizer _authorizer;
+    readonly ClientIdentity _identity;
+    readonly bool _filtered;
+    readonly SendQueue<Item> _queue;
+    readonly TimeSpan _heartbeat;
+    bool _overflowGap;
+    long _lastWriteTicks;
+    int _drainRetryMs = -1;
+
+    public SseConnection(SseOptions options, BridgeMetrics metrics, IMqttAuthorizer authorizer, ClientIdentity identity, bool filtered, TimeProvider time)
+    {
+        _options = options;
+        _metrics = metrics;
+        _authorizer = authorizer;
+        _identity = identity;
+        _filtered = filtered;
+        _heartbeat = TimeSpan.FromSeconds(options.HeartbeatSeconds);
+        _queue = new SendQueue<Item>(options.QueueLength, options.Overflow, _ => { _overflowGap = true; metrics.Dropped(); });
+        _lastWriteTicks = time.GetUtcNow().UtcTicks;
+    }
+
+    public override bool Accepts(string topic) => !_filtered || _authorizer.CanReceive(_identity, topic);
+
+    public override void Offer(FeedMessage message) => _queue.TryEnqueue(new Item(message, null, false, false));
+
+    public void OfferPresence(PresenceEvent e)
+    {
+        if (EventJson.PresenceKind(e) is not null) _queue.TryEnqueue(new Item(null, e, false, false));
+    }
+
+    public void Tick(DateTimeOffset now)
+    {
+        if (now.UtcTicks - Volatile.Read(ref _lastWriteTicks) >= _heartbeat.Ticks) _queue.TryEnqueueControl(new Item(null, null, false, true));
+    }
+
+    public void CloseForDrain(TimeSpan retryAfter)
+    {
+        Volatile.Write(ref _drainRetryMs, (int)retryAfter.TotalMilliseconds);
+        _queue.Wake();
+    }
+
+    /// <summary>Writes the stream until the client goes, the queue overflows (Disconnect policy) or the server drains.</summary>
+    public async Task RunAsync(PipeWriter writer, FeedHub hub, IHistorySource history, IReadOnlyList<string> filters, HistoryStart start, int retryMs, TimeProvider time, CancellationToken cancellationToken)
+    {
+        EventJson.WriteUtf8(writer, $"retry: {retryMs}\n\n");
+        await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+
+        long replayedUpTo = 0;
+        string? lastId = start.Position;
+        if (filters.Count > 0)
+        {
+            // live first (it queues), then history: nothing between the read and the registration can be missed
+            hub.Subscribe(this, filters);
+            var read = history.Read(filters, start);
+            if (read.Gap is { } gap)
+            {
+                WriteGap(writer, gap);
+            }
+            var replayed = 0;
+            foreach (var message in read.Messages)
+            {
+                if (!Accepts(message.Topic)) continue;
+                writer.Write(message.SseFrame.Span);
+                lastId = message.Id;
+                if (++replayed % BatchSize == 0) await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            _metrics.SseSent(replayed);
+            replayedUpTo = read.LastSeq;
+            // an id-only event is not dispatched, but sets EventSource's last event id: a reconnect before the first
+            // live message resumes from here instead of "now", so nothing published in between is missed
+            if (read.Messages.Count == 0 || read.Messages[^1].Seq != read.LastSeq)
+            {
+                EventJson.WriteUtf8(writer, $"id: {read.LastPosition}\n\n");
+                lastId = read.LastPosition;
+            }
+            await Flush(writer, time, cancellationToken).ConfigureAwait(false);
+        }
+
+        var batch = new List<Item>();
+        while (true)
+        {
+            await _queue.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (Volatile.Read(ref _drainRetryMs) is var drainRetry and >= 0)
+            {
+                EventJson.WriteUtf8(writer, $"retry: {drainRetry}\n\n");
+                await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            if (_queue.Overflowed)
+            {
+                _metrics.OverflowDisconnect(webSocket: false);
+                return;
+            }
+            batch.Clear();
+            _queue.TakeBatch(batch, BatchSize, MarkGap);
+            var sent = 0;
+            foreach (var item in batch)
+            {
+                if (item.Heartbeat)
+                {
+                    writer.Write(": hb\n\n"u8);
+                }
+                else if (item.Message is { } message)
+                {
+                    if (message.Seq <= replayedUpTo) continue;
+                    if (item.GapBefore) WriteGap(writer, EventJson.OverflowGap(lastId, message.Id));
+                    writer.Write(message.SseFrame.Span);
+                    lastId = message.Id;
+                    sent++;
+                }
+                else if (item.Presence is { } presence)
+                {
+                    if (item.GapBefore) WriteGap(writer, EventJson.OverflowGap(lastId, null));
+                    WritePresence(writer, presence);
+                    sent++;
+                }
+            }
+            _metrics.SseSent(sent);
+            await Flush(writer, time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    Item MarkGap(Item item)
+    {
+        // runs under the queue's lock: a drop recorded now happened before this item
+        if (!_overflowGap) return item;
+        _overflowGap = false;
+        return item with { GapBefore = true };
+    }
+
+    async ValueTask Flush(PipeWriter writer, TimeProvider time, CancellationToken cancellationToken)
+    {
+        await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+        Volatile.Write(ref _lastWriteTicks, time.GetUtcNow().UtcTicks);
+    }
+
+    void WriteGap(PipeWriter writer, HistoryGap gap)
+    {
+        _metrics.Gap(gap.Reason);
+        writer.Write("event: gap\ndata: "u8);
+        using (var json = new Utf8JsonWriter(writer))
+        {
+            json.WriteStartObject();
+            EventJson.WriteGapFields(json, gap);
+            json.WriteEndObject();
+        }
+        writer.Write("\n\n"u8);
+    }
+
+    static void WritePresence(PipeWriter writer, PresenceEvent e)
+    {
+        writer.Write("event: presence\ndata: "u8);
+        using (var json = new Utf8JsonWriter(writer))
+        {
+            EventJson.WritePresenceObject(json, e);
+        }
+        writer.Write("\n\n"u8);
+    }
+
+    public void Complete() => _queue.Close();
+}
