@@ -66,8 +66,9 @@ sealed class SseConnection : FeedListener, IBridgeStream
     /// <summary>Writes the stream until the client goes, the queue overflows (Disconnect policy) or the server drains.</summary>
     public async Task RunAsync(PipeWriter writer, FeedHub hub, IHistorySource history, IReadOnlyList<string> filters, HistoryStart start, int retryMs, TimeProvider time, CancellationToken cancellationToken)
     {
+        // nothing is flushed (not even the headers) until the stream is registered: a client that has the response
+        // knows that everything published from then on reaches it
         EventJson.WriteUtf8(writer, $"retry: {retryMs}\n\n");
-        await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
 
         long replayedUpTo = 0;
         string? lastId = start.Position;
@@ -97,8 +98,8 @@ sealed class SseConnection : FeedListener, IBridgeStream
                 EventJson.WriteUtf8(writer, $"id: {read.LastPosition}\n\n");
                 lastId = read.LastPosition;
             }
-            await Flush(writer, time, cancellationToken).ConfigureAwait(false);
         }
+        await Flush(writer, time, cancellationToken).ConfigureAwait(false);
 
         var batch = new List<Item>();
         while (true)

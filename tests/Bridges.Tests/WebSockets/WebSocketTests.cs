@@ -215,4 +215,46 @@ public sealed class WebSocketTests
         var closed = await Assert.ThrowsAsync<WebSocketClosedException>(() => ws.ReceiveAsync());
         Assert.Equal(System.Net.WebSockets.WebSocketCloseStatus.MessageTooBig, closed.Status);
     }
+
+    [Fact]
+    public async Task Overflow_under_disconnect_closes_the_socket_with_try_again_later_and_from_resumes()
+    {
+        await using var bridges = await TestBridges.StartAsync(new Dictionary<string, string?>
+        {
+            ["Bridges:WebSocket:QueueLength"] = "4",
+            ["Bridges:WebSocket:Overflow"] = "Disconnect",
+            ["Bridges:History:MessagesPerTopic"] = "1000",
+            ["Bridges:History:MaxBytes"] = "200000000",
+        });
+        var ws = await bridges.ConnectWebSocketAsync();
+        await ws.SendAsync(new { op = "sub", ch = "o/#" });
+        // where the channel starts: a client resumes from here if the socket closes before its first message
+        var lastId = (await ws.ReceiveEventAsync("subscribed")).GetProperty("id").GetString();
+        var payload = System.Text.Encoding.ASCII.GetBytes(new string('x', 64 * 1024));
+        for (var i = 0; i < 300; i++) bridges.Feed.Append("o/1", payload, 0, false, DateTimeOffset.UtcNow);
+        var received = 0;
+        var closed = await Assert.ThrowsAsync<WebSocketClosedException>(async () =>
+        {
+            while (true)
+            {
+                var f = await ws.ReceiveAsync();
+                Assert.NotEqual("gap", Ev(f));
+                lastId = f.GetProperty("id").GetString();
+                received++;
+            }
+        });
+        Assert.Equal((System.Net.WebSockets.WebSocketCloseStatus)1013, closed.Status);
+        Assert.True(received < 300);
+
+        var again = await bridges.ConnectWebSocketAsync();
+        await again.SendAsync(new { op = "sub", ch = "o/#", from = lastId });
+        var rest = 0;
+        while (received + rest < 300)
+        {
+            var f = await again.ReceiveAsync();
+            Assert.Equal("msg", Ev(f));
+            rest++;
+        }
+        Assert.Equal("subscribed", Ev(await again.ReceiveAsync()));
+    }
 }
