@@ -1,6 +1,7 @@
 using IotRealtime.Broker.Engine.Persistence;
 using System.Net;
 using IotRealtime.Broker.Engine;
+using IotRealtime.Broker.Engine.Operations;
 using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Engine.Security;
 using IotRealtime.Broker.Host.Auth;
@@ -105,6 +106,7 @@ public sealed class BrokerHost : IAsyncDisposable
         try
         {
             broker.Start();
+            app.Services.GetService<KafkaPresenceForwarder>(); // subscribes to presence before the first client connects
             await app.StartAsync(ct).ConfigureAwait(false);
         }
         catch
@@ -148,6 +150,13 @@ public sealed class BrokerHost : IAsyncDisposable
         {
             services.AddSingleton(sp => new KafkaForwarder(settings.Kafka, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<KafkaForwarder>>()));
             services.AddSingleton<IPublishSink>(sp => sp.GetRequiredService<KafkaForwarder>());
+            services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<KafkaForwarder>());
+            if (!string.IsNullOrEmpty(settings.Kafka.PresenceTopic))
+            {
+                services.AddSingleton(sp => new KafkaPresenceForwarder(sp.GetRequiredService<MqttBroker>(), sp.GetRequiredService<KafkaForwarder>(),
+                    settings.Kafka, sp.GetRequiredService<ILogger<KafkaPresenceForwarder>>()));
+                services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<KafkaPresenceForwarder>());
+            }
         }
         services.AddSingleton(sp => new MqttBroker(
             sp.GetRequiredService<BrokerOptions>(),
