@@ -104,7 +104,7 @@ public sealed class KafkaForwarder : IPublishSink, IMetricsSource, IAsyncDisposa
     {
         if (RouteFor(message.Topic) is not { } route) return new(AcceptResult.Accepted);
         var rule = route.Rule;
-        var record = ToRecord(message, rule);
+        var record = KafkaRecordFormat.Encode(message, rule.Key);
 
         if (rule.Mode == KafkaForwardMode.Durable && message.QoS != MqttQualityOfServiceLevel.AtMostOnce)
         {
@@ -242,32 +242,6 @@ public sealed class KafkaForwarder : IPublishSink, IMetricsSource, IAsyncDisposa
         public long Buffered;
         public long Dropped;
         public long DurableTimeouts;
-    }
-
-    static Message<byte[]?, byte[]> ToRecord(MqttMessage message, KafkaRule rule)
-    {
-        var headers = new Headers
-        {
-            { KafkaRecordFormat.TopicHeader, Encoding.UTF8.GetBytes(message.Topic) },
-            { KafkaRecordFormat.QosHeader, KafkaRecordFormat.QosValues[(int)message.QoS] },
-            { KafkaRecordFormat.RetainHeader, message.Retain ? KafkaRecordFormat.True : KafkaRecordFormat.False },
-        };
-        if (message.PublisherClientId is { } clientId) headers.Add(KafkaRecordFormat.ClientIdHeader, Encoding.UTF8.GetBytes(clientId));
-        if (message.ContentType is { } contentType) headers.Add(KafkaRecordFormat.ContentTypeHeader, Encoding.UTF8.GetBytes(contentType));
-        if (message.UserProperties is { } properties)
-        {
-            foreach (var property in properties) headers.Add(property.Name, property.ValueBuffer.ToArray());
-        }
-
-        var key = rule.Key == KafkaKeySource.Topic ? message.Topic : message.PublisherClientId;
-        return new Message<byte[]?, byte[]>
-        {
-            Key = key is null ? null : Encoding.UTF8.GetBytes(key),
-            // A copy: the payload buffer belongs to the engine, and librdkafka copies again only at Produce.
-            Value = message.Payload.ToArray(),
-            Headers = headers,
-            Timestamp = new Timestamp(message.ReceivedAt),
-        };
     }
 
     public async ValueTask DisposeAsync()

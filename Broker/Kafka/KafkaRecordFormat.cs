@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
 using Confluent.Kafka;
+using IotRealtime.Broker.Engine;
 
 namespace IotRealtime.Broker.Kafka;
 
@@ -24,9 +25,37 @@ public static class KafkaRecordFormat
     /// <summary>Headers in this namespace are the forwarder's own; all others are user properties.</summary>
     public const string HeaderPrefix = "mqtt.";
 
-    internal static readonly byte[] True = "true"u8.ToArray();
-    internal static readonly byte[] False = "false"u8.ToArray();
-    internal static readonly byte[][] QosValues = ["0"u8.ToArray(), "1"u8.ToArray(), "2"u8.ToArray()];
+    static readonly byte[] True = "true"u8.ToArray();
+    static readonly byte[] False = "false"u8.ToArray();
+    static readonly byte[][] QosValues = ["0"u8.ToArray(), "1"u8.ToArray(), "2"u8.ToArray()];
+
+    /// <summary>The record the forwarder produces for <paramref name="message"/>, keyed as <paramref name="key"/> says.</summary>
+    public static Message<byte[]?, byte[]> Encode(MqttMessage message, KafkaKeySource key)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var headers = new Headers
+        {
+            { TopicHeader, Encoding.UTF8.GetBytes(message.Topic) },
+            { QosHeader, QosValues[(int)message.QoS] },
+            { RetainHeader, message.Retain ? True : False },
+        };
+        if (message.PublisherClientId is { } clientId) headers.Add(ClientIdHeader, Encoding.UTF8.GetBytes(clientId));
+        if (message.ContentType is { } contentType) headers.Add(ContentTypeHeader, Encoding.UTF8.GetBytes(contentType));
+        if (message.UserProperties is { } properties)
+        {
+            foreach (var property in properties) headers.Add(property.Name, property.ValueBuffer.ToArray());
+        }
+
+        var keyText = key == KafkaKeySource.Topic ? message.Topic : message.PublisherClientId;
+        return new Message<byte[]?, byte[]>
+        {
+            Key = keyText is null ? null : Encoding.UTF8.GetBytes(keyText),
+            // A copy: the payload buffer belongs to the engine, and librdkafka copies again only at Produce.
+            Value = message.Payload.ToArray(),
+            Headers = headers,
+            Timestamp = new Timestamp(message.ReceivedAt),
+        };
+    }
 
     /// <summary>Reads a consumed record back into MQTT terms. Missing or odd headers give defaults (QoS 0, not retained).</summary>
     public static KafkaRecord Decode(ConsumeResult<byte[]?, byte[]> result)
