@@ -217,6 +217,7 @@ public sealed class BrokerHost : IAsyncDisposable
             return context.Response.WriteAsync("ok");
         });
         OperationsEndpoints.MapOperations(app);
+        ReplayEndpoints.MapReplay(app);
         app.MapConnectionHandler<MqttConnectionHandler>("/mqtt", o =>
         {
             o.Transports = HttpTransportType.WebSockets;
@@ -228,6 +229,7 @@ public sealed class BrokerHost : IAsyncDisposable
     public static async Task<int> RunAsync(string[] args)
     {
         if (args.Length > 0 && args[0] == PasswdCommand.Name) return await PasswdCommand.RunAsync(args[1..], Console.In, Console.Out, Console.Error).ConfigureAwait(false);
+        if (args.Length > 0 && args[0] == ReplayCommand.Name) return await ReplayCommand.RunAsync(args[1..], Console.Out, Console.Error).ConfigureAwait(false);
         if (args.Length > 0 && args[0] is "-h" or "--help" or "help")
         {
             await Console.Out.WriteLineAsync(CommandLine.Usage).ConfigureAwait(false);

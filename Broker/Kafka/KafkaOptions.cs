@@ -163,7 +163,8 @@ public sealed class KafkaOptions
         }
     }
 
-    internal static bool IsValidKafkaTopic(string? topic) =>
+    /// <summary>1-249 characters of a-z, A-Z, 0-9, '.', '_', '-', not "." or "..".</summary>
+    public static bool IsValidKafkaTopic(string? topic) =>
         !string.IsNullOrEmpty(topic) && topic.Length <= 249 && topic is not "." and not ".."
         && topic.All(c => c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '.' or '_' or '-');
 }

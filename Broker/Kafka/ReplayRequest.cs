@@ -38,6 +38,29 @@ public sealed class ReplayFrom
 
     public static ReplayFrom FromTime(DateTimeOffset time) => new(ReplayFromKind.Time, time: time);
 
+    /// <summary>
+    /// Parses the text form replay's command line and HTTP API take: <c>earliest</c>, an offset for every partition
+    /// (<c>120</c>), positions to start at (<c>telemetry/0/120,telemetry/1/97</c>), or an ISO 8601 time
+    /// (<c>2026-03-01T12:00:00Z</c>; without an offset it is UTC).
+    /// </summary>
+    /// <exception cref="FormatException">Naming the text and the accepted forms.</exception>
+    public static ReplayFrom Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var trimmed = text.Trim();
+        if (trimmed.Equals("earliest", StringComparison.OrdinalIgnoreCase) || trimmed.Equals("beginning", StringComparison.OrdinalIgnoreCase)) return Earliest;
+        if (long.TryParse(trimmed, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var offset)) return FromOffset(offset);
+        if (trimmed.Contains('/', StringComparison.Ordinal)) return At(KafkaPosition.ParseList(trimmed));
+        if (TryParseTime(trimmed, out var time)) return FromTime(time);
+        throw new FormatException($"'{text}' is not a replay start; expected earliest, an offset (120), positions (topic/partition/offset[,...]) or an ISO 8601 time (2026-03-01T12:00:00Z).");
+    }
+
+    /// <summary>An ISO 8601 date and time; without an offset, UTC.</summary>
+    public static bool TryParseTime(string text, out DateTimeOffset time) =>
+        DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out time)
+        && text.Length >= 10 && char.IsAsciiDigit(text[0]);
+
     static IReadOnlyList<KafkaPosition> NonEmpty(IReadOnlyList<KafkaPosition> positions) =>
         positions is { Count: > 0 } ? positions : throw new ArgumentException("At least one position is needed.", nameof(positions));
 
