@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # QoS 1 fan-in with Kafka forwarding off, async and durable, side by side in one run, with Eclipse Mosquitto's QoS 1
 # fan-in as the reference row.
-#   scripts/bench-kafka.sh [--runs N] [--duration S] [--publishers N] [--inflight N]
+#   scripts/bench-kafka.sh [--runs N] [--duration S] [--publishers N] [--inflight N] [--modes "off async durable mosquitto"]
+#                          [--kafka-args "--Kafka:LingerMs=1 ..."]   (extra broker arguments for the async and durable runs)
+# BENCH_KAFKA_OUT=FILE writes the results there instead of docs/benchmarks/kafka-<date>.txt (for experiments).
 # Kafka is librdkafka's mock cluster, started as a process of its own for each Kafka run
 # (dotnet tests/Broker.Benchmarks kafka-mock: a real Kafka-protocol server on loopback, in memory) with topic bench
 # (6 partitions); the broker forwards every message to it (Kafka:DefaultTopic=bench, key = client id). Each run, each
@@ -19,19 +21,27 @@ runs=3
 duration=10
 publishers=50
 inflight=500
+modes="off async durable mosquitto"
+kafka_args=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --runs) runs=$2; shift 2 ;;
         --duration) duration=$2; shift 2 ;;
         --publishers) publishers=$2; shift 2 ;;
         --inflight) inflight=$2; shift 2 ;;
-        -h|--help) sed -n 2,12p "$0"; exit 0 ;;
-        *) echo "bench-kafka: unknown option '$1' (accepted: --runs, --duration, --publishers, --inflight)" >&2; exit 2 ;;
+        --modes) modes=$2; shift 2 ;;
+        --kafka-args) kafka_args=$2; shift 2 ;;
+        -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+        *) echo "bench-kafka: unknown option '$1' (accepted: --runs, --duration, --publishers, --inflight, --modes, --kafka-args)" >&2; exit 2 ;;
     esac
 done
 for n in runs duration publishers inflight; do
     bench_require_positive "$n" "${!n}"
 done
+for m in $modes; do
+    [[ $m =~ ^(off|async|durable|mosquitto)$ ]] || { echo "bench-kafka: --modes takes off async durable mosquitto (was '$m')" >&2; exit 2; }
+done
+[[ -z $kafka_args || $kafka_args =~ ^(--Kafka:[A-Za-z]+=[^ ]+ ?)+$ ]] || { echo "bench-kafka: --kafka-args takes --Kafka:Key=value words (was '$kafka_args')" >&2; exit 2; }
 
 bench_init_work bench-kafka
 bench_build
@@ -67,7 +77,7 @@ kafka_metric() { curl -fsS "http://127.0.0.1:$2/metrics" | awk -v m="$1" '$1 ~ "
 results=$work/results.tsv
 : >"$results"
 for run in $(seq 1 "$runs"); do
-    for mode in off async durable mosquitto; do
+    for mode in $modes; do
         dir=$work/$run-$mode
         mkdir -p "$dir"
         port=$(free_port)
@@ -85,7 +95,7 @@ for run in $(seq 1 "$runs"); do
                 kafka_mode=$([[ $mode == async ]] && echo Async || echo Durable)
                 broker_pid=$(bench_start_ours "$port" "$dir" --Listeners:BindAddress=127.0.0.1 --Data:Directory="$dir/data" \
                     --Store:Durability=None --Broker:SysInterval=0 --Listeners:HttpPort="$http_port" \
-                    --Kafka:BootstrapServers="$bootstrap" --Kafka:DefaultTopic=bench --Kafka:DefaultMode="$kafka_mode") ;;
+                    --Kafka:BootstrapServers="$bootstrap" --Kafka:DefaultTopic=bench --Kafka:DefaultMode="$kafka_mode" $kafka_args) ;;
         esac
         pids+=("$broker_pid")
         bench_wait_broker "$mode" "$broker_pid" "$port" "$dir"
@@ -120,14 +130,14 @@ done
 
 out_dir=$root/docs/benchmarks
 mkdir -p "$out_dir"
-out=$out_dir/kafka-$(date -u +%Y-%m-%d).txt
+out=${BENCH_KAFKA_OUT:-$out_dir/kafka-$(date -u +%Y-%m-%d).txt}
 {
     echo "# Kafka forwarding cost: QoS 1 fan-in, forwarding off / async / durable, and mosquitto, interleaved ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
-    echo "# command: scripts/bench-kafka.sh --runs $runs --duration $duration --publishers $publishers --inflight $inflight"
+    echo "# command: scripts/bench-kafka.sh --runs $runs --duration $duration --publishers $publishers --inflight $inflight --modes \"$modes\"${kafka_args:+ --kafka-args \"$kafka_args\"}"
     echo "# commit: $built"
     echo "# machine: $(bench_machine)"
     echo "# load: iotrealtime-sim $sim_args (MQTT 3.1.1, rate at the subscriber, 10-90 % of the deliveries)"
-    echo "# ours: --Store:Durability=None --Broker:SysInterval=0; async/durable: --Kafka:DefaultTopic=bench --Kafka:DefaultMode=Async|Durable"
+    echo "# ours: --Store:Durability=None --Broker:SysInterval=0; async/durable: --Kafka:DefaultTopic=bench --Kafka:DefaultMode=Async|Durable $kafka_args"
     echo "#   (idempotent producer, acks=all, linger 5 ms, lz4) against librdkafka's mock cluster in its own process (topic bench, 6 partitions)"
     echo "# mosquitto: max_inflight_messages 0, max_queued_messages 0"
     echo
