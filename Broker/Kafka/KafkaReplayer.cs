@@ -39,7 +39,7 @@ public sealed class KafkaReplayer(string bootstrapServers)
     internal IConsumer<byte[]?, byte[]> CreateConsumer() => new ConsumerBuilder<byte[]?, byte[]>(new ConsumerConfig
     {
         BootstrapServers = BootstrapServers,
-        // Group id only satisfies the client; with assign() nothing joins a group and nothing is committed.
+        // Confluent.Kafka refuses a consumer without group.id; with assign() it never joins the group or commits.
         GroupId = "iotrealtime-replay",
         EnableAutoCommit = false,
         EnableAutoOffsetStore = false,
