@@ -2,6 +2,7 @@ using IotRealtime.Bridges;
 using IotRealtime.Broker.Engine.Persistence;
 using System.Net;
 using IotRealtime.Broker.Engine;
+using IotRealtime.Broker.Engine.Operations;
 using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Engine.Security;
 using IotRealtime.Broker.Host.Auth;
@@ -106,6 +107,7 @@ public sealed class BrokerHost : IAsyncDisposable
         try
         {
             broker.Start();
+            app.Services.GetService<KafkaPresenceForwarder>(); // subscribes to presence before the first client connects
             await app.StartAsync(ct).ConfigureAwait(false);
         }
         catch
@@ -149,6 +151,13 @@ public sealed class BrokerHost : IAsyncDisposable
         {
             services.AddSingleton(sp => new KafkaForwarder(settings.Kafka, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<KafkaForwarder>>()));
             services.AddSingleton<IPublishSink>(sp => sp.GetRequiredService<KafkaForwarder>());
+            services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<KafkaForwarder>());
+            if (!string.IsNullOrEmpty(settings.Kafka.PresenceTopic))
+            {
+                services.AddSingleton(sp => new KafkaPresenceForwarder(sp.GetRequiredService<MqttBroker>(), sp.GetRequiredService<KafkaForwarder>(),
+                    settings.Kafka, sp.GetRequiredService<ILogger<KafkaPresenceForwarder>>()));
+                services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<KafkaPresenceForwarder>());
+            }
         }
         // after every other sink: the bridges' feed sees only what the others accepted
         if (settings.Bridges.Enabled) services.AddBridges(settings.Bridges, brokerAuthOn: !settings.Auth.EffectiveAllowAnonymous || settings.Passwords is not null);
@@ -211,6 +220,7 @@ public sealed class BrokerHost : IAsyncDisposable
             return context.Response.WriteAsync("ok");
         });
         OperationsEndpoints.MapOperations(app);
+        ReplayEndpoints.MapReplay(app);
         app.MapConnectionHandler<MqttConnectionHandler>("/mqtt", o =>
         {
             o.Transports = HttpTransportType.WebSockets;
@@ -223,6 +233,7 @@ public sealed class BrokerHost : IAsyncDisposable
     public static async Task<int> RunAsync(string[] args)
     {
         if (args.Length > 0 && args[0] == PasswdCommand.Name) return await PasswdCommand.RunAsync(args[1..], Console.In, Console.Out, Console.Error).ConfigureAwait(false);
+        if (args.Length > 0 && args[0] == ReplayCommand.Name) return await ReplayCommand.RunAsync(args[1..], Console.Out, Console.Error).ConfigureAwait(false);
         if (args.Length > 0 && args[0] is "-h" or "--help" or "help")
         {
             await Console.Out.WriteLineAsync(CommandLine.Usage).ConfigureAwait(false);

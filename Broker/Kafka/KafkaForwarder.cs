@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
 using IotRealtime.Broker.Engine;
+using IotRealtime.Broker.Engine.Operations;
 using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Engine.Routing;
 using Microsoft.Extensions.Logging;
@@ -15,19 +16,16 @@ namespace IotRealtime.Broker.Kafka;
 /// never claims success Kafka has not given; async mode accepts at once and counts what it holds in a bounded buffer
 /// (librdkafka's own queue, bounded here by <see cref="KafkaOptions.AsyncBufferMessages"/>).
 /// </summary>
-public sealed class KafkaForwarder : IPublishSink, IAsyncDisposable
+public sealed class KafkaForwarder : IPublishSink, IMetricsSource, IAsyncDisposable
 {
-    static readonly byte[] True = "true"u8.ToArray();
-    static readonly byte[] False = "false"u8.ToArray();
-    static readonly byte[][] QosValues = ["0"u8.ToArray(), "1"u8.ToArray(), "2"u8.ToArray()];
-
     readonly KafkaOptions _options;
     readonly ILogger _logger;
     readonly TimeProvider _time;
     readonly IProducer<byte[]?, byte[]> _producer;
-    readonly KafkaRule? _defaultRule;
-    readonly Action<DeliveryReport<byte[]?, byte[]>> _asyncDelivered;
+    readonly Route[] _routes;
+    readonly Route? _defaultRoute;
     readonly TimeSpan _durableTimeout;
+    readonly LatencyHistogram _latency = new();
     long _forwarded;
     long _failed;
     long _buffered;
@@ -43,10 +41,10 @@ public sealed class KafkaForwarder : IPublishSink, IAsyncDisposable
         _time = time;
         _logger = logger;
         _durableTimeout = TimeSpan.FromMilliseconds(options.DurableTimeoutMs);
-        _defaultRule = options.DefaultTopic.Length == 0
+        _routes = options.Rules.Where(r => r is not null).Select(r => new Route(r)).ToArray();
+        _defaultRoute = options.DefaultTopic.Length == 0
             ? null
-            : new KafkaRule { Filter = "#", Topic = options.DefaultTopic, Mode = options.DefaultMode, Key = options.DefaultKey };
-        _asyncDelivered = OnAsyncDelivered;
+            : new Route(new KafkaRule { Filter = "#", Topic = options.DefaultTopic, Mode = options.DefaultMode, Key = options.DefaultKey });
 
         var config = new ProducerConfig
         {
@@ -62,6 +60,9 @@ public sealed class KafkaForwarder : IPublishSink, IAsyncDisposable
             ClientId = "iotrealtime-broker",
             // librdkafka backs off up to 10 s by default; durable publishers are refused for as long, so retry sooner.
             ReconnectBackoffMaxMs = 1_000,
+            // Delivery handlers read only the outcome; copying key, value and headers back into every report costs
+            // CPU on the broker's two cores for nothing.
+            DeliveryReportFields = "status",
         };
         _producer = new ProducerBuilder<byte[]?, byte[]>(config)
             .SetErrorHandler((_, e) => KafkaLog.ProducerError(_logger, e.Code.ToString(), e.Reason))
@@ -86,73 +87,76 @@ public sealed class KafkaForwarder : IPublishSink, IAsyncDisposable
     public long DurableTimeouts => Interlocked.Read(ref _durableTimeouts);
 
     /// <summary>The rule that applies to <paramref name="mqttTopic"/>, or null when it is not forwarded.</summary>
-    public KafkaRule? RuleFor(string mqttTopic)
+    public KafkaRule? RuleFor(string mqttTopic) => RouteFor(mqttTopic)?.Rule;
+
+    Route? RouteFor(string mqttTopic)
     {
-        foreach (var rule in _options.Rules)
+        foreach (var route in _routes)
         {
-            if (TopicValidation.Matches(rule.Filter, mqttTopic)) return rule;
+            if (TopicValidation.Matches(route.Rule.Filter, mqttTopic)) return route;
         }
         // The default rule is "#", which (per MQTT) never takes $-topics such as $SYS.
-        return _defaultRule is not null && TopicValidation.Matches(_defaultRule.Filter, mqttTopic) ? _defaultRule : null;
+        return _defaultRoute is not null && TopicValidation.Matches(_defaultRoute.Rule.Filter, mqttTopic) ? _defaultRoute : null;
     }
+
+    /// <summary>Produces one record outside the rules (presence events); <paramref name="delivered"/> sees the report.</summary>
+    internal void ProduceRaw(string topic, Message<byte[]?, byte[]> record, Action<DeliveryReport<byte[]?, byte[]>> delivered) =>
+        _producer.Produce(topic, record, delivered);
 
     public ValueTask<AcceptResult> AcceptAsync(MqttMessage message, CancellationToken cancellationToken)
     {
-        if (RuleFor(message.Topic) is not { } rule) return new(AcceptResult.Accepted);
-        var record = ToRecord(message, rule);
+        if (RouteFor(message.Topic) is not { } route) return new(AcceptResult.Accepted);
+        var rule = route.Rule;
+        var record = KafkaRecordFormat.Encode(message, rule.Key);
 
         if (rule.Mode == KafkaForwardMode.Durable && message.QoS != MqttQualityOfServiceLevel.AtMostOnce)
         {
-            return ProduceDurableAsync(rule, record, message.Topic, cancellationToken);
+            return ProduceDurableAsync(route, record, message.Topic, cancellationToken);
         }
 
         if (Interlocked.Increment(ref _buffered) > _options.AsyncBufferMessages)
         {
             Interlocked.Decrement(ref _buffered);
-            return new(Overflow(message));
+            return new(Overflow(route, message));
         }
+        Interlocked.Increment(ref route.Buffered);
+        var started = _time.GetTimestamp();
         try
         {
-            _producer.Produce(rule.Topic, record, _asyncDelivered);
+            _producer.Produce(rule.Topic, record, report => OnAsyncDelivered(route, started, report));
         }
         catch (ProduceException<byte[]?, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
         {
             Interlocked.Decrement(ref _buffered);
-            return new(Overflow(message));
+            Interlocked.Decrement(ref route.Buffered);
+            return new(Overflow(route, message));
         }
         catch (Exception e) when (e is KafkaException or ObjectDisposedException)
         {
             Interlocked.Decrement(ref _buffered);
-            Interlocked.Increment(ref _failed);
-            KafkaLog.DeliveryFailed(_logger, rule.Topic, e.Message);
+            Interlocked.Decrement(ref route.Buffered);
+            CountFailed(route, e.Message);
             return new(message.QoS == MqttQualityOfServiceLevel.AtMostOnce ? AcceptResult.Accepted : AcceptResult.ServerBusy);
         }
         return new(AcceptResult.Accepted);
     }
 
-    async ValueTask<AcceptResult> ProduceDurableAsync(KafkaRule rule, Message<byte[]?, byte[]> record, string mqttTopic, CancellationToken cancellationToken)
+    async ValueTask<AcceptResult> ProduceDurableAsync(Route route, Message<byte[]?, byte[]> record, string mqttTopic, CancellationToken cancellationToken)
     {
         var delivered = new TaskCompletionSource<Error>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = _time.GetTimestamp();
         try
         {
-            _producer.Produce(rule.Topic, record, report =>
+            _producer.Produce(route.Rule.Topic, record, report =>
             {
-                if (report.Error.IsError)
-                {
-                    Interlocked.Increment(ref _failed);
-                    KafkaLog.DeliveryFailed(_logger, rule.Topic, report.Error.Reason);
-                }
-                else
-                {
-                    Interlocked.Increment(ref _forwarded);
-                }
+                if (report.Error.IsError) CountFailed(route, report.Error.Reason);
+                else CountForwarded(route, started);
                 delivered.TrySetResult(report.Error);
             });
         }
         catch (Exception e) when (e is KafkaException or ObjectDisposedException)
         {
-            Interlocked.Increment(ref _failed);
-            KafkaLog.DeliveryFailed(_logger, rule.Topic, e.Message);
+            CountFailed(route, e.Message);
             return AcceptResult.ServerBusy;
         }
 
@@ -165,12 +169,13 @@ public sealed class KafkaForwarder : IPublishSink, IAsyncDisposable
         {
             // The record may still reach Kafka later; the publisher's retry then makes a duplicate, never a loss.
             Interlocked.Increment(ref _durableTimeouts);
+            Interlocked.Increment(ref route.DurableTimeouts);
             KafkaLog.DurableTimeout(_logger, mqttTopic, _options.DurableTimeoutMs);
             return AcceptResult.ServerBusy;
         }
     }
 
-    AcceptResult Overflow(MqttMessage message)
+    AcceptResult Overflow(Route route, MqttMessage message)
     {
         KafkaLog.BufferFull(_logger, _options.AsyncBufferMessages, _options.AsyncOverflow, message.Topic);
         if (_options.AsyncOverflow == KafkaOverflowPolicy.Refuse && message.QoS != MqttQualityOfServiceLevel.AtMostOnce)
@@ -178,47 +183,68 @@ public sealed class KafkaForwarder : IPublishSink, IAsyncDisposable
             return AcceptResult.QuotaExceeded;
         }
         Interlocked.Increment(ref _dropped);
+        Interlocked.Increment(ref route.Dropped);
         return AcceptResult.Accepted;
     }
 
-    void OnAsyncDelivered(DeliveryReport<byte[]?, byte[]> report)
+    void OnAsyncDelivered(Route route, long started, DeliveryReport<byte[]?, byte[]> report)
     {
         Interlocked.Decrement(ref _buffered);
-        if (report.Error.IsError)
+        Interlocked.Decrement(ref route.Buffered);
+        if (report.Error.IsError) CountFailed(route, report.Error.Reason);
+        else CountForwarded(route, started);
+    }
+
+    void CountForwarded(Route route, long started)
+    {
+        Interlocked.Increment(ref _forwarded);
+        Interlocked.Increment(ref route.Forwarded);
+        _latency.Record(_time.GetElapsedTime(started));
+    }
+
+    void CountFailed(Route route, string reason)
+    {
+        Interlocked.Increment(ref _failed);
+        Interlocked.Increment(ref route.Failed);
+        KafkaLog.DeliveryFailed(_logger, route.Rule.Topic, reason);
+    }
+
+    /// <summary>
+    /// Families iotrealtime_kafka_*: per rule (labels rule = its MQTT filter, topic = its Kafka topic; the default topic
+    /// is rule "#") forwarded, failed, dropped, durable timeouts and buffered, and the produce→delivery-report latency.
+    /// </summary>
+    public void WriteMetrics(StringBuilder w)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        // A rule whose filter repeats an earlier one never matches; leaving it out keeps every series unique.
+        var routes = _routes.Append(_defaultRoute).OfType<Route>().DistinctBy(r => r.Rule.Filter).ToArray();
+        PerRule(w, routes, "iotrealtime_kafka_forwarded_total", "counter", "Records Kafka confirmed, by forwarding rule.", r => r.Forwarded);
+        PerRule(w, routes, "iotrealtime_kafka_failed_total", "counter", "Records Kafka did not take (delivery error or refused by the producer), by rule.", r => r.Failed);
+        PerRule(w, routes, "iotrealtime_kafka_dropped_total", "counter", "Async messages dropped because the buffer was full (AsyncOverflow=Drop), by rule.", r => r.Dropped);
+        PerRule(w, routes, "iotrealtime_kafka_durable_timeouts_total", "counter", "Durable publishes answered 'server busy' because Kafka did not confirm in time, by rule.", r => r.DurableTimeouts);
+        PerRule(w, routes, "iotrealtime_kafka_buffered", "gauge", "Async records queued and not yet confirmed, by rule.", r => r.Buffered);
+        PrometheusText.Family(w, "iotrealtime_kafka_buffer_capacity", "gauge", "Kafka:AsyncBufferMessages, the async buffer's bound.", _options.AsyncBufferMessages);
+        PrometheusText.Histogram(w, "iotrealtime_kafka_produce_latency_seconds", "Time from handing a record to the producer to Kafka's delivery report.", _latency);
+    }
+
+    static void PerRule(StringBuilder w, Route[] routes, string name, string type, string help, Func<Route, long> value)
+    {
+        PrometheusText.Header(w, name, type, help);
+        foreach (var route in routes)
         {
-            Interlocked.Increment(ref _failed);
-            KafkaLog.DeliveryFailed(_logger, report.Topic, report.Error.Reason);
-        }
-        else
-        {
-            Interlocked.Increment(ref _forwarded);
+            PrometheusText.Sample(w, name, [("rule", route.Rule.Filter), ("topic", route.Rule.Topic)], value(route));
         }
     }
 
-    static Message<byte[]?, byte[]> ToRecord(MqttMessage message, KafkaRule rule)
+    /// <summary>One rule and its counters.</summary>
+    sealed class Route(KafkaRule rule)
     {
-        var headers = new Headers
-        {
-            { "mqtt.topic", Encoding.UTF8.GetBytes(message.Topic) },
-            { "mqtt.qos", QosValues[(int)message.QoS] },
-            { "mqtt.retain", message.Retain ? True : False },
-        };
-        if (message.PublisherClientId is { } clientId) headers.Add("mqtt.client_id", Encoding.UTF8.GetBytes(clientId));
-        if (message.ContentType is { } contentType) headers.Add("mqtt.content_type", Encoding.UTF8.GetBytes(contentType));
-        if (message.UserProperties is { } properties)
-        {
-            foreach (var property in properties) headers.Add(property.Name, property.ValueBuffer.ToArray());
-        }
-
-        var key = rule.Key == KafkaKeySource.Topic ? message.Topic : message.PublisherClientId;
-        return new Message<byte[]?, byte[]>
-        {
-            Key = key is null ? null : Encoding.UTF8.GetBytes(key),
-            // A copy: the payload buffer belongs to the engine, and librdkafka copies again only at Produce.
-            Value = message.Payload.ToArray(),
-            Headers = headers,
-            Timestamp = new Timestamp(message.ReceivedAt),
-        };
+        public readonly KafkaRule Rule = rule;
+        public long Forwarded;
+        public long Failed;
+        public long Buffered;
+        public long Dropped;
+        public long DurableTimeouts;
     }
 
     public async ValueTask DisposeAsync()

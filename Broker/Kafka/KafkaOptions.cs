@@ -84,10 +84,45 @@ public sealed class KafkaOptions
     /// <summary>How long disposal waits for buffered records to reach Kafka.</summary>
     public int ShutdownFlushMs { get; set; } = 5_000;
 
-    /// <summary>Optional Kafka topic for connect/disconnect events (not forwarded yet).</summary>
+    /// <summary>Kafka topic for presence events (connected, disconnected, will) as JSON keyed by client id; unset: not forwarded.</summary>
     public string? PresenceTopic { get; set; }
 
     public bool Enabled => !string.IsNullOrWhiteSpace(BootstrapServers);
+
+    /// <summary>
+    /// The Kafka topics where messages on topics matching <paramref name="mqttFilter"/> may have been forwarded: every
+    /// rule whose filter overlaps it, and the default topic. A reader still checks each record's mqtt.topic header.
+    /// </summary>
+    public IReadOnlyList<string> KafkaTopicsFor(string mqttFilter)
+    {
+        ArgumentNullException.ThrowIfNull(mqttFilter);
+        var topics = new List<string>();
+        foreach (var rule in Rules)
+        {
+            if (rule is not null && Overlaps(rule.Filter, mqttFilter) && !topics.Contains(rule.Topic)) topics.Add(rule.Topic);
+        }
+        if (DefaultTopic.Length > 0 && Overlaps("#", mqttFilter) && !topics.Contains(DefaultTopic)) topics.Add(DefaultTopic);
+        return topics;
+    }
+
+    /// <summary>True when some topic matches both filters ("+" and "#" at the first level never match $-topics).</summary>
+    static bool Overlaps(string a, string b)
+    {
+        var x = a.Split('/');
+        var y = b.Split('/');
+        for (var i = 0; ; i++)
+        {
+            if (i == x.Length || i == y.Length)
+            {
+                return x.Length == y.Length || (x.Length == i + 1 && x[i] == "#") || (y.Length == i + 1 && y[i] == "#");
+            }
+            var xWild = x[i] is "+" or "#";
+            var yWild = y[i] is "+" or "#";
+            if (i == 0 && ((xWild && y[i].StartsWith('$')) || (yWild && x[i].StartsWith('$')))) return false;
+            if (x[i] == "#" || y[i] == "#") return true;
+            if (!xWild && !yWild && x[i] != y[i]) return false;
+        }
+    }
 
     static readonly string[] Compressions = ["none", "gzip", "snappy", "lz4", "zstd"];
 
@@ -128,7 +163,8 @@ public sealed class KafkaOptions
         }
     }
 
-    static bool IsValidKafkaTopic(string? topic) =>
+    /// <summary>1-249 characters of a-z, A-Z, 0-9, '.', '_', '-', not "." or "..".</summary>
+    public static bool IsValidKafkaTopic(string? topic) =>
         !string.IsNullOrEmpty(topic) && topic.Length <= 249 && topic is not "." and not ".."
         && topic.All(c => c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '.' or '_' or '-');
 }

@@ -22,6 +22,7 @@ public static class CommandLine
         Usage:
           iotrealtime-broker [--mqtt-port N] [--mqtts-port N] [--http-port N] [--https-port N] [--bind ADDRESS] [--data-dir DIR] [--Section:Key=value ...]
           iotrealtime-broker passwd <file> <username> [--password <password>]
+          iotrealtime-broker replay (--topic KAFKA_TOPIC | --filter MQTT_FILTER) [--from ...] [--to ...] [--limit N] [--into mqtt://host:port]  (replay --help)
 
         Settings come from appsettings.json next to the binary, then IOTRT_ environment variables
         (IOTRT_Listeners__MqttPort=1884), then the command line (--Listeners:MqttPort=1884).

@@ -143,7 +143,7 @@ public static class OperationsEndpoints
     }
 
     /// <summary>With a token: a matching bearer token (compared in constant time). Without one: loopback callers only.</summary>
-    static bool IsAuthorized(HttpContext context, AdminOptions options)
+    internal static bool IsAuthorized(HttpContext context, AdminOptions options)
     {
         if (string.IsNullOrEmpty(options.Token))
         {
@@ -158,7 +158,7 @@ public static class OperationsEndpoints
         return CryptographicOperations.FixedTimeEquals(given, expected);
     }
 
-    static Task Deny(HttpContext context, AdminOptions options)
+    internal static Task Deny(HttpContext context, AdminOptions options)
     {
         if (string.IsNullOrEmpty(options.Token))
         {
@@ -180,7 +180,7 @@ public static class OperationsEndpoints
 
     static Task NotFound(HttpContext context, string message) => Error(context, StatusCodes.Status404NotFound, message);
 
-    static Task Error(HttpContext context, int status, string message)
+    internal static Task Error(HttpContext context, int status, string message)
     {
         context.Response.StatusCode = status;
         return context.Response.WriteAsJsonAsync(new ErrorDto(message), AdminJsonContext.Default.ErrorDto);

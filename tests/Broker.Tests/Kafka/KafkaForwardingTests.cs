@@ -3,7 +3,7 @@ using Confluent.Kafka;
 using IotRealtime.Broker.Host.Configuration;
 using IotRealtime.Broker.Kafka;
 using IotRealtime.Broker.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
+using static IotRealtime.Broker.Tests.Kafka.KafkaTestKit;
 using MQTTnet;
 using MQTTnet.Protocol;
 
@@ -12,51 +12,6 @@ namespace IotRealtime.Broker.Tests.Kafka;
 /// <summary>Messages published by real MQTT clients reach Kafka (librdkafka's mock cluster) through the forwarder.</summary>
 public sealed class KafkaForwardingTests
 {
-    static Task<TestBroker> StartBrokerAsync(KafkaMockCluster kafka, Dictionary<string, string?> settings)
-    {
-        settings["Kafka:BootstrapServers"] = kafka.BootstrapServers;
-        settings["Kafka:LingerMs"] = "0";
-        // Shutdown must not wait for records a test left undeliverable on purpose.
-        settings.TryAdd("Kafka:ShutdownFlushMs", "2000");
-        return TestBroker.StartAsync(settings);
-    }
-
-    static KafkaForwarder Forwarder(TestBroker broker) => broker.Host.Services.GetRequiredService<KafkaForwarder>();
-
-    static Task<MqttClientPublishResult> PublishAsync(MqttTestClient client, string topic, string payload,
-        MqttQualityOfServiceLevel qos = MqttQualityOfServiceLevel.AtLeastOnce, Action<MqttApplicationMessageBuilder>? configure = null)
-    {
-        var builder = new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(qos);
-        configure?.Invoke(builder);
-        using var timeout = new CancellationTokenSource(Timeouts.Default);
-        return client.Client.PublishAsync(builder.Build(), timeout.Token);
-    }
-
-    /// <summary>Reads partition 0 of <paramref name="topic"/> from the beginning until <paramref name="count"/> records arrived.</summary>
-    static Task<List<ConsumeResult<byte[]?, byte[]>>> ConsumeAsync(KafkaMockCluster kafka, string topic, int count) => Task.Run(() =>
-    {
-        var config = new ConsumerConfig
-        {
-            BootstrapServers = kafka.BootstrapServers,
-            GroupId = "test-" + Guid.NewGuid().ToString("N"),
-            EnableAutoCommit = false,
-        };
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]>(config).Build();
-        consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
-        var records = new List<ConsumeResult<byte[]?, byte[]>>();
-        var deadline = DateTime.UtcNow + Timeouts.Default;
-        while (records.Count < count)
-        {
-            if (DateTime.UtcNow >= deadline) throw new TimeoutException($"Timed out waiting for {count} records on Kafka topic {topic}; got {records.Count}.");
-            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false, Message: not null } record) records.Add(record);
-        }
-        consumer.Close();
-        return records;
-    });
-
-    static string? Header(ConsumeResult<byte[]?, byte[]> record, string name) =>
-        record.Message.Headers.TryGetLastBytes(name, out var value) ? Encoding.UTF8.GetString(value) : null;
-
     [Fact]
     public async Task Published_message_arrives_in_Kafka_with_key_value_and_headers()
     {

@@ -1,0 +1,212 @@
+using System.Text.RegularExpressions;
+using System.Xml.Linq;
+using IotRealtime.Broker.Host.Configuration;
+using IotRealtime.Broker.Host.Cli;
+using IotRealtime.Broker.Kafka;
+using Microsoft.Extensions.Configuration;
+using YamlDotNet.Serialization;
+
+namespace IotRealtime.Broker.Tests.Deployment;
+
+/// <summary>
+/// compose/docker-compose.yml cannot run here (no Docker engine), so it is checked statically: structure, dependencies,
+/// health checks, ports, images built from real projects, and the broker's environment run through its own validation.
+/// </summary>
+public sealed partial class ComposeFileTests : IDisposable
+{
+    readonly string _dataDir = Directory.CreateTempSubdirectory("iotrt-compose-").FullName;
+    readonly string _root = RepositoryRoot();
+    readonly Dictionary<string, Dictionary<object, object>> _services;
+
+    public ComposeFileTests()
+    {
+        var text = File.ReadAllText(Path.Combine(_root, "compose", "docker-compose.yml"));
+        var document = new DeserializerBuilder().Build().Deserialize<Dictionary<string, object>>(text);
+        _services = ((Dictionary<object, object>)document["services"]).ToDictionary(s => (string)s.Key, s => (Dictionary<object, object>)s.Value);
+    }
+
+    public void Dispose() => Directory.Delete(_dataDir, recursive: true);
+
+    static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "IotRealtime.sln"))) return dir.FullName;
+        }
+        throw new InvalidOperationException("IotRealtime.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    [GeneratedRegex(@"\$\{(?<name>[A-Za-z_][A-Za-z0-9_]*)(:-(?<default>[^}]*))?\}")]
+    private static partial Regex Interpolation();
+
+    /// <summary>What compose makes of a value when no variable is set: ${X:-default} becomes default, $$ a single $.</summary>
+    static string Resolve(string value) => Interpolation().Replace(value, m => m.Groups["default"].Value).Replace("$$", "$", StringComparison.Ordinal);
+
+    Dictionary<string, string> Environment(string service) => _services[service].TryGetValue("environment", out var env)
+        ? ((Dictionary<object, object>)env).ToDictionary(e => (string)e.Key, e => Resolve((string)e.Value))
+        : [];
+
+    static bool IsOneShot(Dictionary<object, object> service) => service.TryGetValue("restart", out var restart) && (string)restart == "no";
+
+    [Fact]
+    public void The_deployment_has_Kafka_in_KRaft_mode_PostgreSQL_15_InfluxDB_2_and_our_services()
+    {
+        Assert.Subset(_services.Keys.ToHashSet(), new HashSet<string> { "kafka", "postgres", "influxdb", "broker", "telemetry", "bridges", "simulator" });
+        Assert.StartsWith("apache/kafka:", (string)_services["kafka"]["image"]);
+        Assert.Equal("postgres:15", (string)_services["postgres"]["image"]);
+        Assert.StartsWith("influxdb:2", (string)_services["influxdb"]["image"]);
+        var kafka = Environment("kafka");
+        Assert.Equal("broker,controller", kafka["KAFKA_PROCESS_ROLES"]);
+        Assert.Contains("PLAINTEXT://kafka:9092", kafka["KAFKA_ADVERTISED_LISTENERS"]);
+        Assert.Equal(["scale-out"], ((List<object>)_services["bridges"]["profiles"]).Cast<string>());
+        Assert.Equal(["load"], ((List<object>)_services["simulator"]["profiles"]).Cast<string>());
+        Assert.False(_services["broker"].ContainsKey("profiles"), "the broker runs in the default profile");
+        Assert.False(_services["telemetry"].ContainsKey("profiles"), "telemetry runs in the default profile");
+    }
+
+    [Fact]
+    public void Every_dependency_names_a_defined_service_that_is_healthy_or_has_completed()
+    {
+        foreach (var (name, service) in _services)
+        {
+            if (!service.TryGetValue("depends_on", out var dependsOn)) continue;
+            foreach (var (target, spec) in (Dictionary<object, object>)dependsOn)
+            {
+                Assert.True(_services.TryGetValue((string)target, out var dependency), $"{name} depends on undefined service '{target}'");
+                var condition = (string)((Dictionary<object, object>)spec)["condition"];
+                if (condition == "service_healthy") Assert.True(dependency.ContainsKey("healthcheck"), $"{name} waits for {target} to be healthy, but {target} has no healthcheck");
+                else if (condition == "service_completed_successfully") Assert.True(IsOneShot(dependency), $"{name} waits for {target} to complete, but {target} is not a one-shot");
+                else Assert.Fail($"{name} depends on {target} with condition '{condition}'; expected service_healthy or service_completed_successfully");
+            }
+        }
+        Assert.Equal("service_healthy", (string)((Dictionary<object, object>)((Dictionary<object, object>)_services["telemetry"]["depends_on"])["postgres"])["condition"]);
+    }
+
+    [Fact]
+    public void Every_service_has_a_healthcheck_or_is_a_one_shot()
+    {
+        foreach (var (name, service) in _services)
+        {
+            Assert.True(service.ContainsKey("healthcheck") || IsOneShot(service), $"{name} has no healthcheck and is not a one-shot (restart: \"no\")");
+        }
+        Assert.Contains("pg_isready", string.Join(' ', ((List<object>)((Dictionary<object, object>)_services["postgres"]["healthcheck"])["test"]).Cast<string>()));
+    }
+
+    [Fact]
+    public void Published_host_ports_do_not_collide()
+    {
+        var owners = new Dictionary<string, string>();
+        foreach (var (name, service) in _services)
+        {
+            if (!service.TryGetValue("ports", out var ports)) continue;
+            foreach (string mapping in (List<object>)ports)
+            {
+                var parts = mapping.Split(':');
+                Assert.True(parts.Length >= 2, $"{name}: publish '{mapping}' with an explicit host port");
+                var hostPort = parts[^2];
+                Assert.True(owners.TryAdd(hostPort, name), $"host port {hostPort} published by both {owners.GetValueOrDefault(hostPort)} and {name}");
+            }
+        }
+        Assert.Equal("broker", owners["1883"]);
+        Assert.Equal("telemetry", owners["8081"]);
+    }
+
+    [Fact]
+    public void Built_services_publish_existing_projects_under_their_executable_names()
+    {
+        var dockerfile = File.ReadAllText(Path.Combine(_root, "compose", "Dockerfile"));
+        Assert.Contains("dotnet publish", dockerfile);
+        foreach (var (name, service) in _services)
+        {
+            if (!service.TryGetValue("build", out var buildNode)) continue;
+            var build = (Dictionary<object, object>)buildNode;
+            var context = Path.GetFullPath(Path.Combine(_root, "compose", (string)build["context"]));
+            Assert.Equal(_root, context.TrimEnd(Path.DirectorySeparatorChar));
+            Assert.True(File.Exists(Path.Combine(context, (string)build["dockerfile"])), $"{name}: dockerfile {build["dockerfile"]} not found");
+            var args = (Dictionary<object, object>)build["args"];
+            var project = Directory.GetFiles(Path.Combine(context, (string)args["PROJECT"]), "*.csproj").Single();
+            var assemblyName = XDocument.Load(project).Descendants("AssemblyName").Single().Value;
+            Assert.Equal(assemblyName, (string)args["APP"]);
+        }
+    }
+
+    /// <summary>The broker reads IOTRT_-prefixed variables; here they go through the broker's own validation.</summary>
+    static IConfiguration BrokerConfiguration(Dictionary<string, string> environment, string dataDirectory)
+    {
+        var values = environment.ToDictionary(e => e.Key[CommandLine.EnvironmentPrefix.Length..].Replace("__", ":", StringComparison.Ordinal), e => (string?)e.Value);
+        // /data is the container's volume; here, a temp directory stands in for it.
+        values["Data:Directory"] = dataDirectory;
+        return new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+    }
+
+    [Fact]
+    public void The_broker_environment_is_valid_broker_configuration_that_forwards_to_the_compose_Kafka()
+    {
+        var environment = Environment("broker");
+        Assert.All(environment.Keys, key => Assert.StartsWith(CommandLine.EnvironmentPrefix, key));
+
+        var settings = HostSettings.Load(BrokerConfiguration(environment, _dataDir));
+
+        Assert.Equal("kafka:9092", settings.Kafka.BootstrapServers);
+        Assert.Equal("presence", settings.Kafka.PresenceTopic);
+        var rule = Assert.Single(settings.Kafka.Rules);
+        Assert.Equal(KafkaForwardMode.Durable, rule.Mode);
+        Assert.Equal("0.0.0.0", settings.Listeners.BindAddress);
+
+        // The check has teeth: one misspelt key fails it, by name.
+        environment["IOTRT_Kafka__BootstrapSrvers"] = "kafka:9092";
+        var error = Assert.Throws<BrokerConfigurationException>(() => HostSettings.Load(BrokerConfiguration(environment, _dataDir)));
+        Assert.Contains("Kafka:BootstrapSrvers", error.Message);
+    }
+
+    /// <summary>Telemetry's settings (Telemetry/Service/Configuration/TelemetryOptions.cs), by section.</summary>
+    static readonly Dictionary<string, string[]> TelemetryKeys = new()
+    {
+        ["Kafka"] = ["BootstrapServers", "Topics", "GroupId", "StartFrom", "SessionTimeoutMs", "PrefetchKbytes"],
+        ["Postgres"] = ["ConnectionString", "RetentionDays", "PartitionsAhead", "MaintenanceIntervalMinutes"],
+        ["Influx"] = ["Url", "Version", "Database", "Org", "Bucket", "Token"],
+        ["Http"] = ["Port", "BindAddress"],
+    };
+
+    [Fact]
+    public void Telemetry_reads_the_topic_the_broker_forwards_to_and_writes_to_the_compose_databases()
+    {
+        var telemetry = Environment("telemetry");
+        foreach (var key in telemetry.Keys)
+        {
+            var parts = key.Split("__");
+            Assert.Equal("Telemetry", parts[0]);
+            Assert.True(parts[1] == "Sinks" || (TelemetryKeys.TryGetValue(parts[1], out var known) && known.Contains(parts[2])), $"telemetry does not accept {key}");
+        }
+        Assert.Equal(["postgres", "influxdb"], telemetry.Where(e => e.Key.StartsWith("Telemetry__Sinks__")).OrderBy(e => e.Key).Select(e => e.Value));
+
+        var broker = HostSettings.Load(BrokerConfiguration(Environment("broker"), _dataDir));
+        Assert.Equal(broker.Kafka.BootstrapServers, telemetry["Telemetry__Kafka__BootstrapServers"]);
+        Assert.Contains(telemetry["Telemetry__Kafka__Topics__0"], broker.Kafka.Rules.Select(r => r.Topic));
+
+        var postgres = Environment("postgres");
+        var connection = telemetry["Telemetry__Postgres__ConnectionString"];
+        Assert.Contains("Host=postgres", connection);
+        Assert.Contains($"Username={postgres["POSTGRES_USER"]}", connection);
+        Assert.Contains($"Password={postgres["POSTGRES_PASSWORD"]}", connection);
+        Assert.Contains($"Database={postgres["POSTGRES_DB"]}", connection);
+
+        var influx = Environment("influxdb");
+        Assert.Equal("2", telemetry["Telemetry__Influx__Version"]);
+        Assert.Equal("http://influxdb:8086", telemetry["Telemetry__Influx__Url"]);
+        Assert.Equal(influx["DOCKER_INFLUXDB_INIT_ORG"], telemetry["Telemetry__Influx__Org"]);
+        Assert.Equal(influx["DOCKER_INFLUXDB_INIT_BUCKET"], telemetry["Telemetry__Influx__Bucket"]);
+        Assert.Equal(influx["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"], telemetry["Telemetry__Influx__Token"]);
+    }
+
+    [Fact]
+    public void The_topics_the_broker_forwards_to_are_created_before_it_starts()
+    {
+        var init = string.Join('\n', ((List<object>)_services["kafka-init"]["command"]).Cast<string>());
+        var broker = HostSettings.Load(BrokerConfiguration(Environment("broker"), _dataDir));
+        foreach (var topic in broker.Kafka.Rules.Select(r => r.Topic).Append(broker.Kafka.DefaultTopic).Append(broker.Kafka.PresenceTopic!))
+        {
+            Assert.Matches($@"(for topic in [^;\n]*\b{Regex.Escape(topic)}\b|--topic {Regex.Escape(topic)}\b)", init);
+        }
+    }
+}
