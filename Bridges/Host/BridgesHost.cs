@@ -155,7 +155,7 @@ public sealed class BridgesHost : IAsyncDisposable
         var configuration = new ConfigurationBuilder()
             .SetBasePath(AppContext.BaseDirectory)
             .AddJsonFile("appsettings.json", optional: true, reloadOnChange: false)
-            .AddEnvironmentVariables("IOTREALTIME_")
+            .AddEnvironmentVariables("IOTRT_")
             .AddCommandLine(args)
             .Build();
         BridgesHost host;
@@ -182,7 +182,7 @@ public sealed class BridgesHost : IAsyncDisposable
 
     const string Usage = """
         iotrealtime-bridges: SSE (/sse), multiplexed WebSocket (/ws) and the dashboard for a remote IotRealtime broker.
-        Settings (appsettings.json, IOTREALTIME_ environment variables with __ for ':', or --Key=value):
+        Settings (appsettings.json, IOTRT_ environment variables (as the broker) with __ for ':', or --Key=value):
           --Upstream:Host=127.0.0.1 --Upstream:Port=1883 [--Upstream:Username=u --Upstream:Password=p] [--Upstream:Filters:0=#]
           --Listeners:HttpPort=8090 --Listeners:BindAddress=0.0.0.0
           --Bridges:... (see docs/bridges.md)
