@@ -124,8 +124,6 @@ sealed class IngestService : BackgroundService
             SessionTimeoutMs = _settings.Kafka.SessionTimeoutMs,
             HeartbeatIntervalMs = Math.Max(1, Math.Min(3000, _settings.Kafka.SessionTimeoutMs / 3)),
             QueuedMaxMessagesKbytes = _settings.Kafka.PrefetchKbytes,
-            // Above the broker forwarder's 1 MB producer batches: a fetch limit below a record batch stalls some brokers.
-            MaxPartitionFetchBytes = 4 * 1024 * 1024,
             AllowAutoCreateTopics = false,
             // Eager rebalancing: a revocation always covers every partition, so flushing on revoke is all or nothing.
             PartitionAssignmentStrategy = PartitionAssignmentStrategy.Range,
