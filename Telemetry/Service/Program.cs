@@ -1,2 +1,3 @@
-await Console.Error.WriteLineAsync("iotrealtime-telemetry: not built yet").ConfigureAwait(false);
-return 1;
+using IotRealtime.Telemetry;
+
+return await TelemetryHost.RunAsync(args);
