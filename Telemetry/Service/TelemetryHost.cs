@@ -3,6 +3,8 @@ using System.Text;
 using IotRealtime.Broker.Engine.Operations;
 using IotRealtime.Telemetry.Configuration;
 using IotRealtime.Telemetry.History;
+using IotRealtime.Telemetry.Ingest;
+using IotRealtime.Telemetry.Postgres;
 using IotRealtime.Telemetry.Sinks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -39,6 +41,9 @@ public sealed class TelemetryHost : IAsyncDisposable
     public IServiceProvider Services => _app.Services;
 
     public TelemetryMetrics Metrics => Services.GetRequiredService<TelemetryMetrics>();
+
+    /// <summary>starting, running, paused, or failed: reason.</summary>
+    public string State => Services.GetRequiredService<IngestService>().State;
 
     /// <summary>Validates <paramref name="configuration"/> (section <c>Telemetry</c>), binds HTTP and starts consuming.</summary>
     /// <exception cref="TelemetryConfigurationException">The configuration is invalid; the message lists each bad key.</exception>
@@ -100,15 +105,28 @@ public sealed class TelemetryHost : IAsyncDisposable
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<TelemetryMetrics>();
         services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<TelemetryMetrics>());
+        if (settings.HasSink(TelemetrySettings.PostgresSink))
+        {
+            services.AddSingleton(sp => new PostgresSink(settings.Postgres, settings.Kafka.GroupId, sp.GetRequiredService<TimeProvider>()));
+            services.AddSingleton<ITelemetrySink>(sp => sp.GetRequiredService<PostgresSink>());
+            services.AddHostedService<PostgresMaintenanceService>();
+        }
+        // The history side registers the InfluxDB sink (as ITelemetrySink) and its query services here.
         HistoryEndpoints.AddServices(services, settings);
+        services.AddSingleton<IngestService>();
+        services.AddHostedService(sp => sp.GetRequiredService<IngestService>());
     }
 
     static void MapEndpoints(WebApplication app)
     {
-        app.MapGet("/healthz", static context =>
+        var ingest = app.Services.GetRequiredService<IngestService>();
+        app.MapGet("/healthz", context =>
         {
+            // Paused is healthy: the service is waiting for a sink, by design. Failed is not.
+            var state = ingest.State;
             context.Response.ContentType = "text/plain";
-            return context.Response.WriteAsync("ok");
+            context.Response.StatusCode = state.StartsWith("failed", StringComparison.Ordinal) ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
+            return context.Response.WriteAsync(state);
         });
         app.MapGet("/metrics", static context =>
         {
