@@ -89,9 +89,13 @@ public sealed record HistoryQuery(string Device, string Metric, DateTimeOffset F
         return TimeSpan.FromSeconds(Math.Ceiling(range.TotalSeconds / MaxBuckets));
     }
 
-    static bool TryParseTime(string text, out DateTimeOffset time) =>
-        DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out time)
-        && text.Length >= 10 && char.IsAsciiDigit(text[0]);
+    static bool TryParseTime(string text, out DateTimeOffset time)
+    {
+        // An unencoded '+' of an offset arrives as a space: "...T10:00:00 01:00" means +01:00.
+        if (text.Length > 6 && text[^6] == ' ' && text[^3] == ':') text = string.Concat(text.AsSpan(0, text.Length - 6), "+", text.AsSpan(text.Length - 5));
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out time)
+            && text.Length >= 10 && char.IsAsciiDigit(text[0]);
+    }
 
     internal static string? CheckUnknown(IQueryCollection query, string[] known)
     {

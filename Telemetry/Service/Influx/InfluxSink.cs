@@ -299,15 +299,17 @@ public sealed class InfluxSink : ITelemetrySink
         var time = LineProtocol.ToUnixNanoseconds(p.Time) / 1_000_000 * 1_000_000 + p.Offset % 1_000_000;
         var payload = Convert.ToBase64String(p.Payload);
         var truncated = payload.Length > MaxParkedText;
-        return new ParkedLine("payload", [("topic", p.Topic), ("partition", p.Partition.ToString(CultureInfo.InvariantCulture))], time,
+        List<(string, object)> fields =
         [
             ("offset", p.Offset),
             ("reason", Shorten(p.Reason)),
-            ("device", p.Device ?? string.Empty),
-            ("mqtt_topic", Shorten(p.MqttTopic ?? string.Empty)),
             ("payload_base64", truncated ? payload[..MaxParkedText] : payload),
             ("payload_bytes", (long)p.Payload.Length),
-        ]);
+        ];
+        // Left out when unknown, so a reader tells "no device" from an empty name.
+        if (p.Device is not null) fields.Add(("device", Shorten(p.Device)));
+        if (p.MqttTopic is not null) fields.Add(("mqtt_topic", Shorten(p.MqttTopic)));
+        return new ParkedLine("payload", [("topic", p.Topic), ("partition", p.Partition.ToString(CultureInfo.InvariantCulture))], time, [.. fields]);
     }
 
     static ParkedLine ParkedReadingLine(Reading r, string reason) =>

@@ -9,7 +9,8 @@ namespace IotRealtime.Telemetry.Tests.History;
 /// <summary>GET /api/history, /devices and /metrics through a running TelemetryHost over a real PostgreSQL.</summary>
 public sealed class HistoryApiTests(HistoryApiTests.Data data) : IClassFixture<HistoryApiTests.Data>
 {
-    static readonly DateTimeOffset T0 = new(2026, 11, 30, 10, 0, 0, TimeSpan.Zero);
+    // Yesterday 10:00 UTC: recent enough that the sink's retention keeps the day's partition.
+    static readonly DateTimeOffset T0 = new DateTimeOffset(DateTime.UtcNow.Date, TimeSpan.Zero).AddDays(-1).AddHours(10);
 
     /// <summary>Known readings: a hand-checked few on "hand/temp", and about 3 h of a 7 s series on "d1/temp".</summary>
     public sealed class Data : IAsyncLifetime
@@ -136,7 +137,8 @@ public sealed class HistoryApiTests(HistoryApiTests.Data data) : IClassFixture<H
     [InlineData("device=d1", "metric is required")]
     [InlineData("device=d1&metric=temp&from=yesterday", "from 'yesterday' is not an ISO 8601 time")]
     [InlineData("device=d1&metric=temp&to=12", "to '12' is not an ISO 8601 time")]
-    [InlineData("device=d1&metric=temp&from=2026-11-30T11:00:00Z&to=2026-11-30T10:00:00Z", "must be before to")]
+    [InlineData("device=d1&metric=temp&from=2026-11-30T11:00:00Z&to=2026-11-30T10:00:00%2B01:00", "must be before to")]
+    [InlineData("device=d1&metric=temp&from=2026-11-30T11:00:00Z&to=2026-11-30T10:00:00+01:00", "must be before to")]
     [InlineData("device=d1&metric=temp&step=0", "step '0' is not")]
     [InlineData("device=d1&metric=temp&step=-5", "step '-5' is not")]
     [InlineData("device=d1&metric=temp&step=1.5", "step '1.5' is not")]
