@@ -120,6 +120,7 @@ sealed class IngestService : BackgroundService
             EnableAutoOffsetStore = false,
             AutoOffsetReset = _settings.Kafka.StartFrom == StartPosition.Earliest ? AutoOffsetReset.Earliest : AutoOffsetReset.Latest,
             SessionTimeoutMs = _settings.Kafka.SessionTimeoutMs,
+            HeartbeatIntervalMs = Math.Max(1, Math.Min(3000, _settings.Kafka.SessionTimeoutMs / 3)),
             QueuedMaxMessagesKbytes = _settings.Kafka.PrefetchKbytes,
             AllowAutoCreateTopics = false,
             // Eager rebalancing: a revocation always covers every partition, so flushing on revoke is all or nothing.
