@@ -25,7 +25,7 @@ static partial class TelemetryLog
     [LoggerMessage(7006, LogLevel.Information, "Sink {Sink} recovered after {Attempts} failed attempts")]
     public static partial void SinkRecovered(ILogger logger, string sink, int attempts);
 
-    [LoggerMessage(7007, LogLevel.Warning, "Consumption paused: sink {Sink} is behind ({Pending} batches pending)")]
+    [LoggerMessage(7007, LogLevel.Information, "Consumption paused: sink {Sink} is behind ({Pending} batches pending)")]
     public static partial void Paused(ILogger logger, string sink, int pending);
 
     [LoggerMessage(7008, LogLevel.Information, "Consumption resumed after {PausedMs} ms")]

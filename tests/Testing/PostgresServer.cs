@@ -34,6 +34,18 @@ public sealed class PostgresServer : IAsyncDisposable
 
     public bool IsRunning { get; private set; }
 
+    /// <summary>The postmaster's process id (from postmaster.pid); null while stopped.</summary>
+    public int? ServerProcessId
+    {
+        get
+        {
+            var pidFile = Path.Combine(_dataDirectory, "postmaster.pid");
+            if (!File.Exists(pidFile)) return null;
+            using var reader = new StreamReader(new FileStream(pidFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+            return int.TryParse(reader.ReadLine(), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var pid) ? pid : null;
+        }
+    }
+
     /// <summary>A connection string for the <c>postgres</c> database as the superuser.</summary>
     public string AdminConnectionString => ConnectionString("postgres");
 

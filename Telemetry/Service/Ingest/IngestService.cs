@@ -268,13 +268,14 @@ sealed class IngestService : BackgroundService
 
     void OnStored(SinkWriter writer, ReadingBatch batch)
     {
-        _storedQueue.Enqueue((writer.Index, batch.Offsets));
         var exitAfter = _settings.Faults.ExitAfterDbCommitOnBatch;
         if (exitAfter > 0 && Interlocked.Increment(ref _storedBatches) == exitAfter)
         {
+            // Before the batch is handed to the consumer thread, so its Kafka commit cannot slip in first.
             TelemetryLog.FaultExit(_logger, exitAfter);
             Process.GetCurrentProcess().Kill(); // SIGKILL: stored, not committed to Kafka
         }
+        _storedQueue.Enqueue((writer.Index, batch.Offsets));
     }
 
     void DrainStored()

@@ -111,8 +111,12 @@ public sealed class PostgresSink : ITelemetrySink
         {
             await using var importer = await connection.BeginBinaryImportAsync(
                 "COPY telemetry_readings (time, device, metric, value) FROM STDIN (FORMAT BINARY)", ct).ConfigureAwait(false);
+            // In index order: inserting into the (device, metric, time) index in key order touches each leaf page once
+            // per batch instead of once per row (measured: about 3x faster COPY, docs/benchmarks/telemetry-ingest.txt).
+            var rows = batch.Readings.ToArray();
+            Array.Sort(rows, IndexOrder.Instance);
             // Synchronous row writes: each only fills Npgsql's buffer, and an await per field costs more than the I/O.
-            foreach (var r in batch.Readings)
+            foreach (var r in rows)
             {
                 importer.StartRow();
                 importer.Write(r.Time.UtcDateTime, NpgsqlDbType.TimestampTz);
@@ -211,4 +215,17 @@ public sealed class PostgresSink : ITelemetrySink
     }
 
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+
+    sealed class IndexOrder : IComparer<Reading>
+    {
+        public static readonly IndexOrder Instance = new();
+
+        public int Compare(Reading x, Reading y)
+        {
+            var c = string.CompareOrdinal(x.Device, y.Device);
+            if (c != 0) return c;
+            c = string.CompareOrdinal(x.Metric, y.Metric);
+            return c != 0 ? c : x.Time.UtcTicks.CompareTo(y.Time.UtcTicks);
+        }
+    }
 }
