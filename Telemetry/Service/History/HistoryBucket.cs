@@ -3,7 +3,7 @@ namespace IotRealtime.Telemetry.History;
 /// <summary>One bucket of a history answer: the readings with Start &lt;= time &lt; Start + step.</summary>
 public readonly record struct HistoryBucket(DateTimeOffset Start, double Min, double Max, double Avg, double Last, long Count);
 
-/// <summary>What answers history requests (PostgreSQL here; one implementation per store).</summary>
+/// <summary>What answers history requests: <see cref="PostgresHistoryStore"/> or <see cref="InfluxHistoryStore"/>.</summary>
 public interface IHistoryStore
 {
     /// <summary>Non-empty buckets in time order; buckets without readings are left out.</summary>

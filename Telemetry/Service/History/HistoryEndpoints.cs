@@ -13,7 +13,8 @@ using Npgsql;
 namespace IotRealtime.Telemetry.History;
 
 /// <summary>
-/// The history API the dashboards chart from, and the InfluxDB sink's registration:
+/// The history API the dashboards chart from (PostgreSQL when configured, else InfluxDB 1.x when it is the only
+/// store), and the InfluxDB sink's registration:
 /// <c>GET /api/history?device=&amp;metric=&amp;from=&amp;to=&amp;step=</c> (buckets of min/max/avg/last/count),
 /// <c>GET /api/history/devices</c>, <c>GET /api/history/metrics?device=</c>. Answers carry
 /// <c>Access-Control-Allow-Origin: *</c> so a dashboard on another origin can call them; preflight OPTIONS is answered.
@@ -39,6 +40,17 @@ public static class HistoryEndpoints
             services.AddSingleton<IHistoryStore>(sp => new PostgresHistoryStore(
                 new NpgsqlDataSourceBuilder(settings.Postgres.ConnectionString) { Name = "iotrealtime-history" }.Build(),
                 sp.GetRequiredService<TimeProvider>()));
+        }
+        else if (settings.HasSink(TelemetrySettings.InfluxSink) && settings.Influx.Version == 1)
+        {
+            // InfluxDB is the only store: history comes from it (InfluxQL). A dashboard request should fail fast, not
+            // wait out the sink's minute of write retries.
+            services.AddSingleton<IHistoryStore>(sp =>
+            {
+                var options = InfluxSinkOptions.From(settings.Influx);
+                options.RetryForMs = 1_000;
+                return new InfluxHistoryStore(options, new InfluxClient(options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<InfluxHistoryStore>>()));
+            });
         }
     }
 
@@ -190,12 +202,13 @@ public static class HistoryEndpoints
     static IHistoryStore? Store(HttpContext context) => context.RequestServices.GetService<IHistoryStore>();
 
     static bool IsStoreFailure(Exception e, HttpContext context) =>
-        e is NpgsqlException or TimeoutException || (e is OperationCanceledException && !context.RequestAborted.IsCancellationRequested);
+        e is NpgsqlException or InfluxException or HttpRequestException or TimeoutException
+        || (e is OperationCanceledException && !context.RequestAborted.IsCancellationRequested);
 
     static Task BadRequestAsync(HttpContext context, string error) => ErrorAsync(context, StatusCodes.Status400BadRequest, error);
 
     static Task NoStoreAsync(HttpContext context) => ErrorAsync(context, StatusCodes.Status503ServiceUnavailable,
-        "history needs PostgreSQL: set Telemetry:Postgres:ConnectionString (the postgres sink writes the tables it reads).");
+        "history needs PostgreSQL (Telemetry:Postgres:ConnectionString; the postgres sink writes the tables it reads) or InfluxDB 1.x as the influxdb sink.");
 
     static Task StoreFailedAsync(HttpContext context, Exception e) => ErrorAsync(context, StatusCodes.Status503ServiceUnavailable,
         $"the history store did not answer: {e.Message}");

@@ -82,6 +82,33 @@ public sealed class InfluxIngestTests(PostgresFixture postgres, InfluxFixture in
         Assert.Equal("dev-bad", Assert.Single(parked)["device"].GetString());
     }
 
+    [Fact]
+    public async Task With_InfluxDB_as_the_only_sink_the_history_API_answers_from_it()
+    {
+        await using var kafka = KafkaMockCluster.Start();
+        kafka.CreateTopic(Topic, partitions: 2);
+        var database = influx.NewDatabase();
+        var records = Enumerable.Range(0, 300).Select(i => TelemetryRecords.Numbered(i)).ToList();
+        await TelemetryRecords.ProduceAsync(kafka.BootstrapServers, Topic, records.Select(r => r.Message));
+        await using var host = await TelemetryHost.StartAsync(IngestEndToEndTests.Configuration(kafka.BootstrapServers, "",
+            [("Telemetry:Sinks", "influxdb"), .. InfluxSettings(influx.Server, database)]));
+        await WaitForPointsAsync(database, records.Count * 3, Timeouts.Default, "every reading in InfluxDB");
+
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{host.HttpPort}") };
+        var from = TelemetryRecords.Epoch;
+        var answer = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(
+            $"/api/history?device=dev-1&metric=seq&from={from:yyyy-MM-ddTHH:mm:ssZ}&to={from.AddSeconds(10):yyyy-MM-ddTHH:mm:ssZ}&step=1")).RootElement;
+        // dev-1 sends seq 1, 11, 21, ... every 100 ms: ten readings per second.
+        var buckets = answer.GetProperty("buckets").EnumerateArray().Select(b => (
+            b.GetProperty("t").GetDateTimeOffset(), b.GetProperty("min").GetDouble(), b.GetProperty("max").GetDouble(),
+            b.GetProperty("avg").GetDouble(), b.GetProperty("last").GetDouble(), b.GetProperty("count").GetInt64())).ToList();
+        Assert.Equal(Enumerable.Range(0, 3).Select(s => (from.AddSeconds(s), s * 100 + 1.0, s * 100 + 91.0, s * 100 + 46.0, s * 100 + 91.0, 10L)), buckets);
+        var devices = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/api/history/devices")).RootElement;
+        Assert.Equal(Enumerable.Range(0, 10).Select(d => $"dev-{d}"), devices.GetProperty("devices").EnumerateArray().Select(d => d.GetString()));
+        var metrics = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/api/history/metrics?device=dev-1")).RootElement;
+        Assert.Equal(["env.ok", "env.temp", "seq"], metrics.GetProperty("metrics").EnumerateArray().Select(d => d.GetString()));
+    }
+
     async Task<long> InfluxOffsetSum(string database)
     {
         var rows = await influx.Server.SelectAsync(database,
