@@ -6,7 +6,10 @@
 # (curl on one keep-alive connection, each request a different device), p50/p99/max reported.
 #
 #   scripts/bench-history.sh [--devices 100] [--metrics 5] [--points 20000] [--interval 130] [--requests 50]
-#                            [--warmup 10] [--out docs/benchmarks/telemetry-history.txt]
+#                            [--warmup 10] [--covering-indexes] [--out docs/benchmarks/telemetry-history.txt]
+#
+# --covering-indexes is an experiment: it adds (device, metric, bucket) INCLUDE (min, max, sum, count, last, last_time)
+# indexes to both roll-ups (not part of the sink's schema) so history reads them with index-only scans.
 #
 # Bounded: a fixed number of rows and requests; every wait has a deadline; the cluster and the service are stopped by
 # PID / pg_ctl and the work directory is deleted on exit. The load runs with fsync off (loading speed only: the
@@ -18,7 +21,7 @@ cd "$root"
 bench_name=bench-history
 . "$root/scripts/lib/bench-common.sh"
 
-devices=100 metrics=5 points=20000 interval=130 requests=50 warmup=10 out=docs/benchmarks/telemetry-history.txt
+devices=100 metrics=5 points=20000 interval=130 requests=50 warmup=10 covering=0 out=docs/benchmarks/telemetry-history.txt
 while [[ $# -gt 0 ]]; do
     case $1 in
         --devices) devices=$2; shift 2 ;;
@@ -27,8 +30,9 @@ while [[ $# -gt 0 ]]; do
         --interval) interval=$2; shift 2 ;;
         --requests) requests=$2; shift 2 ;;
         --warmup) warmup=$2; shift 2 ;;
+        --covering-indexes) covering=1; shift ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "$bench_name: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -130,6 +134,15 @@ echo "== VACUUM ANALYZE"
 vacuum_started=$(date +%s%N)
 psql_db -d history -c "VACUUM (ANALYZE)"
 vacuum_seconds=$(seconds_since "$vacuum_started")
+schema_note="the sink's schema"
+if (( covering )); then
+    echo "== covering indexes on the roll-ups (experiment)"
+    psql_db -d history -c "SET maintenance_work_mem = '1GB';
+CREATE INDEX telemetry_rollup_1m_covering ON telemetry_rollup_1m (device, metric, bucket) INCLUDE (min, max, sum, count, last, last_time);
+CREATE INDEX telemetry_rollup_1h_covering ON telemetry_rollup_1h (device, metric, bucket) INCLUDE (min, max, sum, count, last, last_time);"
+    psql_db -d history -c "VACUUM (ANALYZE) telemetry_rollup_1m, telemetry_rollup_1h"
+    schema_note="the sink's schema PLUS covering indexes (device, metric, bucket) INCLUDE (min, max, sum, count, last, last_time) on both roll-ups (experiment)"
+fi
 counts=$(psql_db -d history -tA -F '|' -c "SELECT (SELECT count(*) FROM telemetry_readings), (SELECT count(*) FROM telemetry_rollup_1m), (SELECT count(*) FROM telemetry_rollup_1h),
   pg_size_pretty((SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid WHERE i.inhparent = 'telemetry_readings'::regclass)),
   pg_size_pretty(pg_total_relation_size('telemetry_rollup_1m')), pg_size_pretty(pg_total_relation_size('telemetry_rollup_1h'))")
@@ -180,14 +193,14 @@ for chart in "${charts[@]}"; do
 done
 
 {
-    echo "# scripts/bench-history.sh --devices $devices --metrics $metrics --points $points --interval $interval --requests $requests --warmup $warmup"
+    echo "# scripts/bench-history.sh --devices $devices --metrics $metrics --points $points --interval $interval --requests $requests --warmup $warmup$( (( covering )) && echo ' --covering-indexes')"
     echo "# commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Telemetry scripts/bench-history.sh || echo ' (with uncommitted changes)')"
     echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), .NET $(dotnet --version), $("$pgbin/postgres" --version)"
     echo "# date: $(date -u +%FT%TZ); load average (1/5/15 min) before the timing: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "# data: $raw_rows readings ($devices devices x $metrics metrics x $points points, one per $interval s per series, $(iso "$start_epoch") .. $(iso "$end_epoch")),"
     echo "#       loaded in ${load_seconds} s with generate_series in time order into daily partitions; roll-ups filled in ${rollup_seconds} s; VACUUM ANALYZE ${vacuum_seconds} s"
     echo "# tables: telemetry_readings $raw_rows rows, $raw_size; telemetry_rollup_1m $minute_rows rows, $minute_size; telemetry_rollup_1h $hour_rows rows, $hour_size"
-    echo "# PostgreSQL: shared_buffers=1GB work_mem=64MB (fsync off for the load); service: iotrealtime-telemetry Release, history API on loopback"
+    echo "# PostgreSQL: shared_buffers=1GB work_mem=64MB (fsync off for the load), $schema_note; service: iotrealtime-telemetry Release, history API on loopback"
     echo "# timing: curl time_total per request on one keep-alive connection, $warmup warm-up requests per chart, then $requests timed, each a different device/metric; target < 50 ms"
     echo
     printf '%-11s %8s %10s %8s %9s | %7s %7s %7s %7s | %s\n' chart range_s step_s buckets readings p50_ms p99_ms max_ms mean_ms "read from"
