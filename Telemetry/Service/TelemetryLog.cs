@@ -52,6 +52,9 @@ static partial class TelemetryLog
     [LoggerMessage(7015, LogLevel.Warning, "PostgreSQL maintenance failed: {Reason}")]
     public static partial void MaintenanceFailed(ILogger logger, string reason);
 
+    [LoggerMessage(7017, LogLevel.Debug, "A record of {Partition} at {Offset} was fetched while paused; seeking back to it")]
+    public static partial void SeekBack(ILogger logger, string partition, long offset);
+
     [LoggerMessage(7016, LogLevel.Warning, "Sink {Sink} initialization failed (attempt {Attempt}): {Reason}")]
     public static partial void InitializeFailed(ILogger logger, string sink, int attempt, string reason);
 }

@@ -11,6 +11,7 @@ using Microsoft.Extensions.Configuration;
 using Npgsql;
 
 // Usage: iotrealtime-telemetry-bench [--readings N] [--devices N] [--batch N] [--durable true|false] [--mode sink|e2e|both]
+// Diagnostics: BENCH_LOG=Information shows the service's log; BENCH_PENDING=N overrides Telemetry:MaxPendingBatches.
 var options = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
 {
     ["readings"] = "2000000", ["devices"] = "1000", ["batch"] = "50000", ["durable"] = "true", ["mode"] = "both", ["timeout"] = "600",
@@ -73,11 +74,15 @@ if (mode is "e2e" or "both")
     var connectionString = await postgres.CreateDatabaseAsync("bench_e2e");
     await using var kafka = KafkaMockCluster.Start();
     const string Topic = "mqtt";
-    kafka.CreateTopic(Topic, partitions: 4);
+    // The mock cluster keeps only about 30,000 such records per partition (older ones are deleted): spread them out.
+    var partitions = Math.Clamp((records + 19_999) / 20_000, 4, 256);
+    kafka.CreateTopic(Topic, partitions);
     var loading = Stopwatch.StartNew();
+    var failed = 0;
     using (var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig
     {
-        BootstrapServers = kafka.BootstrapServers, LingerMs = 20, BatchSize = 1_000_000, QueueBufferingMaxMessages = 1_000_000, Acks = Acks.Leader,
+        BootstrapServers = kafka.BootstrapServers, LingerMs = 20, BatchSize = 1_000_000, // as the broker's forwarder (Kafka:BatchSizeBytes)
+        QueueBufferingMaxMessages = 1_000_000, Acks = Acks.Leader,
     }).Build())
     {
         for (var seq = 0; seq < records; seq++)
@@ -100,7 +105,10 @@ if (mode is "e2e" or "both")
             {
                 try
                 {
-                    producer.Produce(Topic, message);
+                    producer.Produce(Topic, message, report =>
+                    {
+                        if (report.Error.IsError && Interlocked.Increment(ref failed) == 1) Console.WriteLine($"produce failed: {report.Error.Reason}");
+                    });
                     break;
                 }
                 catch (ProduceException<byte[]?, byte[]?> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
@@ -110,9 +118,21 @@ if (mode is "e2e" or "both")
             }
         }
         if (producer.Flush(timeout) > 0) throw new InvalidOperationException("Pre-loading Kafka did not finish in time.");
+        if (failed > 0) throw new InvalidOperationException($"Pre-loading Kafka: {failed} records were not delivered.");
     }
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pre-loaded {records:N0} records into the Kafka mock cluster in {loading.Elapsed.TotalSeconds:0.0} s"));
-
+    using (var probe = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = "bench-probe" }).Build())
+    {
+        long held = 0;
+        for (var p = 0; p < partitions; p++)
+        {
+            var marks = probe.QueryWatermarkOffsets(new TopicPartition(Topic, p), TimeSpan.FromSeconds(10));
+            if (marks.Low.Value != 0) throw new InvalidOperationException($"The mock cluster dropped the first {marks.Low.Value} records of partition {p}: use more partitions.");
+            held += marks.High.Value;
+        }
+        if (held != records) throw new InvalidOperationException($"Kafka holds {held} records, expected {records}.");
+    }
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{partitions} partitions"));
     var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
     {
         ["Telemetry:Kafka:BootstrapServers"] = kafka.BootstrapServers,
@@ -121,7 +141,8 @@ if (mode is "e2e" or "both")
         ["Telemetry:Http:Port"] = "0",
         ["Telemetry:Http:BindAddress"] = "127.0.0.1",
         ["Telemetry:BatchMaxReadings"] = batchSize.ToString(CultureInfo.InvariantCulture),
-        ["Logging:LogLevel:Default"] = "Warning",
+        ["Telemetry:MaxPendingBatches"] = Environment.GetEnvironmentVariable("BENCH_PENDING") ?? "2",
+        ["Logging:LogLevel:Default"] = Environment.GetEnvironmentVariable("BENCH_LOG") ?? "Warning",
     }).Build();
     var cpu = CpuMeter.Start(postgres);
     var watch = Stopwatch.StartNew();

@@ -27,6 +27,7 @@ sealed class IngestService : BackgroundService
     readonly ITelemetrySink[] _sinks;
     readonly SinkWriter[] _writers;
     readonly Builder[] _builders;
+    readonly ReadingBatch?[] _held;
     readonly RecordDecoder _decoder;
     readonly AutoResetEvent _progress = new(false);
     readonly ConcurrentQueue<(int Sink, List<SourceOffset> Offsets)> _storedQueue = new();
@@ -54,6 +55,7 @@ sealed class IngestService : BackgroundService
         _decoder = new RecordDecoder(time);
         _writers = _sinks.Select((s, i) => new SinkWriter(s, i, settings, metrics, logger, OnStored, _progress)).ToArray();
         _builders = _sinks.Select(_ => new Builder()).ToArray();
+        _held = new ReadingBatch?[_sinks.Length];
         _floors = _sinks.Select(_ => new Dictionary<TopicPartition, long>()).ToArray();
         _storedBy = _sinks.Select(_ => new Dictionary<TopicPartition, long>()).ToArray();
     }
@@ -130,7 +132,7 @@ sealed class IngestService : BackgroundService
             .SetErrorHandler((_, e) => TelemetryLog.ConsumerError(_logger, e.Code.ToString(), e.Reason))
             .SetPartitionsAssignedHandler((_, partitions) => OnAssigned(partitions))
             .SetPartitionsRevokedHandler((c, partitions) => OnRevoked(c, partitions.Select(p => p.TopicPartition).ToList()))
-            .SetPartitionsLostHandler((_, partitions) => OnLost(partitions.Select(p => p.TopicPartition).ToList()))
+            .SetPartitionsLostHandler((c, partitions) => OnLost(c, partitions.Select(p => p.TopicPartition).ToList()))
             .Build();
         consumer.Subscribe(_settings.Kafka.Topics);
         TelemetryLog.Consuming(_logger, string.Join(", ", _settings.Kafka.Topics), _settings.Kafka.GroupId, _settings.Kafka.BootstrapServers);
@@ -214,36 +216,43 @@ sealed class IngestService : BackgroundService
             if (builder.Items == 0) continue;
             if (builder.Items >= _settings.BatchMaxReadings || Stopwatch.GetElapsedTime(builder.StartedAt).TotalMilliseconds >= _settings.BatchMaxDelayMs)
             {
-                Enqueue(consumer, i, builder.Seal(), inRebalance: false);
+                Enqueue(consumer, i, builder.Seal());
             }
         }
     }
 
     /// <summary>Hands a sealed batch to its sink's queue; while that is full, the partitions stay paused.</summary>
-    void Enqueue(IConsumer<byte[]?, byte[]?> consumer, int sink, ReadingBatch batch, bool inRebalance)
+    void Enqueue(IConsumer<byte[]?, byte[]?> consumer, int sink, ReadingBatch batch)
     {
         var writer = _writers[sink];
-        while (!writer.TryEnqueue(batch))
+        // Held where a rebalance during the wait below (Consume runs the callbacks) can find it and store it first.
+        _held[sink] = batch;
+        while (_held[sink] is { } held && !writer.TryEnqueue(held))
         {
             if (_stopping.IsCancellationRequested) return; // not stored, not committed: read again next time
-            if (inRebalance)
-            {
-                // Consume must not be called from a rebalance callback: wait for the writer instead.
-                _progress.WaitOne(100);
-                DrainStored();
-                continue;
-            }
             Pause(consumer, writer);
             var result = consumer.Consume(TimeSpan.FromMilliseconds(100));
             if (result is { IsPartitionEOF: false, Message: not null } && _assignment.Contains(result.TopicPartition))
             {
                 // Fetched before the pause took effect: not taken; seek back so it comes again after the resume.
+                TelemetryLog.SeekBack(_logger, result.TopicPartition.ToString(), result.Offset.Value);
                 consumer.Seek(result.TopicPartitionOffset);
                 _next[result.TopicPartition] = result.Offset.Value;
             }
             DrainStoredAndCommit(consumer);
         }
+        _held[sink] = null;
         if (_paused) Resume(consumer);
+    }
+
+    /// <summary>In a rebalance callback, where Consume must not be called: waits for the writer instead.</summary>
+    void EnqueueWaiting(int sink, ReadingBatch batch)
+    {
+        while (!_writers[sink].TryEnqueue(batch) && !_stopping.IsCancellationRequested)
+        {
+            _progress.WaitOne(100);
+            DrainStored();
+        }
     }
 
     void Pause(IConsumer<byte[]?, byte[]?> consumer, SinkWriter writer)
@@ -386,23 +395,42 @@ sealed class IngestService : BackgroundService
             // The next owner starts from the sinks' offsets: store everything taken so far before letting go.
             for (var i = 0; i < _builders.Length; i++)
             {
-                if (_builders[i].Items > 0) Enqueue(consumer, i, _builders[i].Seal(), inRebalance: true);
+                if (_held[i] is { } held)
+                {
+                    _held[i] = null;
+                    EnqueueWaiting(i, held);
+                }
+                if (_builders[i].Items > 0) EnqueueWaiting(i, _builders[i].Seal());
             }
             while (!_stopping.IsCancellationRequested && _writers.Any(w => w.Pending > 0)) _progress.WaitOne(100);
             DrainStoredAndCommit(consumer);
         }
-        Forget(partitions);
+        Forget(consumer, partitions);
     }
 
-    void OnLost(List<TopicPartition> partitions)
+    void OnLost(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> partitions)
     {
         // Someone else may own them already: nothing more is written for them.
         foreach (var builder in _builders) builder.Clear();
-        Forget(partitions);
+        Array.Clear(_held);
+        Forget(consumer, partitions);
     }
 
-    void Forget(List<TopicPartition> partitions)
+    void Forget(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> partitions)
     {
+        if (_paused)
+        {
+            // librdkafka keeps a partition's pause across unassign and assign: a partition given back paused would
+            // never be fetched again.
+            try
+            {
+                consumer.Resume(partitions);
+            }
+            catch (KafkaException e)
+            {
+                TelemetryLog.ConsumerError(_logger, e.Error.Code.ToString(), e.Message);
+            }
+        }
         foreach (var tp in partitions)
         {
             _assignment.Remove(tp);
