@@ -10,7 +10,8 @@ namespace IotRealtime.Telemetry.History;
 /// index and reduced to partial aggregates per bucket (min, max, sum, count, last with its time), which the outer
 /// query merges, so a bucket that straddles two sources is still exact.
 /// </summary>
-public sealed class PostgresHistoryStore(NpgsqlDataSource dataSource, TimeProvider time) : IHistoryStore
+/// <remarks>Disposing the store disposes <paramref name="dataSource"/>.</remarks>
+public sealed class PostgresHistoryStore(NpgsqlDataSource dataSource, TimeProvider time) : IHistoryStore, IAsyncDisposable
 {
     static readonly TimeSpan HourlyRecheck = TimeSpan.FromMinutes(1);
 
@@ -120,4 +121,6 @@ public sealed class PostgresHistoryStore(NpgsqlDataSource dataSource, TimeProvid
         _hourly = exists;
         return exists;
     }
+
+    public ValueTask DisposeAsync() => dataSource.DisposeAsync();
 }
