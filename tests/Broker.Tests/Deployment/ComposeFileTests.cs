@@ -3,6 +3,7 @@ using System.Xml.Linq;
 using IotRealtime.Broker.Host.Configuration;
 using IotRealtime.Broker.Host.Cli;
 using IotRealtime.Broker.Kafka;
+using IotRealtime.Telemetry.Configuration;
 using Microsoft.Extensions.Configuration;
 using YamlDotNet.Serialization;
 
@@ -131,6 +132,11 @@ public sealed partial class ComposeFileTests : IDisposable
     }
 
     /// <summary>The broker reads IOTRT_-prefixed variables; here they go through the broker's own validation.</summary>
+    static IConfiguration TelemetryConfiguration(Dictionary<string, string> environment) =>
+        new ConfigurationBuilder()
+            .AddInMemoryCollection(environment.Select(e => KeyValuePair.Create(e.Key.Replace("__", ":", StringComparison.Ordinal), (string?)e.Value)))
+            .Build();
+
     static IConfiguration BrokerConfiguration(Dictionary<string, string> environment, string dataDirectory)
     {
         var values = environment.ToDictionary(e => e.Key[CommandLine.EnvironmentPrefix.Length..].Replace("__", ":", StringComparison.Ordinal), e => (string?)e.Value);
@@ -159,25 +165,16 @@ public sealed partial class ComposeFileTests : IDisposable
         Assert.Contains("Kafka:BootstrapSrvers", error.Message);
     }
 
-    /// <summary>Telemetry's settings (Telemetry/Service/Configuration/TelemetryOptions.cs), by section.</summary>
-    static readonly Dictionary<string, string[]> TelemetryKeys = new()
-    {
-        ["Kafka"] = ["BootstrapServers", "Topics", "GroupId", "StartFrom", "SessionTimeoutMs", "PrefetchKbytes"],
-        ["Postgres"] = ["ConnectionString", "RetentionDays", "PartitionsAhead", "MaintenanceIntervalMinutes"],
-        ["Influx"] = ["Url", "Version", "Database", "Org", "Bucket", "Token"],
-        ["Http"] = ["Port", "BindAddress"],
-    };
-
     [Fact]
     public void Telemetry_reads_the_topic_the_broker_forwards_to_and_writes_to_the_compose_databases()
     {
         var telemetry = Environment("telemetry");
-        foreach (var key in telemetry.Keys)
-        {
-            var parts = key.Split("__");
-            Assert.Equal("Telemetry", parts[0]);
-            Assert.True(parts[1] == "Sinks" || (TelemetryKeys.TryGetValue(parts[1], out var known) && known.Contains(parts[2])), $"telemetry does not accept {key}");
-        }
+        // Telemetry's own loader, as the executable runs it (plain Telemetry__ variables): a misspelt key fails by name.
+        var settings = TelemetrySettings.Load(TelemetryConfiguration(telemetry));
+        Assert.True(settings.HasSink("postgres") && settings.HasSink("influxdb"));
+        var misspelt = new Dictionary<string, string>(telemetry) { ["Telemetry__Postgres__RetentionDayz"] = "30" };
+        var error = Assert.Throws<TelemetryConfigurationException>(() => TelemetrySettings.Load(TelemetryConfiguration(misspelt)));
+        Assert.Contains("Telemetry:Postgres:RetentionDayz", error.Message);
         Assert.Equal(["postgres", "influxdb"], telemetry.Where(e => e.Key.StartsWith("Telemetry__Sinks__")).OrderBy(e => e.Key).Select(e => e.Value));
 
         var broker = HostSettings.Load(BrokerConfiguration(Environment("broker"), _dataDir));
