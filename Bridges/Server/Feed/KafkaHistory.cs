@@ -63,26 +63,35 @@ public sealed class KafkaHistory
                 return new HistoryRead([], null, -1, PositionPrefix + new KafkaCursor(marks.End));
             }
         }
-        if (start.Kind == HistoryStartKind.Earliest) return await ReadFromAsync(filters, ReplayFrom.Earliest, null, null, cancellationToken).ConfigureAwait(false);
+        if (start.Kind == HistoryStartKind.Earliest) return (await ReadFromAsync(filters, ReplayFrom.Earliest, null, null, cancellationToken).ConfigureAwait(false))!;
 
         var requested = start.Position;
         if (!TryParseCursor(requested, out var after))
         {
-            var all = await ReadFromAsync(filters, ReplayFrom.Earliest, null, null, cancellationToken).ConfigureAwait(false);
-            return all with { Gap = Gap(GapReason.UnknownPosition, requested, all) };
+            return await HeldWithGapAsync(filters, GapReason.UnknownPosition, requested, null, null, cancellationToken).ConfigureAwait(false);
         }
         try
         {
-            return await ReadFromAsync(filters, ReplayFrom.After(after), null, null, cancellationToken).ConfigureAwait(false);
+            var read = await ReadFromAsync(filters, ReplayFrom.After(after), null, null, cancellationToken, after).ConfigureAwait(false);
+            if (read is not null) return read;
+            // the cursor is ahead of what Kafka holds (a topic recreated, another cluster): not a position of this history
+            return await HeldWithGapAsync(filters, GapReason.UnknownPosition, requested, null, null, cancellationToken).ConfigureAwait(false);
         }
         catch (KafkaHistoryGapException)
         {
             // Some partition no longer reaches the cursor: read everything held and skip, per partition, what the
             // cursor already covered; the truncated partitions continue from their oldest record.
             var skip = after.ToDictionary(p => (p.Topic, p.Partition), p => p.Offset);
-            var rest = await ReadFromAsync(filters, ReplayFrom.Earliest, skip, after, cancellationToken).ConfigureAwait(false);
-            return rest with { Gap = Gap(GapReason.HistoryTruncated, requested, rest) };
+            return await HeldWithGapAsync(filters, GapReason.HistoryTruncated, requested, skip, after, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Everything held (less what <paramref name="skip"/> covers), after a gap event.</summary>
+    async Task<HistoryRead> HeldWithGapAsync(IReadOnlyList<string> filters, string reason, string? requested, Dictionary<(string, int), long>? skip,
+        IReadOnlyList<KafkaPosition>? cursorStart, CancellationToken cancellationToken)
+    {
+        var read = (await ReadFromAsync(filters, ReplayFrom.Earliest, skip, cursorStart, cancellationToken).ConfigureAwait(false))!;
+        return read with { Gap = Gap(reason, requested, read) };
     }
 
     static HistoryGap Gap(string reason, string? requested, HistoryRead read) => new(reason, requested,
@@ -91,12 +100,14 @@ public sealed class KafkaHistory
             ? "Kafka no longer retains some messages after this position; reload the state you need (e.g. from=earliest)."
             : "This position is not a Kafka history position; everything Kafka still holds follows.");
 
-    async Task<HistoryRead> ReadFromAsync(IReadOnlyList<string> filters, ReplayFrom from, Dictionary<(string, int), long>? skip,
-        IReadOnlyList<KafkaPosition>? cursorStart, CancellationToken cancellationToken)
+    /// <returns>Null when a position of <paramref name="notAhead"/> is at or past its partition's high watermark (Kafka never issued it).</returns>
+    async Task<HistoryRead?> ReadFromAsync(IReadOnlyList<string> filters, ReplayFrom from, Dictionary<(string, int), long>? skip,
+        IReadOnlyList<KafkaPosition>? cursorStart, CancellationToken cancellationToken, IReadOnlyList<KafkaPosition>? notAhead = null)
     {
         var replay = await _replayer.OpenAsync(new ReplayRequest { Topics = Topics, From = from }, cancellationToken).ConfigureAwait(false);
         await using (replay.ConfigureAwait(false))
         {
+            if (notAhead is not null && notAhead.Any(p => !replay.End.Any(e => e.Topic == p.Topic && e.Partition == p.Partition && p.Offset < e.Offset))) return null;
             var cursor = new KafkaCursor(replay.Start);
             if (cursorStart is not null)
             {

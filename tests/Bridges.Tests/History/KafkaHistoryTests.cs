@@ -146,14 +146,14 @@ public sealed class KafkaHistoryTests
     }
 
     [Fact]
-    public async Task A_position_that_is_not_a_Kafka_cursor_gets_an_unknown_position_gap_and_everything_held()
+    public async Task A_position_that_is_not_a_Kafka_cursor_or_is_ahead_of_Kafka_gets_an_unknown_position_gap_and_everything_held()
     {
         await using var kafka = StartKafka();
         await using var broker = await StartBrokerAsync(kafka);
         var mqtt = await broker.ConnectMqttAsync();
         var sent = await PublishAsync(mqtt, "p", 6);
         var history = History(kafka);
-        foreach (var bad in new[] { "0a1b-12", "k:", "k:alpha/x/3", "k:alpha/0/1,alpha/0/2" })
+        foreach (var bad in new[] { "0a1b-12", "k:", "k:alpha/x/3", "k:alpha/0/1,alpha/0/2", "k:alpha/0/999", "k:beta/7/0", "k:delta/0/1" })
         {
             var read = await history.ReadAsync(Filters, HistoryStart.After(bad));
             Assert.NotNull(read.Gap);
