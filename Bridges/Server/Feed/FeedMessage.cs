@@ -28,6 +28,14 @@ public sealed class FeedMessage
         ReceivedAt = receivedAt;
     }
 
+    /// <summary>A message whose position text is already known (read back from Kafka: <c>k:&lt;cursor&gt;</c>).</summary>
+    public FeedMessage(string id, long seq, string topic, ReadOnlyMemory<byte> payload, int qos, bool retain, DateTimeOffset receivedAt)
+        : this(seq, string.Empty, topic, payload, qos, retain, receivedAt)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        _id = id;
+    }
+
     /// <summary>Global order key: strictly increasing over all topics of one history instance.</summary>
     public long Seq { get; }
 
