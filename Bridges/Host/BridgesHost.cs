@@ -83,7 +83,17 @@ public sealed class BridgesHost : IAsyncDisposable
         if (!consoleLifetime) builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(upstream);
-        builder.Services.AddSingleton(sp => new RemoteBrokerLink(upstream, sp.GetRequiredService<FeedHub>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RemoteBrokerLink>>()));
+        var kafkaHistory = bridges.History.Kafka;
+        builder.Services.AddSingleton(sp => new RemoteBrokerLink(upstream, sp.GetRequiredService<FeedHub>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RemoteBrokerLink>>(),
+            feedFromMqtt: !kafkaHistory.Enabled));
+        if (kafkaHistory.Enabled)
+        {
+            // the live feed and SSE history come from the Kafka topics the broker forwards to (docs/bridges.md)
+            var replayer = new Broker.Kafka.KafkaReplayer(kafkaHistory.BootstrapServers!);
+            builder.Services.AddSingleton(replayer);
+            builder.Services.AddSingleton(new KafkaHistory(replayer, kafkaHistory.Topics));
+            builder.Services.AddSingleton(sp => new KafkaLiveFeed(replayer, sp.GetRequiredService<KafkaHistory>(), sp.GetRequiredService<FeedHub>(), sp.GetRequiredService<ILogger<KafkaLiveFeed>>()));
+        }
         builder.Services.AddSingleton<IBrokerLink>(sp => sp.GetRequiredService<RemoteBrokerLink>());
         builder.Services.AddBridgesCore(bridges, requireToken: bridges.RequireToken ?? false);
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
@@ -130,6 +140,7 @@ public sealed class BridgesHost : IAsyncDisposable
 
         try
         {
+            if (app.Services.GetService<KafkaLiveFeed>() is { } live) await live.StartAsync(ct).ConfigureAwait(false);
             await app.Services.GetRequiredService<RemoteBrokerLink>().StartAsync(ct).ConfigureAwait(false);
             await app.StartAsync(ct).ConfigureAwait(false);
         }

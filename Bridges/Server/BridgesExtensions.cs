@@ -40,6 +40,10 @@ public static class BridgesExtensions
     /// <summary>As <see cref="AddBridges(IServiceCollection, IConfiguration)"/> with options already bound and validated.</summary>
     public static IServiceCollection AddBridges(this IServiceCollection services, BridgesOptions options, bool brokerAuthOn)
     {
+        if (options.History.Kafka.Enabled)
+        {
+            throw new ArgumentException($"{BridgesOptions.Section}:History:Kafka is only supported by the standalone bridges (iotrealtime-bridges); remove it here.", nameof(options));
+        }
         services.AddSingleton<IPublishSink>(sp => new FeedSink(sp.GetRequiredService<FeedHub>()));
         services.AddSingleton<IBrokerLink>(sp => new EmbeddedBrokerLink(sp.GetRequiredService<MqttBroker>(), sp.GetRequiredService<IMqttAuthorizer>(), sp.GetRequiredService<TimeProvider>()));
         return services.AddBridgesCore(options, BridgeAuth.RequiresTokenFor(options, brokerAuthOn));

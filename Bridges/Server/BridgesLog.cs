@@ -13,4 +13,7 @@ static partial class BridgesLog
 
     [LoggerMessage(6002, LogLevel.Warning, "Bridges lost the broker connection: {Reason}; reconnecting")]
     public static partial void RemoteDisconnected(ILogger logger, string reason);
+
+    [LoggerMessage(6090, LogLevel.Warning, "Bridges Kafka live feed: {Reason}; retrying")]
+    public static partial void KafkaFeedError(ILogger logger, string reason);
 }

@@ -100,12 +100,44 @@ public sealed class HistoryOptions
     /// <summary>Bytes kept in all (payload, topic and per-message overhead); beyond, the globally oldest messages are evicted.</summary>
     public long MaxBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>History read back from Kafka ("Bridges:History:Kafka"); only the standalone bridges use it.</summary>
+    public KafkaHistoryOptions Kafka { get; set; } = new();
+
     internal IEnumerable<string> Validate()
     {
+        foreach (var e in Kafka.Validate()) yield return e;
         if (MessagesPerTopic is < 1 or > 1_000_000) yield return $"{BridgesOptions.Section}:History:MessagesPerTopic must be 1..1000000 (was {MessagesPerTopic}).";
         if (MaxTopics is < 1 or > 10_000_000) yield return $"{BridgesOptions.Section}:History:MaxTopics must be 1..10000000 (was {MaxTopics}).";
         if (IdleSeconds is < 0 or > 86_400) yield return $"{BridgesOptions.Section}:History:IdleSeconds must be 0..86400 (was {IdleSeconds}).";
         if (MaxBytes < 1024) yield return $"{BridgesOptions.Section}:History:MaxBytes must be at least 1024 (was {MaxBytes}).";
+    }
+}
+
+/// <summary>
+/// "Bridges:History:Kafka": when <see cref="BootstrapServers"/> is set, the standalone bridges take their live feed from
+/// these Kafka topics (the ones the broker forwards to) and SSE resumes from Kafka (<c>k:</c> positions, docs/bridges.md).
+/// </summary>
+public sealed class KafkaHistoryOptions
+{
+    public string? BootstrapServers { get; set; }
+
+    public List<string> Topics { get; set; } = [];
+
+    public bool Enabled => !string.IsNullOrWhiteSpace(BootstrapServers);
+
+    internal IEnumerable<string> Validate()
+    {
+        const string key = BridgesOptions.Section + ":History:Kafka";
+        if (!Enabled)
+        {
+            if (Topics.Count > 0) yield return $"{key}:BootstrapServers is required when {key}:Topics is set.";
+            yield break;
+        }
+        if (Topics.Count == 0) yield return $"{key}:Topics must name at least one Kafka topic the broker forwards to.";
+        foreach (var topic in Topics)
+        {
+            if (!IotRealtime.Broker.Kafka.KafkaOptions.IsValidKafkaTopic(topic)) yield return $"{key}:Topics: '{topic}' is not a valid Kafka topic name.";
+        }
     }
 }
 

@@ -55,6 +55,20 @@ public sealed class FeedHub
         }
     }
 
+    /// <summary>
+    /// Hands a message that already has its position (the Kafka live feed) to the listeners, without recording it in
+    /// <see cref="History"/>. Seq must increase from call to call and start above 0.
+    /// </summary>
+    public void Publish(FeedMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        lock (History.Sync)
+        {
+            _appended++;
+            if (_listeners > 0) Dispatch(message);
+        }
+    }
+
     void Dispatch(FeedMessage message)
     {
         if (_exact.TryGetValue(message.Topic, out var exact)) Offer(exact, message);

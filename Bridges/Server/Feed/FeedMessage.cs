@@ -61,6 +61,12 @@ public sealed class FeedMessage
     /// <summary>The WebSocket frame after <c>{"ch":"…",</c>: <c>"ev":"msg","id":…}</c>, built on first use.</summary>
     public ReadOnlyMemory<byte> WebSocketTail => _wsTail ??= BuildWebSocketTail();
 
+    /// <summary>Where a message of the Kafka live feed is in Kafka; null for other messages.</summary>
+    public IotRealtime.Broker.Kafka.KafkaPosition? KafkaPosition { get; init; }
+
+    /// <summary>The SSE event without its <c>id:</c> line (<c>event: message</c>, <c>data:</c>, blank line), for streams that write their own id.</summary>
+    public ReadOnlyMemory<byte> SseFrameWithoutId => SseFrame[(Encoding.UTF8.GetByteCount(Id) + 5)..];
+
     public bool IsUtf8 => Utf8.IsValid(Payload.Span);
 
     byte[] BuildSseFrame()

@@ -32,10 +32,13 @@ public sealed class RemoteBrokerLink : IBrokerLink, IAsyncDisposable
     Action<PresenceEvent>[] _presence = [];
     Task? _connectLoop;
     long _received;
+    readonly bool _feedFromMqtt;
     int _disposed;
 
-    public RemoteBrokerLink(UpstreamOptions options, FeedHub hub, TimeProvider time, ILogger<RemoteBrokerLink> logger)
+    /// <param name="feedFromMqtt">False when the live feed comes from Kafka: then only presence is taken from MQTT.</param>
+    public RemoteBrokerLink(UpstreamOptions options, FeedHub hub, TimeProvider time, ILogger<RemoteBrokerLink> logger, bool feedFromMqtt = true)
     {
+        _feedFromMqtt = feedFromMqtt;
         _options = options;
         _hub = hub;
         _time = time;
@@ -117,7 +120,7 @@ public sealed class RemoteBrokerLink : IBrokerLink, IAsyncDisposable
             throw new InvalidOperationException($"the broker refused the connection: {result.ResultCode} {result.ReasonString}");
         }
         var subscribe = new MqttClientSubscribeOptionsBuilder();
-        foreach (var filter in _options.Filters) subscribe.WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce);
+        foreach (var filter in _feedFromMqtt ? _options.Filters : []) subscribe.WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce);
         subscribe.WithTopicFilter(PresencePrefix + "+/connected", MqttQualityOfServiceLevel.AtMostOnce);
         subscribe.WithTopicFilter(PresencePrefix + "+/disconnected", MqttQualityOfServiceLevel.AtMostOnce);
         await _client.SubscribeAsync(subscribe.Build(), cancellationToken).ConfigureAwait(false);
@@ -131,6 +134,7 @@ public sealed class RemoteBrokerLink : IBrokerLink, IAsyncDisposable
         {
             return;
         }
+        if (!_feedFromMqtt) return;
         Interlocked.Increment(ref _received);
         _hub.Append(topic, message.Payload.ToArray(), (int)message.QualityOfServiceLevel, message.Retain, _time.GetUtcNow());
     }

@@ -6,6 +6,7 @@ using IotRealtime.Bridges.Feed;
 using IotRealtime.Bridges.Operations;
 using IotRealtime.Broker.Engine.Operations;
 using IotRealtime.Broker.Engine.Security;
+using IotRealtime.Broker.Kafka;
 
 namespace IotRealtime.Bridges.Sse;
 
@@ -64,19 +65,21 @@ sealed class SseConnection : FeedListener, IBridgeStream
     }
 
     /// <summary>Writes the stream until the client goes, the queue overflows (Disconnect policy) or the server drains.</summary>
-    public async Task RunAsync(PipeWriter writer, FeedHub hub, IHistorySource history, IReadOnlyList<string> filters, HistoryStart start, int retryMs, TimeProvider time, CancellationToken cancellationToken)
+    public async Task RunAsync(PipeWriter writer, FeedHub hub, IHistorySource history, IReadOnlyList<string> filters, HistoryStart start, int retryMs, TimeProvider time, CancellationToken cancellationToken,
+        KafkaHistory? kafka = null)
     {
         // nothing is flushed (not even the headers) until the stream is registered: a client that has the response
         // knows that everything published from then on reaches it
         EventJson.WriteUtf8(writer, $"retry: {retryMs}\n\n");
 
         long replayedUpTo = 0;
+        KafkaCursor? kafkaCursor = null;
         string? lastId = start.Position;
         if (filters.Count > 0)
         {
             // live first (it queues), then history: nothing between the read and the registration can be missed
             hub.Subscribe(this, filters);
-            var read = history.Read(filters, start);
+            var read = kafka is null ? history.Read(filters, start) : await kafka.ReadAsync(filters, start, cancellationToken).ConfigureAwait(false);
             if (read.Gap is { } gap)
             {
                 WriteGap(writer, gap);
@@ -97,6 +100,12 @@ sealed class SseConnection : FeedListener, IBridgeStream
             {
                 EventJson.WriteUtf8(writer, $"id: {read.LastPosition}\n\n");
                 lastId = read.LastPosition;
+            }
+            if (kafka is not null)
+            {
+                // this stream's own cursor: where the read ended, advanced by each live message sent (dedupe by offset)
+                var covered = KafkaPosition.ParseList(read.LastPosition[KafkaHistory.PositionPrefix.Length..]);
+                kafkaCursor = new KafkaCursor(covered.Select(p => p with { Offset = p.Offset + 1 }));
             }
         }
         await Flush(writer, time, cancellationToken).ConfigureAwait(false);
@@ -127,6 +136,18 @@ sealed class SseConnection : FeedListener, IBridgeStream
                 }
                 else if (item.Message is { } message)
                 {
+                    if (kafkaCursor is not null)
+                    {
+                        if (message.KafkaPosition is not { } at || Covered(kafkaCursor, at)) continue;
+                        kafkaCursor.Advance(at);
+                        var id = KafkaHistory.PositionPrefix + kafkaCursor;
+                        if (item.GapBefore) WriteGap(writer, EventJson.OverflowGap(lastId, id));
+                        EventJson.WriteUtf8(writer, $"id: {id}\n");
+                        writer.Write(message.SseFrameWithoutId.Span);
+                        lastId = id;
+                        sent++;
+                        continue;
+                    }
                     if (message.Seq <= replayedUpTo) continue;
                     if (item.GapBefore) WriteGap(writer, EventJson.OverflowGap(lastId, message.Id));
                     writer.Write(message.SseFrame.Span);
@@ -143,6 +164,15 @@ sealed class SseConnection : FeedListener, IBridgeStream
             _metrics.SseSent(sent);
             await Flush(writer, time, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    static bool Covered(KafkaCursor cursor, KafkaPosition at)
+    {
+        foreach (var p in cursor.Positions)
+        {
+            if (p.Topic == at.Topic && p.Partition == at.Partition) return at.Offset <= p.Offset;
+        }
+        return false;
     }
 
     Item MarkGap(Item item)

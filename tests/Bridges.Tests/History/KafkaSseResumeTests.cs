@@ -1,0 +1,190 @@
+using System.Globalization;
+using System.Net;
+using IotRealtime.Bridges.Host;
+using IotRealtime.Bridges.Tests.Infrastructure;
+using Microsoft.Extensions.Configuration;
+using MQTTnet;
+
+namespace IotRealtime.Bridges.Tests.History;
+
+/// <summary>
+/// The standalone bridges with Kafka history on (Bridges:History:Kafka): live feed and SSE resume from the Kafka topics
+/// a broker forwards to in durable mode (librdkafka's mock cluster), across a restart of the bridges.
+/// </summary>
+public sealed class KafkaSseResumeTests
+{
+    const string Streams = "sse?topic=a/%23&topic=b/%23";
+
+    static KafkaMockCluster StartKafka()
+    {
+        var kafka = KafkaMockCluster.Start();
+        kafka.CreateTopic("alpha");
+        kafka.CreateTopic("beta", partitions: 2);
+        return kafka;
+    }
+
+    static Task<TestBridges> StartBrokerAsync(KafkaMockCluster kafka) => TestBridges.StartAsync(new Dictionary<string, string?>
+    {
+        ["Bridges:Enabled"] = "false",
+        ["Kafka:BootstrapServers"] = kafka.BootstrapServers,
+        ["Kafka:LingerMs"] = "0",
+        ["Kafka:ShutdownFlushMs"] = "2000",
+        ["Kafka:Rules:0:Filter"] = "a/#",
+        ["Kafka:Rules:0:Topic"] = "alpha",
+        ["Kafka:Rules:0:Mode"] = "Durable",
+        ["Kafka:Rules:1:Filter"] = "b/#",
+        ["Kafka:Rules:1:Topic"] = "beta",
+        ["Kafka:Rules:1:Mode"] = "Durable",
+    });
+
+    static Task<BridgesHost> StartBridgesAsync(TestBridges broker, KafkaMockCluster kafka) => BridgesHost.StartAsync(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+    {
+        ["Upstream:Host"] = "127.0.0.1",
+        ["Upstream:Port"] = broker.MqttPort.ToString(CultureInfo.InvariantCulture),
+        ["Listeners:BindAddress"] = "127.0.0.1",
+        ["Listeners:HttpPort"] = "0",
+        ["Logging:LogLevel:Default"] = "Warning",
+        ["Bridges:History:Kafka:BootstrapServers"] = kafka.BootstrapServers,
+        ["Bridges:History:Kafka:Topics:0"] = "alpha",
+        ["Bridges:History:Kafka:Topics:1"] = "beta",
+    }).Build());
+
+    static HttpClient Http(BridgesHost bridges) => new() { BaseAddress = new Uri($"http://127.0.0.1:{bridges.HttpPort}/"), Timeout = Timeout.InfiniteTimeSpan };
+
+    /// <summary>Publishes tag-from..tag-(to-1) alternating over a/d0, a/d1 and b/d0..b/d3; returns (topic, payload) in publish order.</summary>
+    static async Task<List<(string Topic, string Payload)>> PublishAsync(IMqttClient client, string tag, int from, int to)
+    {
+        var sent = new List<(string, string)>();
+        for (var i = from; i < to; i++)
+        {
+            var topic = i % 2 == 0 ? $"a/d{i % 4 / 2}" : $"b/d{i % 4}";
+            var payload = $"{tag}-{i}";
+            await TestBridges.PublishAsync(client, topic, payload);
+            sent.Add((topic, payload));
+        }
+        return sent;
+    }
+
+    static (string Topic, string Payload) Of(SseEvent e) => (e.Json.GetProperty("topic").GetString()!, e.Json.GetProperty("payload").GetString()!);
+
+    [Fact]
+    public async Task Sse_resumes_from_Kafka_after_the_bridges_restart_with_no_gap_and_no_duplicate()
+    {
+        await using var kafka = StartKafka();
+        await using var broker = await StartBrokerAsync(kafka);
+        var publisher = await broker.ConnectMqttAsync("pub-1");
+        var before = await PublishAsync(publisher, "old", 0, 4); // already in Kafka before the stream: a live stream skips them
+
+        List<(string Topic, string Payload)> first;
+        string lastSeen;
+        var seen = new List<(string Topic, string Payload)>();
+        await using (var bridges = await StartBridgesAsync(broker, kafka))
+        {
+            using var http = Http(bridges);
+            await using var sse = await SseReader.OpenAsync(http, Streams);
+            Assert.Equal(HttpStatusCode.OK, sse.StatusCode);
+            first = await PublishAsync(publisher, "one", 0, 12);
+            var events = await sse.NextManyAsync(7);
+            Assert.All(events, e => Assert.Equal("message", e.Event));
+            Assert.All(events, e => Assert.StartsWith("k:", e.Id, StringComparison.Ordinal));
+            seen.AddRange(events.Select(Of));
+            Assert.Subset(first.ToHashSet(), seen.ToHashSet());
+            lastSeen = sse.LastEventId!;
+        }
+
+        // a new bridges process: nothing of the old one's memory is left; publishing goes on while the client resumes
+        await using (var bridges = await StartBridgesAsync(broker, kafka))
+        {
+            using var http = Http(bridges);
+            var publishing = PublishAsync(publisher, "two", 0, 20);
+            await using var sse = await SseReader.OpenAsync(http, Streams, lastSeen);
+            Assert.Equal(HttpStatusCode.OK, sse.StatusCode);
+            var second = await publishing;
+            var expected = first.Concat(second).Except(seen).ToList();
+            var events = await sse.NextManyAsync(expected.Count);
+            Assert.All(events, e => Assert.Equal("message", e.Event));
+            var got = events.Select(Of).ToList();
+            Assert.Equal(expected.Order(), got.Order());
+            Assert.DoesNotContain(got, m => before.Contains(m));
+            foreach (var topic in expected.Select(m => m.Topic).Distinct())
+            {
+                Assert.Equal(expected.Where(m => m.Topic == topic), got.Where(m => m.Topic == topic));
+            }
+
+            // nothing more (no duplicate trails): the next event is the next publish
+            await TestBridges.PublishAsync(publisher, "a/d0", "end");
+            Assert.Equal(("a/d0", "end"), Of(await sse.NextAsync()));
+
+            // and a resume from the last event of this stream gives only what follows it
+            var last = sse.LastEventId!;
+            await TestBridges.PublishAsync(publisher, "b/d1", "after");
+            await using var again = await SseReader.OpenAsync(http, Streams, last);
+            Assert.Equal(("b/d1", "after"), Of(await again.NextAsync()));
+        }
+    }
+
+    [Theory]
+    [InlineData("abc-5")]
+    [InlineData("k:not-a-cursor")]
+    public async Task A_position_that_is_not_a_Kafka_cursor_gets_an_explicit_gap_then_everything_Kafka_holds(string position)
+    {
+        await using var kafka = StartKafka();
+        await using var broker = await StartBrokerAsync(kafka);
+        var publisher = await broker.ConnectMqttAsync("pub-2");
+        var sent = await PublishAsync(publisher, "x", 0, 6);
+        await using var bridges = await StartBridgesAsync(broker, kafka);
+        using var http = Http(bridges);
+        await using var sse = await SseReader.OpenAsync(http, Streams, position);
+        var gap = await sse.NextAsync();
+        Assert.Equal("gap", gap.Event);
+        Assert.Equal("unknown-position", gap.Json.GetProperty("reason").GetString());
+        Assert.Equal(position, gap.Json.GetProperty("requested").GetString());
+        var events = await sse.NextManyAsync(sent.Count);
+        Assert.Equal(sent.Order(), events.Select(Of).Order());
+    }
+
+    [Fact]
+    public async Task WebSocket_channels_get_the_Kafka_live_feed_and_refuse_k_positions_with_an_explicit_gap()
+    {
+        await using var kafka = StartKafka();
+        await using var broker = await StartBrokerAsync(kafka);
+        var publisher = await broker.ConnectMqttAsync("pub-3");
+        await using var bridges = await StartBridgesAsync(broker, kafka);
+        await using var ws = await WsTestClient.ConnectAsync(new Uri($"ws://127.0.0.1:{bridges.HttpPort}/ws"));
+        await ws.SendAsync(new { op = "sub", ch = "a/#" });
+        await ws.ReceiveEventAsync("subscribed");
+        await TestBridges.PublishAsync(publisher, "a/d0", "live");
+        var message = await ws.ReceiveEventAsync("msg");
+        Assert.Equal("live", message.GetProperty("data").GetString());
+        var id = message.GetProperty("id").GetString()!;
+        Assert.StartsWith("k:", id, StringComparison.Ordinal);
+
+        await ws.SendAsync(new { op = "sub", ch = "a/d0", from = id });
+        var gap = await ws.ReceiveEventAsync("gap");
+        Assert.Equal("unknown-position", gap.GetProperty("reason").GetString());
+        Assert.Equal(id, gap.GetProperty("requested").GetString());
+    }
+
+    [Fact]
+    public async Task Kafka_history_settings_are_validated_naming_the_key()
+    {
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => BridgesHost.StartAsync(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Bridges:History:Kafka:BootstrapServers"] = "127.0.0.1:9",
+            ["Bridges:History:Kafka:Topics:0"] = "bad topic!",
+        }).Build()));
+        Assert.Contains("Bridges:History:Kafka:Topics: 'bad topic!'", e.Message, StringComparison.Ordinal);
+
+        e = await Assert.ThrowsAsync<ArgumentException>(() => BridgesHost.StartAsync(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Bridges:History:Kafka:Topics:0"] = "alpha",
+        }).Build()));
+        Assert.Contains("Bridges:History:Kafka:BootstrapServers is required", e.Message, StringComparison.Ordinal);
+
+        e = await Assert.ThrowsAsync<ArgumentException>(() => BridgesHost.StartAsync(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Bridges:History:Kafka:BootstrapServers"] = "127.0.0.1:9",
+        }).Build()));
+        Assert.Contains("Bridges:History:Kafka:Topics must name", e.Message, StringComparison.Ordinal);
+    }
+}
