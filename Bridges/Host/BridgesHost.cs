@@ -179,7 +179,7 @@ public sealed class BridgesHost : IAsyncDisposable
             await Console.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
             return 2;
         }
-        catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or IOException)
+        catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or IOException or Confluent.Kafka.KafkaException)
         {
             await Console.Error.WriteLineAsync($"Cannot start: {e.Message}").ConfigureAwait(false);
             return 2;
@@ -196,6 +196,7 @@ public sealed class BridgesHost : IAsyncDisposable
         Settings (appsettings.json, IOTRT_ environment variables (as the broker) with __ for ':', or --Key=value):
           --Upstream:Host=127.0.0.1 --Upstream:Port=1883 [--Upstream:Username=u --Upstream:Password=p] [--Upstream:Filters:0=#]
           --Listeners:HttpPort=8090 --Listeners:BindAddress=0.0.0.0
+          [--Bridges:History:Kafka:BootstrapServers=kafka:9092 --Bridges:History:Kafka:Topics:0=mqtt]   (SSE resumes from Kafka)
           --Bridges:... (see docs/bridges.md)
         """;
 
