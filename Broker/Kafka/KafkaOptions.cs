@@ -99,29 +99,10 @@ public sealed class KafkaOptions
         var topics = new List<string>();
         foreach (var rule in Rules)
         {
-            if (rule is not null && Overlaps(rule.Filter, mqttFilter) && !topics.Contains(rule.Topic)) topics.Add(rule.Topic);
+            if (rule is not null && TopicFilterRelation.Overlaps(rule.Filter, mqttFilter) && !topics.Contains(rule.Topic)) topics.Add(rule.Topic);
         }
-        if (DefaultTopic.Length > 0 && Overlaps("#", mqttFilter) && !topics.Contains(DefaultTopic)) topics.Add(DefaultTopic);
+        if (DefaultTopic.Length > 0 && TopicFilterRelation.Overlaps("#", mqttFilter) && !topics.Contains(DefaultTopic)) topics.Add(DefaultTopic);
         return topics;
-    }
-
-    /// <summary>True when some topic matches both filters ("+" and "#" at the first level never match $-topics).</summary>
-    static bool Overlaps(string a, string b)
-    {
-        var x = a.Split('/');
-        var y = b.Split('/');
-        for (var i = 0; ; i++)
-        {
-            if (i == x.Length || i == y.Length)
-            {
-                return x.Length == y.Length || (x.Length == i + 1 && x[i] == "#") || (y.Length == i + 1 && y[i] == "#");
-            }
-            var xWild = x[i] is "+" or "#";
-            var yWild = y[i] is "+" or "#";
-            if (i == 0 && ((xWild && y[i].StartsWith('$')) || (yWild && x[i].StartsWith('$')))) return false;
-            if (x[i] == "#" || y[i] == "#") return true;
-            if (!xWild && !yWild && x[i] != y[i]) return false;
-        }
     }
 
     static readonly string[] Compressions = ["none", "gzip", "snappy", "lz4", "zstd"];

@@ -1,3 +1,4 @@
+using IotRealtime.Broker.Engine.Routing;
 using IotRealtime.Broker.Engine.Security;
 using IotRealtime.Broker.Host.Auth;
 

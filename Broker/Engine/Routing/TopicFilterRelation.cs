@@ -1,6 +1,7 @@
-namespace IotRealtime.Broker.Host.Auth;
+namespace IotRealtime.Broker.Engine.Routing;
 
-/// <summary>How two MQTT topic filters relate as sets of topics; used to authorize SUBSCRIBE, where the client sends a filter, not a topic.</summary>
+/// <summary>How two MQTT topic filters relate as sets of topics: the ACL authorizes SUBSCRIBE with it (the client sends a
+/// filter, not a topic), and the Kafka replayer finds the Kafka topics whose forwarding rules a filter can reach.</summary>
 public static class TopicFilterRelation
 {
     /// <summary>True when every topic that <paramref name="filter"/> can match is also matched by <paramref name="rule"/>.</summary>
