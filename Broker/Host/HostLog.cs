@@ -27,6 +27,9 @@ internal static partial class HostLog
     [LoggerMessage(2002, LogLevel.Warning, "Accepting a connection failed ({Error}); the listener goes on")]
     public static partial void AcceptFailed(ILogger logger, string error, Exception exception);
 
+    [LoggerMessage(2003, LogLevel.Error, "Handling a readable MQTT socket failed; the read loop goes on")]
+    public static partial void ReadinessHandlerFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(3000, LogLevel.Information, "Rejected anonymous client {ClientId} from {RemoteEndPoint}: anonymous access is off")]
     public static partial void AnonymousRejected(ILogger logger, string clientId, EndPoint? remoteEndPoint);
 

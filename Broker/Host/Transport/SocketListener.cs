@@ -21,6 +21,7 @@ public sealed class SocketListener(MqttBroker broker, ListenerOptions options, I
     const int Acceptors = 2;
 
     readonly CancellationTokenSource _stop = new();
+    ReadinessLoop? _readiness;
     readonly List<Task> _acceptors = new();
     Socket? _listener;
     int _connections;
@@ -36,6 +37,10 @@ public sealed class SocketListener(MqttBroker broker, ListenerOptions options, I
         if (options.MqttPort < 0)
         {
             return Task.CompletedTask;
+        }
+        if (!Epoll.IsSupported)
+        {
+            throw new PlatformNotSupportedException("The plain MQTT/TCP listener needs Linux (epoll); set Listeners:MqttTransport=Kestrel elsewhere.");
         }
         var address = options.ParsedBindAddress;
         var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -55,6 +60,7 @@ public sealed class SocketListener(MqttBroker broker, ListenerOptions options, I
             throw new IOException($"Failed to bind to address {address}:{options.MqttPort}: {e.Message}", e);
         }
         _listener = listener;
+        _readiness = new ReadinessLoop(logger);
         Port = ((IPEndPoint)listener.LocalEndPoint!).Port;
         for (var i = 0; i < Acceptors; i++)
         {
@@ -97,7 +103,7 @@ public sealed class SocketListener(MqttBroker broker, ListenerOptions options, I
         try
         {
             socket.NoDelay = true;
-            var pipe = new SocketDuplexPipe(socket);
+            var pipe = new SocketDuplexPipe(socket, _readiness!);
             var info = new ConnectionInfo("tcp", socket.RemoteEndPoint, socket.LocalEndPoint, false, null);
             await broker.RunConnectionAsync(pipe, info, CancellationToken.None).ConfigureAwait(false);
         }
@@ -110,6 +116,7 @@ public sealed class SocketListener(MqttBroker broker, ListenerOptions options, I
             SocketBuffers.TryShutdown(socket, SocketShutdown.Both);
             socket.Dispose();
             Interlocked.Decrement(ref _connections);
+            StopReadinessIfIdle();
         }
     }
 
@@ -123,14 +130,27 @@ public sealed class SocketListener(MqttBroker broker, ListenerOptions options, I
         await _stop.CancelAsync().ConfigureAwait(false);
         _listener?.Dispose();
         await Task.WhenAll(_acceptors).ConfigureAwait(false);
+        // connections still open are closed by the engine; their readers wait in the loop until then
+        _stopLoopWhenIdle = true;
+        StopReadinessIfIdle();
+    }
+
+    volatile bool _stopLoopWhenIdle;
+
+    void StopReadinessIfIdle()
+    {
+        if (_stopLoopWhenIdle && Volatile.Read(ref _connections) == 0 && Interlocked.Exchange(ref _readiness, null) is { } loop)
+        {
+            loop.Dispose();
+        }
     }
 
     // disposed twice when registered both as itself and as a hosted service: only the first counts
     public ValueTask DisposeAsync() => new(StopAsync(CancellationToken.None));
 
-    sealed class SocketDuplexPipe(Socket socket) : IDuplexPipe
+    sealed class SocketDuplexPipe(Socket socket, ReadinessLoop readiness) : IDuplexPipe
     {
-        public PipeReader Input { get; } = new SocketPipeReader(socket);
+        public PipeReader Input { get; } = new SocketPipeReader(socket, readiness);
         public PipeWriter Output { get; } = new SocketPipeWriter(socket);
     }
 }

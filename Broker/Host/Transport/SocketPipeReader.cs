@@ -1,93 +1,134 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using System.Threading.Tasks.Sources;
 
 namespace IotRealtime.Broker.Host.Transport;
 
 /// <summary>
-/// A <see cref="PipeReader"/> straight over a socket, lean for idle connections: it waits for data with a zero-byte
-/// receive and only then rents a buffer, which goes back to the pool as soon as everything in it is consumed. An idle
-/// MQTT connection therefore holds no receive buffer at all. Single reader. <see cref="CancelPendingRead"/> (which the
-/// engine uses only when it closes the connection) shuts the receive side down when a read is waiting: a socket
-/// receive cannot be interrupted otherwise, and a cancellation source per idle connection costs memory for nothing.
-/// The waiting read then ends as cancelled.
+/// A <see cref="PipeReader"/> straight over a non-blocking socket, driven by the <see cref="ReadinessLoop"/>: a read that
+/// finds nothing buffered arms the socket and waits; the loop's thread receives and completes the read in place, so the
+/// engine handles the data on that thread, in the order sockets were read. Lean for idle connections: a waiting read
+/// holds no receive buffer and no pending socket operation; a buffer is rented when data arrives and goes back to the
+/// pool as soon as everything in it is consumed. Single reader. <see cref="CancelPendingRead"/> (which the engine uses
+/// when it closes the connection) ends a waiting read as cancelled.
 /// </summary>
-internal sealed class SocketPipeReader(Socket socket) : PipeReader
+internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult>
 {
     const int MinimumBuffer = 4096;
+    const int Idle = 0;
+    const int Waiting = 1;
+    const int Receiving = 2;
 
-    readonly Socket _socket = socket;
-    readonly Lock _gate = new();
+    readonly Socket _socket;
+    readonly ReadinessLoop _loop;
+    readonly ulong _key;
+    readonly int _fd;
+    ManualResetValueTaskSourceCore<ReadResult> _read;
     byte[]? _buffer;
     int _start;
     int _end;
+    int _state;
     bool _examinedAll;
     bool _peerClosed;
     bool _completed;
-    bool _cancelRequested;
-    bool _reading;
-    bool _receiveShutDown;
+    bool _added;
+    volatile bool _cancelRequested;
 
-    public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    public SocketPipeReader(Socket socket, ReadinessLoop loop)
+    {
+        _socket = socket;
+        _socket.Blocking = false;
+        _loop = loop;
+        _fd = (int)socket.Handle;
+        _key = loop.Register(this);
+    }
+
+    public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_completed, this);
+        if (_cancelRequested)
+        {
+            _cancelRequested = false;
+            return new ValueTask<ReadResult>(new ReadResult(Buffered(), true, false));
+        }
         if (_end > _start && !_examinedAll)
         {
-            return new ReadResult(Buffered(), false, false);
+            return new ValueTask<ReadResult>(new ReadResult(Buffered(), false, false));
         }
         if (_peerClosed)
         {
-            return new ReadResult(Buffered(), false, true);
+            return new ValueTask<ReadResult>(new ReadResult(Buffered(), false, true));
         }
-        lock (_gate)
+        // even when data is already there, the loop's thread receives it: reads stay in the order the kernel reports them
+        _read.Reset();
+        Volatile.Write(ref _state, Waiting);
+        var errno = _loop.Arm(_fd, _key, first: !_added);
+        _added = true;
+        if (errno != 0 && Interlocked.CompareExchange(ref _state, Idle, Waiting) == Waiting)
         {
-            if (_cancelRequested)
-            {
-                _cancelRequested = false;
-                return new ReadResult(Buffered(), true, false);
-            }
-            _reading = true;
+            // the socket is gone (closed under us): report it as the end of input
+            _peerClosed = true;
+            return new ValueTask<ReadResult>(new ReadResult(Buffered(), false, true));
         }
+        if (_cancelRequested && Interlocked.CompareExchange(ref _state, Idle, Waiting) == Waiting)
+        {
+            _cancelRequested = false;
+            return new ValueTask<ReadResult>(new ReadResult(Buffered(), true, false));
+        }
+        return new ValueTask<ReadResult>(this, _read.Version);
+    }
+
+    /// <summary>Called on the loop's thread when the socket is readable or closed: receives once and completes the waiting read in place.</summary>
+    internal void OnReadable()
+    {
+        if (Interlocked.CompareExchange(ref _state, Receiving, Waiting) != Waiting)
+        {
+            return; // the read was cancelled meanwhile
+        }
+        ReadResult result;
         try
         {
-            if (_buffer is null)
-            {
-                // wait until data arrives without holding a buffer
-                await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-                _buffer = ArrayPool<byte>.Shared.Rent(MinimumBuffer);
-                _start = _end = 0;
-            }
+            _buffer ??= ArrayPool<byte>.Shared.Rent(MinimumBuffer);
             MakeRoom();
-            var received = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken).ConfigureAwait(false);
-            if (received == 0)
+            var received = _socket.Receive(_buffer.AsSpan(_end), SocketFlags.None, out var error);
+            if (error == SocketError.WouldBlock)
             {
-                lock (_gate)
+                // reported without data after all: wait again (unless the socket cannot be armed any more: then it is closed)
+                ReleaseIfEmpty();
+                Volatile.Write(ref _state, Waiting);
+                var armed = _loop.Arm(_fd, _key, first: false) == 0;
+                if (armed || Interlocked.CompareExchange(ref _state, Receiving, Waiting) != Waiting)
                 {
-                    if (_receiveShutDown)
-                    {
-                        // our own CancelPendingRead, not the peer
-                        return new ReadResult(Buffered(), true, false);
-                    }
+                    return;
                 }
                 _peerClosed = true;
-                return new ReadResult(Buffered(), false, true);
+            }
+            else if (error != SocketError.Success)
+            {
+                ReleaseIfEmpty();
+                Volatile.Write(ref _state, Idle);
+                _read.SetException(new IOException($"Socket receive failed: {error}", new SocketException((int)error)));
+                return;
+            }
+            else if (received == 0)
+            {
+                _peerClosed = true;
             }
             _end += received;
             _examinedAll = false;
-            return new ReadResult(Buffered(), false, false);
+            ReleaseIfEmpty();
+            result = new ReadResult(Buffered(), false, _peerClosed);
         }
-        catch (SocketException e)
+        catch (ObjectDisposedException e)
         {
-            // the engine treats transport failures as IOException, as Kestrel's pipes report them
-            throw new IOException(e.Message, e);
+            Volatile.Write(ref _state, Idle);
+            _read.SetException(new IOException("The socket was closed.", e));
+            return;
         }
-        finally
-        {
-            lock (_gate)
-            {
-                _reading = false;
-            }
-        }
+        Volatile.Write(ref _state, Idle);
+        // runs the engine's continuation here, on the loop's thread
+        _read.SetResult(result);
     }
 
     void MakeRoom()
@@ -108,6 +149,16 @@ internal sealed class SocketPipeReader(Socket socket) : PipeReader
         Buffer.BlockCopy(_buffer, 0, larger, 0, _end);
         ArrayPool<byte>.Shared.Return(_buffer);
         _buffer = larger;
+    }
+
+    void ReleaseIfEmpty()
+    {
+        if (_buffer is not null && _start == _end)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+            _start = _end = 0;
+        }
     }
 
     ReadOnlySequence<byte> Buffered() =>
@@ -141,26 +192,18 @@ internal sealed class SocketPipeReader(Socket socket) : PipeReader
         }
         _start = consumedIndex;
         _examinedAll = examinedIndex == _end;
-        if (_start == _end)
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-            _start = _end = 0;
-        }
+        ReleaseIfEmpty();
     }
 
     public override void CancelPendingRead()
     {
-        lock (_gate)
+        _cancelRequested = true;
+        if (Interlocked.CompareExchange(ref _state, Idle, Waiting) == Waiting)
         {
-            if (!_reading)
-            {
-                _cancelRequested = true;
-                return;
-            }
-            _receiveShutDown = true;
+            _cancelRequested = false;
+            // not inline: the caller (a takeover, the keep-alive sweep) must not run this connection's shutdown on its own stack
+            ThreadPool.UnsafeQueueUserWorkItem(static r => r._read.SetResult(new ReadResult(r.Buffered(), true, false)), this, preferLocal: false);
         }
-        SocketBuffers.TryShutdown(_socket, SocketShutdown.Receive);
     }
 
     public override void Complete(Exception? exception = null)
@@ -170,6 +213,14 @@ internal sealed class SocketPipeReader(Socket socket) : PipeReader
             return;
         }
         _completed = true;
+        _loop.Unregister(_fd, _key, _added);
         SocketBuffers.Return(ref _buffer);
     }
+
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _read.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _read.GetStatus(token);
+
+    void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _read.OnCompleted(continuation, state, token, flags);
 }
