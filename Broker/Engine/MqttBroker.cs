@@ -695,7 +695,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
             undelivered = session.Inflight.Values.Where(d => d.Shared is not null).Concat(session.Pending.Where(d => d.Shared is not null)).ToList();
             session.Pending.Clear();
             session.Inflight.Clear();
-            session.InboundQos2.Clear();
+            session.ClearInboundQos2();
         }
         foreach (var s in subscriptions)
         {

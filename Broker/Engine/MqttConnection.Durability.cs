@@ -85,6 +85,14 @@ internal sealed partial class MqttConnection
             RequestClose(null);
             return null;
         }
+        if (ack is MqttPubRecPacket refused && Session is { } session)
+        {
+            // the client is told the publish failed and may use the id again: it must not be taken for a duplicate then
+            lock (session)
+            {
+                session.InboundQos2.Remove(refused.PacketIdentifier);
+            }
+        }
         return ack switch
         {
             MqttPubAckPacket a => new MqttPubAckPacket { PacketIdentifier = a.PacketIdentifier, ReasonCode = MqttPubAckReasonCode.UnspecifiedError },

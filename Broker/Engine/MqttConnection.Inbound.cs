@@ -10,7 +10,8 @@ namespace IotRealtime.Broker.Engine;
 internal sealed partial class MqttConnection
 {
     /// <summary>A publish between receipt and acknowledgement. <see cref="Message"/> is null for an acknowledgement-only entry (QoS 2 duplicate, denied publish).</summary>
-    sealed class InboundEntry(MqttMessage? message, MqttQualityOfServiceLevel qos, ushort packetId, Task<AcceptResult>? pending, AcceptResult result, byte deniedReason)
+    sealed class InboundEntry(MqttMessage? message, MqttQualityOfServiceLevel qos, ushort packetId, Task<AcceptResult>? pending, AcceptResult result, byte deniedReason,
+        InboundQos2Claim? claim = null)
     {
         public MqttMessage? Message { get; } = message;
         public MqttQualityOfServiceLevel QoS { get; } = qos;
@@ -19,6 +20,8 @@ internal sealed partial class MqttConnection
         public AcceptResult Result { get; } = result;
         /// <summary>Non-zero: a refusal decided before the accept stage (e.g. 0x87 not authorized).</summary>
         public byte DeniedReason { get; } = deniedReason;
+        /// <summary>QoS 2: this publish's claim on its packet id, decided when the entry completes or is abandoned.</summary>
+        public InboundQos2Claim? Claim { get; } = claim;
     }
 
     ValueTask<bool> HandlePublishAsync(MqttPublishPacket publish, ArraySegment<byte> body)
@@ -60,21 +63,23 @@ internal sealed partial class MqttConnection
         {
             throw new MqttProtocolError(MqttDisconnectReasonCode.ReceiveMaximumExceeded, $"More than {options.ReceiveMaximum} unacknowledged QoS 1/2 publishes.");
         }
+        InboundQos2Claim? claim = null;
         if (qos == MqttQualityOfServiceLevel.ExactlyOnce)
         {
-            bool duplicate;
+            InboundQos2Receipt receipt;
             lock (session)
             {
-                duplicate = !session.InboundQos2.Add(publish.PacketIdentifier);
-                if (!duplicate)
-                {
-                    _broker.RecordInboundQos2(session, publish.PacketIdentifier, added: true);
-                }
+                receipt = session.ReceiveQos2(publish.PacketIdentifier, out claim);
             }
-            if (duplicate)
+            if (receipt == InboundQos2Receipt.Duplicate)
             {
                 // exactly once: a resent QoS 2 PUBLISH is acknowledged again but never routed again
                 return EnqueueInbound(new InboundEntry(null, qos, publish.PacketIdentifier, null, AcceptResult.Accepted, 0));
+            }
+            if (receipt == InboundQos2Receipt.Undecided)
+            {
+                // the first copy is still in the accept stage (on a connection this one took over): its outcome answers both
+                return EnqueueInbound(new InboundEntry(null, qos, publish.PacketIdentifier, OutcomeOfFirstCopyAsync(claim), AcceptResult.Accepted, 0));
             }
         }
         else if (qos == MqttQualityOfServiceLevel.AtLeastOnce)
@@ -82,7 +87,7 @@ internal sealed partial class MqttConnection
             Interlocked.Increment(ref _qos1Pending);
         }
         _broker.CountPublishReceived(qos);
-        if (_publishLimiter is not null && CheckPublishLimit(qos, publish.PacketIdentifier, publish.Payload.Length) is { } limited)
+        if (_publishLimiter is not null && CheckPublishLimit(qos, publish.PacketIdentifier, publish.Payload.Length, claim) is { } limited)
         {
             return limited;
         }
@@ -91,7 +96,7 @@ internal sealed partial class MqttConnection
         {
             _broker.Log.PublishDenied(session.ClientId, topic);
             // 3.1.1 has no way to say no: the message is dropped and acknowledged as usual
-            return EnqueueInbound(new InboundEntry(null, qos, publish.PacketIdentifier, null, AcceptResult.Accepted, IsV5 ? (byte)0x87 : (byte)0));
+            return EnqueueInbound(new InboundEntry(null, qos, publish.PacketIdentifier, null, AcceptResult.Accepted, IsV5 ? (byte)0x87 : (byte)0, claim));
         }
 
         var now = BatchNow();
@@ -113,9 +118,13 @@ internal sealed partial class MqttConnection
         };
         var accept = _broker.AcceptAsync(message);
         return accept.IsCompletedSuccessfully
-            ? EnqueueInbound(new InboundEntry(message, qos, publish.PacketIdentifier, null, accept.Result, 0))
-            : EnqueueInbound(new InboundEntry(message, qos, publish.PacketIdentifier, _broker.MeasureAcceptAsync(accept), AcceptResult.Accepted, 0));
+            ? EnqueueInbound(new InboundEntry(message, qos, publish.PacketIdentifier, null, accept.Result, 0, claim))
+            : EnqueueInbound(new InboundEntry(message, qos, publish.PacketIdentifier, _broker.MeasureAcceptAsync(accept), AcceptResult.Accepted, 0, claim));
     }
+
+    /// <summary>A resend of a QoS 2 publish still undecided elsewhere: acknowledged as a duplicate if that one is routed, refused if not (the client may send it again).</summary>
+    static async Task<AcceptResult> OutcomeOfFirstCopyAsync(InboundQos2Claim first) =>
+        await first.OutcomeAsync().ConfigureAwait(false) ? AcceptResult.Accepted : AcceptResult.Failed;
 
     static int InboundQos2Count(Session session)
     {
@@ -241,7 +250,14 @@ internal sealed partial class MqttConnection
     void Complete(InboundEntry entry, AcceptResult result)
     {
         var accepted = result == AcceptResult.Accepted && entry.DeniedReason == 0;
-        if (entry.Message is { } message && accepted)
+        if (entry.Claim is { } claim)
+        {
+            if (!DecideQos2(entry, claim, accepted))
+            {
+                return; // given up when the connection closed: the client resends it
+            }
+        }
+        else if (entry.Message is { } message && accepted)
         {
             _broker.Route(message, this);
         }
@@ -266,18 +282,81 @@ internal sealed partial class MqttConnection
                 SendAckWhenDurable(new MqttPubAckPacket { PacketIdentifier = entry.PacketId, ReasonCode = (MqttPubAckReasonCode)reason });
                 break;
             case MqttQualityOfServiceLevel.ExactlyOnce:
-                if (reason >= 0x80)
-                {
-                    lock (Session!)
-                    {
-                        if (Session.InboundQos2.Remove(entry.PacketId))
-                        {
-                            _broker.RecordInboundQos2(Session, entry.PacketId, added: false);
-                        }
-                    }
-                }
                 SendAckWhenDurable(new MqttPubRecPacket { PacketIdentifier = entry.PacketId, ReasonCode = (MqttPubRecReasonCode)reason });
                 break;
+        }
+    }
+
+    /// <summary>
+    /// Decides a QoS 2 publish's claim on its packet id: an accepted one is routed (here) and its id held until PUBREL,
+    /// recorded after the routing so that a crash between the two can only repeat the message, never lose it; anything
+    /// else frees the id for a resend. False when the claim was given up first (the connection closed).
+    /// </summary>
+    bool DecideQos2(InboundEntry entry, InboundQos2Claim claim, bool accepted)
+    {
+        var session = Session!;
+        if (!accepted)
+        {
+            claim.Refuse();
+            lock (session)
+            {
+                session.Qos2Refused(entry.PacketId, claim);
+            }
+            return true;
+        }
+        if (!claim.TryBeginRouting())
+        {
+            return false;
+        }
+        if (entry.Message is { } message)
+        {
+            _broker.Route(message, this);
+        }
+        lock (session)
+        {
+            if (session.Qos2Routed(entry.PacketId, claim))
+            {
+                _broker.RecordInboundQos2(session, entry.PacketId, added: true);
+            }
+        }
+        claim.EndRouting();
+        return true;
+    }
+
+    /// <summary>
+    /// The connection is closing: publishes whose accept stage has not answered are given up. A QoS 2 one frees its
+    /// packet id, so the client's resend after reconnecting is routed instead of being taken for a duplicate.
+    /// </summary>
+    void AbandonUndecidedInbound()
+    {
+        var inbound = _inboundQueue;
+        if (inbound is null)
+        {
+            return;
+        }
+        List<InboundQos2Claim>? abandoned = null;
+        List<ushort>? ids = null;
+        lock (inbound)
+        {
+            foreach (var entry in inbound)
+            {
+                if (entry.Claim is { } claim && claim.Refuse())
+                {
+                    (abandoned ??= new()).Add(claim);
+                    (ids ??= new()).Add(entry.PacketId);
+                }
+            }
+        }
+        if (abandoned is null || Session is not { } session)
+        {
+            return;
+        }
+        lock (session)
+        {
+            for (var i = 0; i < abandoned.Count; i++)
+            {
+                session.Qos2Refused(ids![i], abandoned[i]);
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 using IotRealtime.Broker.Engine.Operations;
 using IotRealtime.Broker.Engine.Pipeline;
+using IotRealtime.Broker.Engine.Sessions;
 using MQTTnet.Protocol;
 
 namespace IotRealtime.Broker.Engine;
@@ -34,7 +35,7 @@ internal sealed partial class MqttConnection
     }
 
     /// <summary>Applies the per-client publish limits; null when the publish may go on, else what HandlePublishAsync returns.</summary>
-    ValueTask<bool>? CheckPublishLimit(MqttQualityOfServiceLevel qos, ushort packetId, long payloadBytes)
+    ValueTask<bool>? CheckPublishLimit(MqttQualityOfServiceLevel qos, ushort packetId, long payloadBytes, InboundQos2Claim? claim)
     {
         var decision = _publishLimiter!.Check(payloadBytes);
         if (decision == PublishLimitDecision.Allowed)
@@ -47,6 +48,15 @@ internal sealed partial class MqttConnection
             _broker.Metrics.CountLimitDisconnect();
             _broker.Log.PublishLimitExceeded(ClientId);
             RequestClose(MqttDisconnectReasonCode.QuotaExceeded, lingerForPeer: true);
+            if (claim is not null)
+            {
+                // never acknowledged: the resend after reconnecting must be routed, not taken for a duplicate
+                claim.Refuse();
+                lock (Session!)
+                {
+                    Session.Qos2Refused(packetId, claim);
+                }
+            }
             return ValueTask.FromResult(false);
         }
         if (qos == MqttQualityOfServiceLevel.AtMostOnce)
@@ -54,6 +64,6 @@ internal sealed partial class MqttConnection
             return ValueTask.FromResult(true); // nothing to acknowledge: dropped
         }
         // acknowledged in order with 0x97; a 3.1.1 client cannot be refused and is closed unacknowledged (it resends later)
-        return EnqueueInbound(new InboundEntry(null, qos, packetId, null, AcceptResult.QuotaExceeded, 0));
+        return EnqueueInbound(new InboundEntry(null, qos, packetId, null, AcceptResult.QuotaExceeded, 0, claim));
     }
 }

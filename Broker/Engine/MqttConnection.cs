@@ -99,6 +99,7 @@ internal sealed partial class MqttConnection
                     // accept stage did not finish: its acknowledgements are not sent, the client will resend
                 }
             }
+            AbandonUndecidedInbound();
             await StopWriterAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
             if (_lingerForDisconnect)
             {
