@@ -30,6 +30,9 @@ internal sealed partial class BrokerLog(ILogger logger)
     [LoggerMessage(8, LogLevel.Information, "Client {ClientId} missed its keep alive")]
     public partial void KeepAliveExpired(string? clientId);
 
+    [LoggerMessage(30, LogLevel.Warning, "Client {ClientId} has not read what it was sent for {Seconds} s: disconnected")]
+    public partial void WriteStalled(string? clientId, int seconds);
+
     [LoggerMessage(9, LogLevel.Information, "Session {ClientId} taken over by a new connection")]
     public partial void SessionTakenOver(string clientId);
 

@@ -85,10 +85,13 @@ public sealed partial class MqttBroker
     /// <summary>Messages queued (not yet in flight) across all sessions. Walks every session: for scrapes, not hot paths.</summary>
     public long QueueDepthTotal() => SumOverSessions(static s => s.PendingCount);
 
+    /// <summary>Bytes queued for delivery across all sessions, as each session's <see cref="BrokerOptions.MaxQueuedBytes"/> budget counts them.</summary>
+    public long QueuedBytesTotal() => SumOverSessions(static s => s.PendingBytes);
+
     /// <summary>Deliveries sent and awaiting acknowledgement across all sessions. Walks every session.</summary>
     public long InflightTotal() => SumOverSessions(static s => s.InflightCount);
 
-    long SumOverSessions(Func<Sessions.Session, int> count)
+    long SumOverSessions(Func<Sessions.Session, long> count)
     {
         Sessions.Session[] sessions;
         lock (_sessionsLock)

@@ -105,7 +105,7 @@ public sealed partial class MqttBroker
                 };
                 if (d.State == StoredDeliveryState.Queued)
                 {
-                    session.Pending.Enqueue(delivery);
+                    session.EnqueuePending(delivery);
                 }
                 else
                 {

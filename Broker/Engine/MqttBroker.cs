@@ -320,30 +320,35 @@ public sealed partial class MqttBroker : IAsyncDisposable
                 CountDropped(DropReason.OfflineQos0);
                 return;
             }
-            if (session.PendingCount >= Options.MaxQueuedMessages)
+            if (!FitsQueue(session, delivery))
             {
-                CountDropped(DropReason.QueueFull);
                 overflow = true;
                 switch (Options.QueueOverflowPolicy)
                 {
                     case QueueOverflowPolicy.DropOldest:
-                        var dropped = session.Pending.Dequeue();
-                        if (dropped.DeliveryId != 0)
+                        // as many of the oldest as it takes (a message always fits an empty queue)
+                        while (session.PendingCount > 0 && !FitsQueue(session, delivery))
                         {
-                            Store!.Completed(session.ClientId, dropped.DeliveryId);
+                            var dropped = session.DequeuePending();
+                            CountDropped(DropReason.QueueFull);
+                            if (dropped.DeliveryId != 0)
+                            {
+                                Store!.Completed(session.ClientId, dropped.DeliveryId);
+                            }
                         }
                         Persist(session, delivery);
-                        session.Pending.Enqueue(delivery);
+                        session.EnqueuePending(delivery);
                         break;
                     case QueueOverflowPolicy.DropNew:
                     case QueueOverflowPolicy.Disconnect:
+                        CountDropped(DropReason.QueueFull);
                         break;
                 }
             }
             else
             {
                 Persist(session, delivery);
-                session.Pending.Enqueue(delivery);
+                session.EnqueuePending(delivery);
             }
         }
         if (overflow && Options.QueueOverflowPolicy == QueueOverflowPolicy.Disconnect)
@@ -357,6 +362,10 @@ public sealed partial class MqttBroker : IAsyncDisposable
             connection.Signal();
         }
     }
+
+    /// <summary>Whether <paramref name="delivery"/> fits the session's queue: its byte budget first, the message cap as a second guard.</summary>
+    bool FitsQueue(Session session, Delivery delivery) =>
+        session.PendingCount < Options.MaxQueuedMessages && session.PendingBytes + Session.QueueCost(delivery) <= Options.MaxQueuedBytes;
 
     /// <summary>Records a QoS 1/2 delivery to a stored session. Called under the session's lock, so the log order is the queue order.</summary>
     void Persist(Session session, Delivery delivery)
@@ -693,7 +702,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
             subscriptions = session.Subscriptions.Values.ToList();
             session.Subscriptions.Clear();
             undelivered = session.Inflight.Values.Where(d => d.Shared is not null).Concat(session.Pending.Where(d => d.Shared is not null)).ToList();
-            session.Pending.Clear();
+            session.ClearPending();
             session.Inflight.Clear();
             session.ClearInboundQos2();
         }

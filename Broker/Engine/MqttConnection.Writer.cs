@@ -11,6 +11,8 @@ internal sealed partial class MqttConnection
     IMqttPacketFormatter? _encoder;
 
     int _writerRunning;
+    // when the flush now waiting on the socket began; 0 when none waits (see CheckWriteStall)
+    long _flushStartedAt;
     bool _writerEnabled;
     TaskCompletionSource? _writerStopped;
 
@@ -64,7 +66,9 @@ internal sealed partial class MqttConnection
                 if (written > 0)
                 {
                     _broker.CountSent(written);
+                    Volatile.Write(ref _flushStartedAt, _broker.Time.GetTimestamp());
                     var flush = await output.FlushAsync().ConfigureAwait(false);
+                    Volatile.Write(ref _flushStartedAt, 0);
                     if (flush.IsCompleted || flush.IsCanceled)
                     {
                         StopWriter();
@@ -91,6 +95,22 @@ internal sealed partial class MqttConnection
             StopWriter();
             RequestClose(null);
         }
+    }
+
+    /// <summary>Disconnects a client that has not taken what was sent for <see cref="BrokerOptions.WriteStallTimeoutSeconds"/>: it stopped reading.</summary>
+    void CheckWriteStall(long now)
+    {
+        var started = Volatile.Read(ref _flushStartedAt);
+        var limit = _broker.Options.WriteStallTimeoutSeconds;
+        if (started == 0 || _closeRequested || limit == 0 || _broker.Time.GetElapsedTime(started, now).TotalSeconds <= limit)
+        {
+            return;
+        }
+        _broker.Log.WriteStalled(ClientId, limit);
+        _broker.Metrics.CountWriteStallDisconnect();
+        RequestClose(null);
+        // the flush itself waits on a socket nobody reads: abort it
+        _transport.Output.CancelPendingFlush();
     }
 
     /// <summary>The writer is done for good (closing, or the peer went away): no pass starts again.</summary>
@@ -162,7 +182,7 @@ internal sealed partial class MqttConnection
                 {
                     break;
                 }
-                session.Pending.Dequeue();
+                session.DequeuePending();
                 if (next.Message.ExpiresAt is not null && next.Message.IsExpired(Now()))
                 {
                     _broker.CountDropped(DropReason.Expired);

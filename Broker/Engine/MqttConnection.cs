@@ -215,6 +215,7 @@ internal sealed partial class MqttConnection
             }
             return;
         }
+        CheckWriteStall(now);
         if (_keepAlive > 0 && _broker.Time.GetElapsedTime(Volatile.Read(ref _lastActivity), now).TotalSeconds > _keepAlive * 1.5)
         {
             _broker.Log.KeepAliveExpired(ClientId);

@@ -35,6 +35,7 @@ public sealed class BrokerMetrics : IDisposable
     readonly long[] _publishRefused = new long[Enum.GetValues<PublishRefusal>().Length];
     long _connects;
     long _limitDisconnects;
+    long _writeStallDisconnects;
 
     internal BrokerMetrics(MqttBroker broker)
     {
@@ -65,6 +66,9 @@ public sealed class BrokerMetrics : IDisposable
     /// <summary>Clients disconnected with 0x97 for staying over their publish limits.</summary>
     public long PublishLimitDisconnects => Interlocked.Read(ref _limitDisconnects);
 
+    /// <summary>Clients disconnected because they did not read what was sent to them for <see cref="BrokerOptions.WriteStallTimeoutSeconds"/>.</summary>
+    public long WriteStallDisconnects => Interlocked.Read(ref _writeStallDisconnects);
+
     /// <summary>Accept-stage latency of publishes whose accept stage completed asynchronously (a synchronous accept costs nothing to measure).</summary>
     public LatencyHistogram AcceptLatency { get; } = new();
 
@@ -91,6 +95,8 @@ public sealed class BrokerMetrics : IDisposable
     internal void CountPublishRefused(PublishRefusal reason) => Interlocked.Increment(ref _publishRefused[(int)reason]);
 
     internal void CountLimitDisconnect() => Interlocked.Increment(ref _limitDisconnects);
+
+    internal void CountWriteStallDisconnect() => Interlocked.Increment(ref _writeStallDisconnects);
 
     /// <summary>The label value used for a reason: snake_case of the enum name (QueueFull → queue_full).</summary>
     public static string Label<T>(T reason) where T : struct, Enum

@@ -36,8 +36,37 @@ internal sealed class Session(string clientId)
     }
     public int SubscriptionCount => _subscriptions?.Count ?? 0;
 
-    public Queue<Delivery> Pending => _pending ??= new();
+    /// <summary>Deliveries waiting to be sent, oldest first. Change it only through the *Pending methods, which keep <see cref="PendingBytes"/>.</summary>
+    public IEnumerable<Delivery> Pending => (IEnumerable<Delivery>?)_pending ?? [];
     public int PendingCount => _pending?.Count ?? 0;
+
+    /// <summary>What the queued deliveries cost in memory, by <see cref="QueueCost"/>: the budget <see cref="BrokerOptions.MaxQueuedBytes"/> bounds it.</summary>
+    public long PendingBytes { get; private set; }
+
+    // a Delivery, its share of the queue's array and what routing allocated for it, measured with a memory profiler at about 90 bytes
+    const int DeliveryOverhead = 96;
+
+    /// <summary>Bytes one queued delivery holds: the message as if it were this session's alone (it is shared with other subscribers, so this errs high), plus the delivery itself.</summary>
+    public static long QueueCost(Delivery delivery) => delivery.Message.Payload.Length + 2L * delivery.Message.Topic.Length + DeliveryOverhead;
+
+    public void EnqueuePending(Delivery delivery)
+    {
+        (_pending ??= new()).Enqueue(delivery);
+        PendingBytes += QueueCost(delivery);
+    }
+
+    public Delivery DequeuePending()
+    {
+        var delivery = _pending!.Dequeue();
+        PendingBytes -= QueueCost(delivery);
+        return delivery;
+    }
+
+    public void ClearPending()
+    {
+        _pending?.Clear();
+        PendingBytes = 0;
+    }
 
     /// <summary>Deliveries sent and not yet completed, by packet id. A plain dictionary: acknowledgements remove from
     /// anywhere in O(1); the send order, needed only to resend after a reconnect, is kept in <see cref="Delivery.SendOrder"/>.</summary>

@@ -37,7 +37,9 @@ public static class PrometheusExporter
         Header(w, "iotrealtime_publishes_refused_total", "counter", "Inbound publishes refused by per-client limits, by reason.");
         foreach (var reason in Enum.GetValues<PublishRefusal>()) Sample(w, "iotrealtime_publishes_refused_total", "reason", BrokerMetrics.Label(reason), m.PublishesRefused(reason));
         Family(w, "iotrealtime_publish_limit_disconnects_total", "counter", "Clients disconnected (0x97) for staying over their publish limits.", m.PublishLimitDisconnects);
+        Family(w, "iotrealtime_write_stall_disconnects_total", "counter", "Clients disconnected for not reading what they were sent (Broker:WriteStallTimeoutSeconds).", m.WriteStallDisconnects);
         Family(w, "iotrealtime_queued_messages", "gauge", "Messages queued for delivery across all sessions.", broker.QueueDepthTotal());
+        Family(w, "iotrealtime_queued_bytes", "gauge", "Bytes queued for delivery across all sessions (what Broker:MaxQueuedBytes bounds per session).", broker.QueuedBytesTotal());
         Family(w, "iotrealtime_inflight_messages", "gauge", "QoS 1/2 deliveries awaiting acknowledgement across all sessions.", broker.InflightTotal());
         Family(w, "iotrealtime_sessions", "gauge", "Sessions, online and offline.", broker.SessionCount);
         Family(w, "iotrealtime_subscriptions", "gauge", "Subscriptions across all sessions.", broker.SubscriptionCount);

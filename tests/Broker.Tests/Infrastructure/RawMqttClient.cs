@@ -28,18 +28,24 @@ public sealed class RawMqttClient : IAsyncDisposable
         _formatter = new MqttPacketFormatterAdapter(version, new MqttBufferWriter(4096, 65536));
     }
 
-    public static async Task<RawMqttClient> OpenAsync(int port, MqttProtocolVersion version = MqttProtocolVersion.V500)
+    /// <param name="receiveBuffer">A fixed socket receive buffer (no kernel auto-tuning), for clients that stop reading.</param>
+    public static async Task<RawMqttClient> OpenAsync(int port, MqttProtocolVersion version = MqttProtocolVersion.V500, int? receiveBuffer = null)
     {
         var tcp = new TcpClient { NoDelay = true };
+        if (receiveBuffer is { } size)
+        {
+            tcp.ReceiveBufferSize = size;
+        }
         await tcp.ConnectAsync("127.0.0.1", port).WaitAsync(TimeSpan.FromSeconds(5));
         return new RawMqttClient(tcp, version);
     }
 
     /// <summary>Opens a connection and completes CONNECT/CONNACK; throws unless the broker accepted.</summary>
     public static async Task<(RawMqttClient Client, MqttConnAckPacket ConnAck)> ConnectAsync(
-        int port, string clientId, MqttProtocolVersion version = MqttProtocolVersion.V500, bool cleanStart = true, Action<MqttConnectPacket>? configure = null)
+        int port, string clientId, MqttProtocolVersion version = MqttProtocolVersion.V500, bool cleanStart = true, Action<MqttConnectPacket>? configure = null,
+        int? receiveBuffer = null)
     {
-        var client = await OpenAsync(port, version);
+        var client = await OpenAsync(port, version, receiveBuffer);
         var connect = new MqttConnectPacket { ClientId = clientId, CleanSession = cleanStart, KeepAlivePeriod = 60 };
         configure?.Invoke(connect);
         await client.SendAsync(connect);
