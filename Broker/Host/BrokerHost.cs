@@ -108,6 +108,7 @@ public sealed class BrokerHost : IAsyncDisposable
         {
             broker.Start();
             app.Services.GetService<KafkaPresenceForwarder>(); // subscribes to presence before the first client connects
+            app.Services.GetRequiredService<RuntimeMetrics>(); // its lag probe runs from the start, not from the first scrape
             await app.StartAsync(ct).ConfigureAwait(false);
         }
         catch
@@ -143,6 +144,8 @@ public sealed class BrokerHost : IAsyncDisposable
         services.AddSingleton(settings.Auth);
         services.AddSingleton(settings.Data);
         services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new RuntimeMetrics(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<RuntimeMetrics>());
         services.AddSingleton<IMqttAuthenticator>(sp => new PasswordAuthenticator(settings.Auth, settings.Passwords, sp.GetRequiredService<ILogger<PasswordAuthenticator>>()));
         services.AddSingleton<IMqttAuthorizer>(settings.AclRules.Count == 0 && settings.AclDefault == AclPermission.Allow
             ? new AllowAllAuthorizer()

@@ -54,6 +54,13 @@ public sealed partial class MetricsEndpointTests
         Assert.Contains("iotrealtime_store_write_latency_seconds_bucket{le=\"0.005\"} 1\n", text);
         Assert.Contains("iotrealtime_store_write_latency_seconds_bucket{le=\"+Inf\"} 1\n", text);
         Assert.Contains("iotrealtime_store_write_latency_seconds_count 1\n", text);
+        Assert.Contains("iotrealtime_queued_bytes 0\n", text);
+        Assert.Contains("iotrealtime_write_stall_disconnects_total 0\n", text);
+        // what the runtime does to the broker: a stall shows up as thread-pool lag or GC pause
+        Assert.Contains("# TYPE iotrealtime_threadpool_lag_max_seconds gauge\n", text);
+        Assert.Contains("# TYPE iotrealtime_gc_pause_seconds_total counter\n", text);
+        Assert.Contains("iotrealtime_gc_collections_total{generation=\"2\"} ", text);
+        Assert.Matches(@"iotrealtime_process_resident_bytes [1-9][0-9]*\n", text);
     }
 
     [Fact]
