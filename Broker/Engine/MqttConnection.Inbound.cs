@@ -13,15 +13,16 @@ internal sealed partial class MqttConnection
     sealed class InboundEntry(MqttMessage? message, MqttQualityOfServiceLevel qos, ushort packetId, Task<AcceptResult>? pending, AcceptResult result, byte deniedReason,
         InboundQos2Claim? claim = null)
     {
-        public MqttMessage? Message { get; } = message;
+        /// <summary>Set to null by the accept stage of a QoS 2 resend whose first copy was routed: acknowledged only.</summary>
+        public MqttMessage? Message { get; set; } = message;
         public MqttQualityOfServiceLevel QoS { get; } = qos;
         public ushort PacketId { get; } = packetId;
-        public Task<AcceptResult>? Pending { get; } = pending;
+        public Task<AcceptResult>? Pending { get; set; } = pending;
         public AcceptResult Result { get; } = result;
         /// <summary>Non-zero: a refusal decided before the accept stage (e.g. 0x87 not authorized).</summary>
         public byte DeniedReason { get; } = deniedReason;
         /// <summary>QoS 2: this publish's claim on its packet id, decided when the entry completes or is abandoned.</summary>
-        public InboundQos2Claim? Claim { get; } = claim;
+        public InboundQos2Claim? Claim { get; set; } = claim;
     }
 
     ValueTask<bool> HandlePublishAsync(MqttPublishPacket publish, ArraySegment<byte> body)
@@ -64,6 +65,7 @@ internal sealed partial class MqttConnection
             throw new MqttProtocolError(MqttDisconnectReasonCode.ReceiveMaximumExceeded, $"More than {options.ReceiveMaximum} unacknowledged QoS 1/2 publishes.");
         }
         InboundQos2Claim? claim = null;
+        InboundQos2Claim? firstCopy = null;
         if (qos == MqttQualityOfServiceLevel.ExactlyOnce)
         {
             InboundQos2Receipt receipt;
@@ -78,8 +80,8 @@ internal sealed partial class MqttConnection
             }
             if (receipt == InboundQos2Receipt.Undecided)
             {
-                // the first copy is still in the accept stage (on a connection this one took over): its outcome answers both
-                return EnqueueInbound(new InboundEntry(null, qos, publish.PacketIdentifier, OutcomeOfFirstCopyAsync(claim), AcceptResult.Accepted, 0));
+                // the first copy is still in the accept stage (on a connection this one took over): wait for its outcome
+                (firstCopy, claim) = (claim, null);
             }
         }
         else if (qos == MqttQualityOfServiceLevel.AtLeastOnce)
@@ -116,15 +118,56 @@ internal sealed partial class MqttConnection
             ReceivedAt = now,
             ExpiresAt = publish.MessageExpiryInterval > 0 ? now.AddSeconds(publish.MessageExpiryInterval) : null,
         };
+        if (firstCopy is not null)
+        {
+            var resend = new InboundEntry(message, qos, publish.PacketIdentifier, null, AcceptResult.Accepted, 0);
+            resend.Pending = AcceptAfterFirstCopyAsync(firstCopy, resend);
+            return EnqueueInbound(resend);
+        }
         var accept = _broker.AcceptAsync(message);
         return accept.IsCompletedSuccessfully
             ? EnqueueInbound(new InboundEntry(message, qos, publish.PacketIdentifier, null, accept.Result, 0, claim))
             : EnqueueInbound(new InboundEntry(message, qos, publish.PacketIdentifier, _broker.MeasureAcceptAsync(accept), AcceptResult.Accepted, 0, claim));
     }
 
-    /// <summary>A resend of a QoS 2 publish still undecided elsewhere: acknowledged as a duplicate if that one is routed, refused if not (the client may send it again).</summary>
-    static async Task<AcceptResult> OutcomeOfFirstCopyAsync(InboundQos2Claim first) =>
-        await first.OutcomeAsync().ConfigureAwait(false) ? AcceptResult.Accepted : AcceptResult.Failed;
+    /// <summary>
+    /// The accept stage of a QoS 2 resend whose first copy was still undecided: acknowledged only if that copy was routed;
+    /// otherwise (refused, or given up with its connection) this copy is a new publish and goes through the accept stage.
+    /// </summary>
+    async Task<AcceptResult> AcceptAfterFirstCopyAsync(InboundQos2Claim firstCopy, InboundEntry resend)
+    {
+        var session = Session!;
+        while (true)
+        {
+            if (await firstCopy.OutcomeAsync().ConfigureAwait(false))
+            {
+                resend.Message = null;
+                return AcceptResult.Accepted;
+            }
+            InboundQos2Receipt receipt;
+            InboundQos2Claim claim;
+            lock (session)
+            {
+                receipt = session.ReceiveQos2(resend.PacketId, out claim);
+            }
+            switch (receipt)
+            {
+                case InboundQos2Receipt.Duplicate:
+                    resend.Message = null;
+                    return AcceptResult.Accepted;
+                case InboundQos2Receipt.Undecided when ReferenceEquals(claim, firstCopy):
+                    // refused, but not yet let go of by its connection: it is, in a moment
+                    await Task.Yield();
+                    continue;
+                case InboundQos2Receipt.Undecided:
+                    firstCopy = claim; // yet another copy got there first
+                    continue;
+                default:
+                    resend.Claim = claim;
+                    return await _broker.MeasureAcceptAsync(_broker.AcceptAsync(resend.Message!)).ConfigureAwait(false);
+            }
+        }
+    }
 
     static int InboundQos2Count(Session session)
     {
