@@ -94,6 +94,10 @@ public sealed class BrokerHost : IAsyncDisposable
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxConcurrentConnections = settings.Listeners.MaxConnections;
             kestrel.Limits.MaxConcurrentUpgradedConnections = settings.Listeners.MaxConnections;
+            // a client must finish its request headers in time, and an idle connection (none sent yet, or between
+            // requests) is closed after the keep-alive timeout
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(settings.Listeners.RequestHeadersTimeoutSeconds);
+            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(settings.Listeners.KeepAliveTimeoutSeconds);
             ConfigureListeners(kestrel, settings, listeners);
         });
         builder.Services.AddRoutingCore();
