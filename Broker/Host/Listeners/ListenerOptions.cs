@@ -21,7 +21,7 @@ public sealed class ListenerOptions
     /// <summary>HTTPS (MQTT over secure WebSocket at /mqtt); only opened when Tls:CertificatePath is set.</summary>
     public int HttpsPort { get; set; } = 8443;
 
-    /// <summary>Cap on open connections across all listeners; null = no cap (the process's open-file limit still applies).</summary>
+    /// <summary>Cap on open connections across all listeners; null = the process's open-file limit less a reserve (see <c>OpenFileLimit</c>).</summary>
     public long? MaxConnections { get; set; }
 
     /// <summary>HTTP/HTTPS: a client must send its whole request line and headers within this many seconds of its first byte (slow-header clients are closed with 408).</summary>
