@@ -26,6 +26,12 @@ public sealed class BridgesListenerOptions
     public int HttpPort { get; set; } = 8090;
 
     public int MaxConnections { get; set; } = 19_000;
+
+    /// <summary>A client must send its whole request line and headers within this many seconds of its first byte (slow-header clients are closed with 408).</summary>
+    public int RequestHeadersTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>A connection with no request in progress (none sent yet, or between requests) is closed after this many seconds.</summary>
+    public int KeepAliveTimeoutSeconds { get; set; } = 30;
 }
 
 /// <summary>
@@ -66,6 +72,8 @@ public sealed class BridgesHost : IAsyncDisposable
         SectionBinder.Bind(listeners, configuration.GetSection(BridgesListenerOptions.Section), BridgesListenerOptions.Section, errors);
         if (!IPAddress.TryParse(listeners.BindAddress, out var address)) errors.Add($"{BridgesListenerOptions.Section}:BindAddress: '{listeners.BindAddress}' is not an IP address.");
         if (listeners.HttpPort is < 0 or > 65535) errors.Add($"{BridgesListenerOptions.Section}:HttpPort must be 0..65535 (was {listeners.HttpPort}).");
+        if (listeners.RequestHeadersTimeoutSeconds is < 1 or > 3600) errors.Add($"{BridgesListenerOptions.Section}:RequestHeadersTimeoutSeconds must be 1..3600 (was {listeners.RequestHeadersTimeoutSeconds}).");
+        if (listeners.KeepAliveTimeoutSeconds is < 1 or > 86_400) errors.Add($"{BridgesListenerOptions.Section}:KeepAliveTimeoutSeconds must be 1..86400 (was {listeners.KeepAliveTimeoutSeconds}).");
         // this process exists for the bridges: recording while nobody listens costs the broker nothing
         if (configuration[$"{BridgesOptions.Section}:History:Record"] is null) bridges.History.Record = HistoryRecording.Always;
         if (errors.Count > 0) throw new ArgumentException("Invalid bridges configuration:\n  " + string.Join("\n  ", errors), nameof(configuration));
@@ -101,6 +109,8 @@ public sealed class BridgesHost : IAsyncDisposable
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxConcurrentConnections = listeners.MaxConnections;
             kestrel.Limits.MaxConcurrentUpgradedConnections = listeners.MaxConnections;
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(listeners.RequestHeadersTimeoutSeconds);
+            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(listeners.KeepAliveTimeoutSeconds);
             kestrel.Listen(address!, listeners.HttpPort, o => o.Protocols = HttpProtocols.Http1);
         });
         builder.Services.AddRoutingCore();

@@ -92,8 +92,11 @@ public sealed class BrokerHost : IAsyncDisposable
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxConcurrentConnections = settings.Listeners.MaxConnections;
-            kestrel.Limits.MaxConcurrentUpgradedConnections = settings.Listeners.MaxConnections;
+            // Listeners:MaxConnections is enforced by ConnectionLimit over every listener, not Kestrel's own limit
+            // (which logs a warning per refused socket); a client must finish its request headers in time, and an idle
+            // connection (none sent yet, or between requests) is closed after the keep-alive timeout
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(settings.Listeners.RequestHeadersTimeoutSeconds);
+            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(settings.Listeners.KeepAliveTimeoutSeconds);
             ConfigureListeners(kestrel, settings, listeners);
         });
         builder.Services.AddRoutingCore();
@@ -175,6 +178,8 @@ public sealed class BrokerHost : IAsyncDisposable
                 ? null
                 : EmbeddedBrokerStore.Open(settings.Store, sp.GetRequiredService<ILoggerFactory>())));
         services.AddSingleton<MqttConnectionHandler>();
+        services.AddSingleton(sp => new ConnectionLimit(settings.Listeners, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ConnectionLimit>>()));
+        services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<ConnectionLimit>());
         if (settings.Listeners.MqttTransport == MqttTcpTransport.Sockets)
         {
             services.AddSingleton<SocketListener>();
@@ -193,6 +198,7 @@ public sealed class BrokerHost : IAsyncDisposable
             if (port < 0) return;
             kestrel.Listen(address, port, options =>
             {
+                options.Use(kestrel.ApplicationServices.GetRequiredService<ConnectionLimit>().Middleware(transport));
                 configure(options);
                 listeners.Add((transport, options));
             });

@@ -24,10 +24,19 @@ internal static partial class HostLog
     [LoggerMessage(2001, LogLevel.Error, "A connection on the MQTT socket listener failed")]
     public static partial void SocketConnectionFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(2002, LogLevel.Warning, "Accepting a connection failed ({Error}); the listener goes on")]
-    public static partial void AcceptFailed(ILogger logger, string error, Exception exception);
+    [LoggerMessage(2002, LogLevel.Warning, "Accepting a connection failed ({Error}), {Count} times since the last such line; the listener goes on")]
+    public static partial void AcceptFailed(ILogger logger, string error, long count, Exception exception);
 
-    [LoggerMessage(2003, LogLevel.Error, "Handling a readable MQTT socket failed; the read loop goes on")]
+    [LoggerMessage(1004, LogLevel.Information, "Listeners:MaxConnections unset: connections capped at {Max}, the open-file limit {Limit} less {Reserve} kept for the rest of the process")]
+    public static partial void ConnectionCapFromOpenFiles(ILogger logger, long max, long limit, long reserve);
+
+    [LoggerMessage(1005, LogLevel.Warning, "Listeners:MaxConnections ({Max}) is above what the open-file limit {Limit} leaves for connections ({Safe}): a flood can exhaust the process's file descriptors; raise the limit (ulimit -n) or lower the cap")]
+    public static partial void ConnectionCapAboveOpenFiles(ILogger logger, long max, long limit, long safe);
+
+    [LoggerMessage(2003, LogLevel.Warning, "{Count} connections closed at accept since the last such line: Listeners:MaxConnections ({Max}) reached")]
+    public static partial void ConnectionsRefusedAtCap(ILogger logger, long count, long max);
+
+    [LoggerMessage(2004, LogLevel.Error, "Handling a readable MQTT socket failed; the read loop goes on")]
     public static partial void ReadinessHandlerFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(3000, LogLevel.Information, "Rejected anonymous client {ClientId} from {RemoteEndPoint}: anonymous access is off")]

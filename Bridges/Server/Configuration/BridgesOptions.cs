@@ -160,6 +160,12 @@ public sealed class SseOptions
 
     public int RetryJitterMs { get; set; } = 1000;
 
+    /// <summary>
+    /// A stream whose write has made no progress for this long (the client stopped reading and the socket is full) is
+    /// closed. 30 s outlasts any live network stall a browser recovers from, and frees a dead reader's slot and buffers.
+    /// </summary>
+    public int StallTimeoutSeconds { get; set; } = 30;
+
     internal IEnumerable<string> Validate()
     {
         const string p = BridgesOptions.Section + ":Sse:";
@@ -169,6 +175,7 @@ public sealed class SseOptions
         if (MaxFiltersPerStream < 1) yield return $"{p}MaxFiltersPerStream must be at least 1 (was {MaxFiltersPerStream}).";
         if (RetryMs is < 0 or > 3_600_000) yield return $"{p}RetryMs must be 0..3600000 (was {RetryMs}).";
         if (RetryJitterMs is < 0 or > 3_600_000) yield return $"{p}RetryJitterMs must be 0..3600000 (was {RetryJitterMs}).";
+        if (StallTimeoutSeconds is < 1 or > 3600) yield return $"{p}StallTimeoutSeconds must be 1..3600 (was {StallTimeoutSeconds}).";
     }
 }
 
@@ -193,6 +200,9 @@ public sealed class WebSocketOptions
     /// <summary>Largest client frame accepted.</summary>
     public int MaxMessageBytes { get; set; } = 256 * 1024;
 
+    /// <summary>A socket whose send has made no progress for this long (the client stopped reading) is closed; see <see cref="SseOptions.StallTimeoutSeconds"/>.</summary>
+    public int StallTimeoutSeconds { get; set; } = 30;
+
     internal IEnumerable<string> Validate()
     {
         const string p = BridgesOptions.Section + ":WebSocket:";
@@ -202,6 +212,7 @@ public sealed class WebSocketOptions
         if (KeepAliveSeconds is < 1 or > 3600) yield return $"{p}KeepAliveSeconds must be 1..3600 (was {KeepAliveSeconds}).";
         if (IdleTimeoutSeconds < KeepAliveSeconds) yield return $"{p}IdleTimeoutSeconds must be at least KeepAliveSeconds ({KeepAliveSeconds}) (was {IdleTimeoutSeconds}).";
         if (MaxMessageBytes is < 1024 or > 16 * 1024 * 1024) yield return $"{p}MaxMessageBytes must be 1024..16777216 (was {MaxMessageBytes}).";
+        if (StallTimeoutSeconds is < 1 or > 3600) yield return $"{p}StallTimeoutSeconds must be 1..3600 (was {StallTimeoutSeconds}).";
     }
 }
 

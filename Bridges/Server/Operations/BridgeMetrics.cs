@@ -21,6 +21,8 @@ public sealed class BridgeMetrics(FeedHub hub) : IMetricsSource
     long _rejectedLimit;
     long _rejectedAuth;
     long _wsIdleClosed;
+    long _sseStalled;
+    long _wsStalled;
 
     public long SseOpen => Interlocked.Read(ref _sseOpen);
     public long WebSocketsOpen => Interlocked.Read(ref _wsOpen);
@@ -40,6 +42,13 @@ public sealed class BridgeMetrics(FeedHub hub) : IMetricsSource
     internal void RejectedLimit() => Interlocked.Increment(ref _rejectedLimit);
     internal void RejectedAuth() => Interlocked.Increment(ref _rejectedAuth);
     internal void IdleClosed() => Interlocked.Increment(ref _wsIdleClosed);
+    internal void StallDisconnect(bool webSocket) => Interlocked.Increment(ref webSocket ? ref _wsStalled : ref _sseStalled);
+
+    /// <summary>Streams closed because their client stopped reading (a write stuck for the stall timeout).</summary>
+    public long StallDisconnects(bool webSocket) => Interlocked.Read(ref webSocket ? ref _wsStalled : ref _sseStalled);
+
+    /// <summary>Streams closed because their send queue overflowed under the Disconnect policy.</summary>
+    public long OverflowDisconnects(bool webSocket) => Interlocked.Read(ref webSocket ? ref _wsOverflowDisconnects : ref _sseOverflowDisconnects);
 
     internal void Gap(string reason)
     {
@@ -64,6 +73,8 @@ public sealed class BridgeMetrics(FeedHub hub) : IMetricsSource
         PrometheusText.Sample(w, "iotrealtime_bridges_disconnects_total", "reason", "sse-queue-overflow", Interlocked.Read(ref _sseOverflowDisconnects));
         PrometheusText.Sample(w, "iotrealtime_bridges_disconnects_total", "reason", "ws-queue-overflow", Interlocked.Read(ref _wsOverflowDisconnects));
         PrometheusText.Sample(w, "iotrealtime_bridges_disconnects_total", "reason", "ws-idle", Interlocked.Read(ref _wsIdleClosed));
+        PrometheusText.Sample(w, "iotrealtime_bridges_disconnects_total", "reason", "sse-stalled", StallDisconnects(webSocket: false));
+        PrometheusText.Sample(w, "iotrealtime_bridges_disconnects_total", "reason", "ws-stalled", StallDisconnects(webSocket: true));
         PrometheusText.Header(w, "iotrealtime_bridges_rejected_total", "counter", "Requests to open a stream that were refused, by reason.");
         PrometheusText.Sample(w, "iotrealtime_bridges_rejected_total", "reason", "limit", Interlocked.Read(ref _rejectedLimit));
         PrometheusText.Sample(w, "iotrealtime_bridges_rejected_total", "reason", "auth", Interlocked.Read(ref _rejectedAuth));

@@ -28,11 +28,15 @@ sealed class SseConnection : FeedListener, IBridgeStream
     readonly bool _filtered;
     readonly SendQueue<Item> _queue;
     readonly TimeSpan _heartbeat;
+    readonly StallWatch _stall;
+    readonly Action _abort;
+    int _closedByServer;
     bool _overflowGap;
     long _lastWriteTicks;
     int _drainRetryMs = -1;
 
-    public SseConnection(SseOptions options, BridgeMetrics metrics, IMqttAuthorizer authorizer, ClientIdentity identity, bool filtered, TimeProvider time)
+    /// <param name="abort">Closes the connection at once (the client stopped reading: nothing more can be written to it).</param>
+    public SseConnection(SseOptions options, BridgeMetrics metrics, IMqttAuthorizer authorizer, ClientIdentity identity, bool filtered, TimeProvider time, Action abort)
     {
         _options = options;
         _metrics = metrics;
@@ -40,6 +44,8 @@ sealed class SseConnection : FeedListener, IBridgeStream
         _identity = identity;
         _filtered = filtered;
         _heartbeat = TimeSpan.FromSeconds(options.HeartbeatSeconds);
+        _stall = new StallWatch(TimeSpan.FromSeconds(options.StallTimeoutSeconds), time);
+        _abort = abort;
         _queue = new SendQueue<Item>(options.QueueLength, options.Overflow, _ => { _overflowGap = true; metrics.Dropped(); });
         _lastWriteTicks = time.GetUtcNow().UtcTicks;
     }
@@ -53,8 +59,18 @@ sealed class SseConnection : FeedListener, IBridgeStream
         if (EventJson.PresenceKind(e) is not null) _queue.TryEnqueue(new Item(null, e, false, false));
     }
 
+    /// <summary>Whether the server ended the stream: its queue overflowed (Disconnect policy) or a write made no progress for Bridges:Sse:StallTimeoutSeconds.</summary>
+    public bool ClosedByServer => Volatile.Read(ref _closedByServer) != 0;
+
     public void Tick(DateTimeOffset now)
     {
+        if (_stall.Pending && !ClosedByServer)
+        {
+            // the writer is stuck in a write to a client that does not read: it cannot see an overflow, so close here
+            if (_queue.Overflowed) Abort(stalled: false);
+            else if (_stall.Expired) Abort(stalled: true);
+            if (ClosedByServer) return;
+        }
         if (now.UtcTicks - Volatile.Read(ref _lastWriteTicks) >= _heartbeat.Ticks) _queue.TryEnqueueControl(new Item(null, null, false, true));
     }
 
@@ -90,7 +106,7 @@ sealed class SseConnection : FeedListener, IBridgeStream
                 if (!Accepts(message.Topic)) continue;
                 writer.Write(message.SseFrame.Span);
                 lastId = message.Id;
-                if (++replayed % BatchSize == 0) await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+                if (++replayed % BatchSize == 0) await Flush(writer, time, cancellationToken).ConfigureAwait(false);
             }
             _metrics.SseSent(replayed);
             replayedUpTo = read.LastSeq;
@@ -114,15 +130,16 @@ sealed class SseConnection : FeedListener, IBridgeStream
         while (true)
         {
             await _queue.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (ClosedByServer) return;
             if (Volatile.Read(ref _drainRetryMs) is var drainRetry and >= 0)
             {
                 EventJson.WriteUtf8(writer, $"retry: {drainRetry}\n\n");
-                await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+                await Flush(writer, time, cancellationToken).ConfigureAwait(false);
                 return;
             }
             if (_queue.Overflowed)
             {
-                _metrics.OverflowDisconnect(webSocket: false);
+                if (Interlocked.Exchange(ref _closedByServer, 1) == 0) _metrics.OverflowDisconnect(webSocket: false);
                 return;
             }
             batch.Clear();
@@ -166,6 +183,15 @@ sealed class SseConnection : FeedListener, IBridgeStream
         }
     }
 
+    void Abort(bool stalled)
+    {
+        if (Interlocked.Exchange(ref _closedByServer, 1) != 0) return;
+        if (stalled) _metrics.StallDisconnect(webSocket: false);
+        else _metrics.OverflowDisconnect(webSocket: false);
+        _queue.Wake();
+        _abort();
+    }
+
     static bool Covered(KafkaCursor cursor, KafkaPosition at)
     {
         foreach (var p in cursor.Positions)
@@ -185,7 +211,16 @@ sealed class SseConnection : FeedListener, IBridgeStream
 
     async ValueTask Flush(PipeWriter writer, TimeProvider time, CancellationToken cancellationToken)
     {
-        await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+        // a flush waits while the response buffer is full: the stall watch sees how long
+        _stall.Begin();
+        try
+        {
+            await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _stall.End();
+        }
         Volatile.Write(ref _lastWriteTicks, time.GetUtcNow().UtcTicks);
     }
 

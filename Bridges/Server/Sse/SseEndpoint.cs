@@ -71,7 +71,7 @@ sealed class SseEndpoint(BridgesOptions options, FeedHub hub, IHistorySource his
         }
 
         var filters = topics.Where(t => t != PresenceFilter).ToList();
-        var connection = new SseConnection(sse, metrics, broker.Authorizer, identity, filtered, time);
+        var connection = new SseConnection(sse, metrics, broker.Authorizer, identity, filtered, time, context.Abort);
         IDisposable? presence = null;
         registry.Add(connection);
         metrics.SseOpened();
@@ -95,6 +95,9 @@ sealed class SseEndpoint(BridgesOptions options, FeedHub hub, IHistorySource his
         catch (IOException)
         {
             // the client went away mid-write
+        }
+        catch (OperationCanceledException) when (connection.ClosedByServer)
+        {
         }
         finally
         {

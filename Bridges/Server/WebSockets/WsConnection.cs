@@ -37,10 +37,15 @@ sealed class WsConnection : IBridgeStream
     readonly Dictionary<string, WsChannel> _channels = new(StringComparer.Ordinal);
     readonly Dictionary<WsChannel, IDisposable> _presence = [];
     readonly ArrayBufferWriter<byte> _scratch = new();
+    readonly StallWatch _stall;
+    readonly Action _abort;
+    int _closedByServer;
     int _drainRetryMs = -1;
     string? _closeReason;
 
-    public WsConnection(WebSocket socket, WebSocketOptions options, FeedHub hub, IHistorySource history, IBrokerLink broker, BridgeMetrics metrics, ClientIdentity identity)
+    /// <param name="abort">Closes the connection at once (the client stopped reading: not even a close frame can be sent).</param>
+    public WsConnection(WebSocket socket, WebSocketOptions options, FeedHub hub, IHistorySource history, IBrokerLink broker, BridgeMetrics metrics, ClientIdentity identity,
+        TimeProvider time, Action abort)
     {
         _socket = socket;
         _options = options;
@@ -49,6 +54,8 @@ sealed class WsConnection : IBridgeStream
         _broker = broker;
         _metrics = metrics;
         _identity = identity;
+        _stall = new StallWatch(TimeSpan.FromSeconds(options.StallTimeoutSeconds), time);
+        _abort = abort;
         _queue = new SendQueue<WsItem>(options.QueueLength, options.Overflow, dropped =>
         {
             if (dropped.Channel is { } channel) channel.GapPending = true;
@@ -58,9 +65,22 @@ sealed class WsConnection : IBridgeStream
 
     internal void Enqueue(WsItem item) => _queue.TryEnqueue(item);
 
+    /// <summary>Whether the server ended the socket for its queue (Disconnect policy) or because a send made no progress for Bridges:WebSocket:StallTimeoutSeconds.</summary>
+    public bool ClosedByServer => Volatile.Read(ref _closedByServer) != 0;
+
     public void Tick(DateTimeOffset now)
     {
-        // keep-alive pings and the dead-peer timeout are the WebSocket's own (KeepAliveInterval/KeepAliveTimeout)
+        // keep-alive pings and the dead-peer timeout are the WebSocket's own (KeepAliveInterval/KeepAliveTimeout); a
+        // stuck send is watched here: its writer cannot see an overflow, nor send a close frame, so the tick closes it
+        if (!_stall.Pending || ClosedByServer) return;
+        var overflowed = _queue.Overflowed;
+        if (!overflowed && !_stall.Expired) return;
+        if (Interlocked.Exchange(ref _closedByServer, 1) != 0) return;
+        if (overflowed) _metrics.OverflowDisconnect(webSocket: true);
+        else _metrics.StallDisconnect(webSocket: true);
+        _queue.Close();
+        _abort();
+        _socket.Abort();
     }
 
     public void CloseForDrain(TimeSpan retryAfter)
@@ -385,7 +405,7 @@ sealed class WsConnection : IBridgeStream
             }
             if (_queue.Overflowed)
             {
-                _metrics.OverflowDisconnect(webSocket: true);
+                if (Interlocked.Exchange(ref _closedByServer, 1) == 0) _metrics.OverflowDisconnect(webSocket: true);
                 _closeReason = "send queue overflow: reconnect and resume from the last position";
                 return;
             }
@@ -497,7 +517,7 @@ sealed class WsConnection : IBridgeStream
         _scratch.ResetWrittenCount();
         _scratch.Write(channel.Prefix);
         _scratch.Write(message.WebSocketTail.Span);
-        await _socket.SendAsync(_scratch.WrittenMemory, WebSocketMessageType.Text, WebSocketMessageFlags.EndOfMessage, cancellationToken).ConfigureAwait(false);
+        await SendAsync(_scratch.WrittenMemory, cancellationToken).ConfigureAwait(false);
         channel.LastId = message.Id;
     }
 
@@ -512,6 +532,17 @@ sealed class WsConnection : IBridgeStream
         }), cancellationToken);
     }
 
-    ValueTask SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken) =>
-        _socket.SendAsync(frame, WebSocketMessageType.Text, WebSocketMessageFlags.EndOfMessage, cancellationToken);
+    async ValueTask SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
+    {
+        // a send waits while the connection's output buffer is full: the stall watch sees how long
+        _stall.Begin();
+        try
+        {
+            await _socket.SendAsync(frame, WebSocketMessageType.Text, WebSocketMessageFlags.EndOfMessage, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _stall.End();
+        }
+    }
 }

@@ -10,7 +10,7 @@ namespace IotRealtime.Bridges.WebSockets;
 
 /// <summary>GET /ws[?token=…]: the multiplexed WebSocket (docs/bridges.md).</summary>
 sealed class WsEndpoint(BridgesOptions options, FeedHub hub, IHistorySource history, IBrokerLink broker, BridgeAuth auth,
-    StreamRegistry registry, BridgeMetrics metrics)
+    StreamRegistry registry, BridgeMetrics metrics, TimeProvider time)
 {
     public async Task HandleAsync(HttpContext context)
     {
@@ -54,7 +54,7 @@ sealed class WsEndpoint(BridgesOptions options, FeedHub hub, IHistorySource hist
                 KeepAliveTimeout = TimeSpan.FromSeconds(ws.IdleTimeoutSeconds - ws.KeepAliveSeconds),
                 DangerousEnableCompression = false,
             }).ConfigureAwait(false);
-            var connection = new WsConnection(socket, ws, hub, history, broker, metrics, identity);
+            var connection = new WsConnection(socket, ws, hub, history, broker, metrics, identity, time, context.Abort);
             registry.Add(connection);
             metrics.WebSocketOpened();
             try
@@ -65,7 +65,7 @@ sealed class WsEndpoint(BridgesOptions options, FeedHub hub, IHistorySource hist
             {
                 registry.Remove(connection);
                 metrics.WebSocketClosed();
-                if (socket.State == System.Net.WebSockets.WebSocketState.Aborted && !context.RequestAborted.IsCancellationRequested) metrics.IdleClosed();
+                if (socket.State == System.Net.WebSockets.WebSocketState.Aborted && !context.RequestAborted.IsCancellationRequested && !connection.ClosedByServer) metrics.IdleClosed();
             }
         }
         finally

@@ -21,8 +21,14 @@ public sealed class ListenerOptions
     /// <summary>HTTPS (MQTT over secure WebSocket at /mqtt); only opened when Tls:CertificatePath is set.</summary>
     public int HttpsPort { get; set; } = 8443;
 
-    /// <summary>Cap on open connections across all listeners; null = no cap (the process's open-file limit still applies).</summary>
+    /// <summary>Cap on open connections across all listeners; null = the process's open-file limit less a reserve (see <c>OpenFileLimit</c>).</summary>
     public long? MaxConnections { get; set; }
+
+    /// <summary>HTTP/HTTPS: a client must send its whole request line and headers within this many seconds of its first byte (slow-header clients are closed with 408).</summary>
+    public int RequestHeadersTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>HTTP/HTTPS: a connection with no request in progress (none sent yet, or between requests) is closed after this many seconds.</summary>
+    public int KeepAliveTimeoutSeconds { get; set; } = 30;
 
     /// <summary>
     /// What serves plain MQTT/TCP: <c>Sockets</c> (the default, our lean socket transport: no buffers held by idle
@@ -56,6 +62,8 @@ public sealed class ListenerOptions
         }
 
         if (MaxConnections is < 1) yield return $"{Section}:MaxConnections must be at least 1 or unset (was {MaxConnections}).";
+        if (RequestHeadersTimeoutSeconds is < 1 or > 3600) yield return $"{Section}:RequestHeadersTimeoutSeconds must be 1..3600 (was {RequestHeadersTimeoutSeconds}).";
+        if (KeepAliveTimeoutSeconds is < 1 or > 86_400) yield return $"{Section}:KeepAliveTimeoutSeconds must be 1..86400 (was {KeepAliveTimeoutSeconds}).";
     }
 
     IEnumerable<(string Key, int Port)> Ports()

@@ -15,10 +15,16 @@ namespace IotRealtime.Broker.Host.Transport;
 /// because a Kestrel connection costs several kilobytes even when idle, and a broker holds tens of thousands of them.
 /// It knows nothing of MQTT.
 /// </summary>
-public sealed class SocketListener(MqttBroker broker, ListenerOptions options, ILogger<SocketListener> logger) : IHostedService, IAsyncDisposable
+public sealed class SocketListener(MqttBroker broker, ListenerOptions options, ConnectionLimit limit, TimeProvider time, ILogger<SocketListener> logger) : IHostedService, IAsyncDisposable
 {
     // accepts in flight at once: lets a connect storm drain the backlog with both cores
     const int Acceptors = 2;
+
+    // after a failed accept (EMFILE: out of file descriptors) the pending connection is still queued: retrying at once
+    // would spin a core; a short pause lets closing connections free descriptors
+    static readonly TimeSpan AcceptRetryDelay = TimeSpan.FromMilliseconds(50);
+
+    readonly LogThrottle _acceptErrors = new(ConnectionLimit.LogInterval, time);
 
     readonly CancellationTokenSource _stop = new();
     ReadinessLoop? _readiness;
@@ -85,11 +91,20 @@ public sealed class SocketListener(MqttBroker broker, ListenerOptions options, I
             catch (SocketException e)
             {
                 // e.g. EMFILE: out of file descriptors; keep serving the connections we have
-                HostLog.AcceptFailed(logger, e.SocketErrorCode.ToString(), e);
+                if (_acceptErrors.Count(out var count)) HostLog.AcceptFailed(logger, e.SocketErrorCode.ToString(), count, e);
+                try
+                {
+                    await Task.Delay(AcceptRetryDelay, time, _stop.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
                 continue;
             }
-            if (options.MaxConnections is { } max && Volatile.Read(ref _connections) >= max)
+            if (!limit.TryAcquire("mqtt"))
             {
+                // closed at accept, before a byte is read: a flood past the cap costs an accept and a close each
                 socket.Dispose();
                 continue;
             }
@@ -116,6 +131,7 @@ public sealed class SocketListener(MqttBroker broker, ListenerOptions options, I
             SocketBuffers.TryShutdown(socket, SocketShutdown.Both);
             socket.Dispose();
             Interlocked.Decrement(ref _connections);
+            limit.Release();
             StopReadinessIfIdle();
         }
     }

@@ -25,6 +25,26 @@ public sealed class BridgesWiringTests
     }
 
     [Fact]
+    public async Task Stall_and_header_timeouts_are_validated_by_key()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Listeners:BindAddress"] = "127.0.0.1",
+            ["Listeners:MqttPort"] = "0",
+            ["Listeners:HttpPort"] = "0",
+            ["Listeners:RequestHeadersTimeoutSeconds"] = "0",
+            ["Listeners:KeepAliveTimeoutSeconds"] = "-1",
+            ["Bridges:Sse:StallTimeoutSeconds"] = "0",
+            ["Bridges:WebSocket:StallTimeoutSeconds"] = "3601",
+        }).Build();
+        var e = await Assert.ThrowsAsync<BrokerConfigurationException>(() => BrokerHost.StartAsync(configuration));
+        Assert.Contains(e.Errors, m => m.StartsWith("Listeners:RequestHeadersTimeoutSeconds must be 1..3600 (was 0)", StringComparison.Ordinal));
+        Assert.Contains(e.Errors, m => m.StartsWith("Listeners:KeepAliveTimeoutSeconds must be 1..86400 (was -1)", StringComparison.Ordinal));
+        Assert.Contains(e.Errors, m => m.StartsWith("Bridges:Sse:StallTimeoutSeconds must be 1..3600 (was 0)", StringComparison.Ordinal));
+        Assert.Contains(e.Errors, m => m.StartsWith("Bridges:WebSocket:StallTimeoutSeconds must be 1..3600 (was 3601)", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task The_js_client_library_is_served_as_a_module()
     {
         await using var bridges = await TestBridges.StartAsync();
