@@ -83,7 +83,7 @@ public sealed class KafkaForwarder : IPublishSink, IMetricsSource, IAsyncDisposa
     /// <summary>Async-mode messages dropped because the buffer was full.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
-    /// <summary>Durable publishes answered "server busy" because Kafka did not confirm within DurableTimeoutMs.</summary>
+    /// <summary>Durable publishes refused (MQTT 5: reason 0x80; 3.1.1: connection closed) because Kafka did not confirm within DurableTimeoutMs.</summary>
     public long DurableTimeouts => Interlocked.Read(ref _durableTimeouts);
 
     /// <summary>The rule that applies to <paramref name="mqttTopic"/>, or null when it is not forwarded.</summary>
@@ -221,7 +221,7 @@ public sealed class KafkaForwarder : IPublishSink, IMetricsSource, IAsyncDisposa
         PerRule(w, routes, "iotrealtime_kafka_forwarded_total", "counter", "Records Kafka confirmed, by forwarding rule.", r => r.Forwarded);
         PerRule(w, routes, "iotrealtime_kafka_failed_total", "counter", "Records Kafka did not take (delivery error or refused by the producer), by rule.", r => r.Failed);
         PerRule(w, routes, "iotrealtime_kafka_dropped_total", "counter", "Async messages dropped because the buffer was full (AsyncOverflow=Drop), by rule.", r => r.Dropped);
-        PerRule(w, routes, "iotrealtime_kafka_durable_timeouts_total", "counter", "Durable publishes answered 'server busy' because Kafka did not confirm in time, by rule.", r => r.DurableTimeouts);
+        PerRule(w, routes, "iotrealtime_kafka_durable_timeouts_total", "counter", "Durable publishes refused because Kafka did not confirm in time, by rule.", r => r.DurableTimeouts);
         PerRule(w, routes, "iotrealtime_kafka_buffered", "gauge", "Async records queued and not yet confirmed, by rule.", r => r.Buffered);
         PrometheusText.Family(w, "iotrealtime_kafka_buffer_capacity", "gauge", "Kafka:AsyncBufferMessages, the async buffer's bound.", _options.AsyncBufferMessages);
         PrometheusText.Histogram(w, "iotrealtime_kafka_produce_latency_seconds", "Time from handing a record to the producer to Kafka's delivery report.", _latency);

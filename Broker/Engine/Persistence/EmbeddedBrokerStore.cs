@@ -11,7 +11,9 @@ namespace IotRealtime.Broker.Engine.Persistence;
 /// length and CRC-32, so at start-up a torn or corrupt tail is detected, reported and cut, never replayed. A mirror of
 /// the live state is kept in memory; once the log outgrows <see cref="StoreOptions.CompactAfterBytes"/> and four times
 /// its last rewrite, it is rewritten with only the live records (new file, fsync, atomic rename), so the store stays
-/// bounded under churn.
+/// bounded under churn. A position is durable only once the write that holds it returned (and, under
+/// <see cref="DurabilityPolicy.Fsync"/>, its fsync): after the first failed write (a full disk) the store stays failed
+/// and no later position is ever durable, so nothing the log does not hold is acknowledged.
 /// </summary>
 public sealed partial class EmbeddedBrokerStore : IBrokerStore
 {
@@ -83,17 +85,18 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
         }
     }
 
+    /// <summary>True only for positions whose write (and fsync) returned; after a failure, never for one past the last such write.</summary>
     public bool IsDurable(long position) => Volatile.Read(ref _durable) >= position;
 
     public ValueTask WaitDurableAsync(long position, CancellationToken cancellationToken = default)
     {
-        if (_failure is { } failure)
-        {
-            return ValueTask.FromException(new IOException("The broker store cannot write.", failure));
-        }
         if (IsDurable(position))
         {
             return ValueTask.CompletedTask;
+        }
+        if (_failure is { } failure)
+        {
+            return ValueTask.FromException(CannotWrite(failure));
         }
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_waiters)
@@ -101,6 +104,11 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
             if (IsDurable(position))
             {
                 return ValueTask.CompletedTask;
+            }
+            // the failure may have come (and FailWaiters run) since the check above: such a waiter would never complete
+            if (_failure is { } failed)
+            {
+                return ValueTask.FromException(CannotWrite(failed));
             }
             _waiters.Add((position, done));
         }
@@ -268,9 +276,11 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
         while (true)
         {
             _flushSignal.Wait();
+            // read before the flush: once set, everything appended before DisposeAsync is in this flush's batch
+            var stopping = _stopping;
             Volatile.Write(ref _signaled, 0);
             FlushOnce();
-            if (_stopping)
+            if (stopping)
             {
                 return;
             }
@@ -289,28 +299,62 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
             (_pending, _writing) = (_writing, _pending);
             target = _appended;
         }
-        if (_writing.Length > 0 && _failure is null)
+        if (_failure is not null)
+        {
+            // a failed store writes nothing more, so nothing past its last confirmed write may become durable
+            _writing.SetLength(0);
+            return;
+        }
+        if (_writing.Length > 0)
         {
             var started = Stopwatch.GetTimestamp();
             try
             {
+                // _file has no buffer of its own (bufferSize 0): when Write returns, the whole batch reached the OS
                 _file.Write(_writing.GetBuffer(), 0, (int)_writing.Length);
                 _file.Flush(flushToDisk: _options.Durability == DurabilityPolicy.Fsync);
-                _fileLength += _writing.Length;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
             {
-                Log.WriteFailed(_logger, _options.Directory, ex);
-                _failure = ex;
-                FailWaiters(ex);
+                _writing.SetLength(0);
+                Fail(ex);
+                CutUnconfirmedTail();
                 return;
             }
+            _fileLength += _writing.Length;
             WriteLatencyObserver?.Invoke(Stopwatch.GetElapsedTime(started));
         }
         _writing.SetLength(0);
         Volatile.Write(ref _durable, target);
         ReleaseWaiters(target);
     }
+
+    /// <summary>Marks the store failed for good: waiters fault now, later ones at once, and <c>_durable</c> stays where the last confirmed write left it.</summary>
+    void Fail(Exception failure)
+    {
+        Log.WriteFailed(_logger, _options.Directory, failure);
+        _failure ??= failure;
+        FailWaiters(failure);
+    }
+
+    /// <summary>
+    /// A failed write may have left part of its batch in the file (a full disk takes what fits). Cutting it back to the
+    /// last confirmed write keeps refused changes out of the next start; if even that fails, the start cuts the torn tail.
+    /// </summary>
+    void CutUnconfirmedTail()
+    {
+        try
+        {
+            _file.SetLength(_fileLength);
+            _file.Flush(flushToDisk: _options.Durability == DurabilityPolicy.Fsync);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            Log.TailNotCut(_logger, _options.Directory, ex);
+        }
+    }
+
+    static IOException CannotWrite(Exception failure) => new("The broker store cannot write.", failure);
 
     void ReleaseWaiters(long durable)
     {
@@ -333,7 +377,7 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
         {
             foreach (var (_, done) in _waiters)
             {
-                done.TrySetException(new IOException("The broker store cannot write.", failure));
+                done.TrySetException(CannotWrite(failure));
             }
             _waiters.Clear();
         }
@@ -345,7 +389,9 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
         lock (_lock)
         {
             var next = _generation + 1;
-            var temporary = Path.Combine(_options.Directory, FileName(next) + ".tmp");
+            var path = Path.Combine(_options.Directory, FileName(next));
+            var temporary = path + ".tmp";
+            FileStream? appender = null;
             try
             {
                 using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
@@ -354,26 +400,44 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
                     WriteLiveState(file);
                     file.Flush(flushToDisk: true);
                 }
-                File.Move(temporary, Path.Combine(_options.Directory, FileName(next)), overwrite: true);
-                var previous = _file;
-                var previousPath = Path.Combine(_options.Directory, FileName(_generation));
-                _file = OpenForAppend(next);
-                _generation = next;
-                _fileLength = _lastRewriteLength = _file.Length;
-                previous.Dispose();
-                File.Delete(previousPath);
-                // everything appended so far is in the new file (it was applied to the mirror): it is durable now
-                _pending.SetLength(0);
-                Volatile.Write(ref _durable, _appended);
-                ReleaseWaiters(_appended);
-                Log.Compacted(_logger, next, _fileLength);
+                // opened before the rename (the handle follows it), so that nothing after the rename can fail but the directory sync
+                appender = OpenForAppend(temporary);
+                File.Move(temporary, path, overwrite: true);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
+                appender?.Dispose();
                 Log.CompactionFailed(_logger, _options.Directory, ex);
                 _lastRewriteLength = _fileLength; // back off: try again after the log grows fourfold
                 TryDelete(temporary);
+                return;
             }
+            // from here the new generation is the log: a restart opens the highest one
+            var previous = _file;
+            var previousPath = Path.Combine(_options.Directory, FileName(_generation));
+            _file = appender;
+            _generation = next;
+            _fileLength = _lastRewriteLength = appender.Length;
+            previous.Dispose();
+            // what waited to be written is in the new file already (it was applied to the mirror)
+            _pending.SetLength(0);
+            if (_options.Durability == DurabilityPolicy.Fsync)
+            {
+                try
+                {
+                    // the rename itself must survive a power loss before the new file's records count as durable
+                    DirectorySync.Flush(_options.Directory);
+                }
+                catch (IOException ex)
+                {
+                    Fail(ex);
+                    return;
+                }
+            }
+            TryDelete(previousPath);
+            Volatile.Write(ref _durable, _appended);
+            ReleaseWaiters(_appended);
+            Log.Compacted(_logger, next, _fileLength);
         }
     }
 
@@ -437,9 +501,11 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
         await Task.Run(() => _flushThread.Join(TimeSpan.FromSeconds(30))).ConfigureAwait(false);
         lock (_lock)
         {
-            _file.Flush(flushToDisk: _options.Durability == DurabilityPolicy.Fsync);
+            // the flush thread wrote (and synced) the last batch; _file buffers nothing, so closing it writes nothing more
             _file.Dispose();
         }
+        // a change reported while the store closed is never written: its waiter must not hang
+        FailWaiters(new ObjectDisposedException(nameof(EmbeddedBrokerStore)));
         _flushSignal.Dispose();
     }
 
@@ -466,7 +532,11 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
                 WriteHeader(file, 1);
                 file.Flush(flushToDisk: true);
             }
-            var created = OpenForAppend(1);
+            if (_options.Durability == DurabilityPolicy.Fsync)
+            {
+                DirectorySync.Flush(_options.Directory); // the new file's name must survive a power loss, like its records
+            }
+            var created = OpenForAppend(Path.Combine(_options.Directory, FileName(1)));
             _fileLength = _lastRewriteLength = created.Length;
             return created;
         }
@@ -485,7 +555,7 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
             return OpenLatest();
         }
         var length = Replay(generations[^1].Path);
-        var opened = OpenForAppend(_generation);
+        var opened = OpenForAppend(generations[^1].Path);
         _fileLength = _lastRewriteLength = length;
         return opened;
     }
@@ -497,9 +567,10 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
         return file.ReadAtLeast(header, HeaderLength, throwOnEndOfStream: false) == HeaderLength && header[..8].SequenceEqual(Magic);
     }
 
-    FileStream OpenForAppend(long generation)
+    /// <summary>The handle the log is appended through: unbuffered, so a write that returned is in the OS, not in a buffer of ours.</summary>
+    static FileStream OpenForAppend(string path)
     {
-        var file = new FileStream(Path.Combine(_options.Directory, FileName(generation)), FileMode.Open, FileAccess.Write, FileShare.Read, bufferSize: 0);
+        var file = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.Read, bufferSize: 0);
         file.Seek(0, SeekOrigin.End);
         return file;
     }
@@ -667,5 +738,8 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
 
         [LoggerMessage(105, LogLevel.Error, "Store compaction in {Directory} failed; the current log stays in use")]
         public static partial void CompactionFailed(ILogger logger, string directory, Exception exception);
+
+        [LoggerMessage(107, LogLevel.Warning, "Store in {Directory}: the part of a failed write could not be cut from the log; the next start cuts it")]
+        public static partial void TailNotCut(ILogger logger, string directory, Exception exception);
     }
 }

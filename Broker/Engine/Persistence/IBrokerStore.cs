@@ -36,11 +36,19 @@ public interface IBrokerStore : IAsyncDisposable
     /// <summary>Position after the last change reported.</summary>
     long Position { get; }
 
+    /// <summary>
+    /// Whether every change up to <paramref name="position"/> is in the store as the durability policy defines (the
+    /// operating system confirmed the write, and its fsync under Fsync). Once a write has failed (<see cref="Healthy"/>
+    /// false) no position past the last confirmed write is ever durable again, whatever is reported later.
+    /// </summary>
     bool IsDurable(long position);
 
-    /// <summary>Completes once <paramref name="position"/> is durable; faults when the store cannot write.</summary>
+    /// <summary>
+    /// Completes once <paramref name="position"/> is durable; faults with an <see cref="IOException"/> when the store
+    /// cannot write (or was disposed) before it is, and at once for any such position after a failure.
+    /// </summary>
     ValueTask WaitDurableAsync(long position, CancellationToken cancellationToken = default);
 
-    /// <summary>False after a write failed; /readyz reports it.</summary>
+    /// <summary>False after a write failed, for good (until a restart): /readyz reports it.</summary>
     bool Healthy { get; }
 }
