@@ -2,6 +2,7 @@ using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Engine.Persistence;
 using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Tests.Infrastructure;
+using IotRealtime.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet.Formatter;
 using MQTTnet.Packets;
@@ -204,7 +205,7 @@ public sealed class Qos2ResendAfterCloseTests
         var (pub, _) = await ConnectPublisherAsync(server.Port, MqttProtocolVersion.V500);
         await using var _p = pub;
         await pub.SendAsync(Publish("q2/a", "m1", MqttQualityOfServiceLevel.ExactlyOnce, 3));
-        await WaitUntilAsync(() => Volatile.Read(ref calls) == 1);
+        await Wait.UntilAsync(() => Volatile.Read(ref calls) == 1, TimeSpan.FromSeconds(10), "the first copy reached the accept stage");
 
         // the client lost its connection (as far as it knows) and takes its session over from a new one
         var (again, ack) = await ConnectPublisherAsync(server.Port, MqttProtocolVersion.V500);
@@ -301,19 +302,6 @@ public sealed class Qos2ResendAfterCloseTests
         catch (IOException)
         {
             return false;
-        }
-    }
-
-    static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException("Condition not met within 10 s.");
-            }
-            await Task.Delay(10);
         }
     }
 

@@ -1,5 +1,6 @@
 using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Tests.Infrastructure;
+using IotRealtime.Testing;
 using MQTTnet.Packets;
 using MQTTnet.Protocol;
 using static IotRealtime.Broker.Tests.Engine.Packets;
@@ -153,18 +154,9 @@ public sealed class QueueBudgetTests
         Assert.InRange(maxQueued, 1, Budget + 2 * 1200);
 
         // the stuck client is cut off once its socket took nothing for the stall timeout
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (mqtt.Metrics.WriteStallDisconnects == 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
+        await Wait.UntilAsync(() => mqtt.Metrics.WriteStallDisconnects > 0, TimeSpan.FromSeconds(30), "the client that never reads is disconnected");
         Assert.Equal(1, mqtt.Metrics.WriteStallDisconnects);
-        deadline = DateTime.UtcNow.AddSeconds(10);
-        while (mqtt.ConnectedClients != 2 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
-        Assert.Equal(2, mqtt.ConnectedClients);
+        await Wait.UntilAsync(() => mqtt.ConnectedClients == 2, TimeSpan.FromSeconds(10), "only the reading subscriber and the publisher stay connected");
     }
 
     static byte[] Encode(MqttPacket packet)
