@@ -4,7 +4,8 @@ using MQTTnet.Protocol;
 namespace IotRealtime.Broker.Engine;
 
 /// <summary>
-/// Acknowledgements that promise durability (PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK) leave only once the store
+/// Acknowledgements that promise durability (PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK, and PUBREL, which promises the
+/// broker will not send the PUBLISH again) leave only once the store
 /// holds everything recorded up to the moment they were decided, and always in the order they were decided. Waiting
 /// happens here, off the reader: the connection keeps reading while acknowledgements wait for the log.
 /// </summary>

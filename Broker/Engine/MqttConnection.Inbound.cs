@@ -442,7 +442,8 @@ internal sealed partial class MqttConnection
                 }
             }
         }
-        SendControl(new MqttPubRelPacket
+        // after "awaiting PUBCOMP" is durable: a restart must resend PUBREL, never the PUBLISH (MQTT-4.3.3-3 ... -5)
+        SendAckWhenDurable(new MqttPubRelPacket
         {
             PacketIdentifier = rec.PacketIdentifier,
             ReasonCode = found || !IsV5 ? MqttPubRelReasonCode.Success : MqttPubRelReasonCode.PacketIdentifierNotFound,
