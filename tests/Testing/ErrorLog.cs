@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace IotRealtime.Broker.Tests.Infrastructure;
+namespace IotRealtime.Testing;
 
 /// <summary>
 /// A logger provider that keeps every entry at Error or above: the engine logs an unexpected exception (a failed
