@@ -65,9 +65,13 @@ public sealed class BrokerHost : IAsyncDisposable
     /// <summary>Validates <paramref name="configuration"/>, binds the listeners and starts serving.</summary>
     /// <exception cref="BrokerConfigurationException">The configuration is invalid; the message lists each bad key.</exception>
     public static Task<BrokerHost> StartAsync(IConfiguration configuration, CancellationToken ct = default) =>
-        StartAsync(configuration, consoleLifetime: false, ct);
+        StartAsync(configuration, consoleLifetime: false, logging: null, ct);
 
-    static async Task<BrokerHost> StartAsync(IConfiguration configuration, bool consoleLifetime, CancellationToken ct)
+    /// <summary>As <see cref="StartAsync(IConfiguration, CancellationToken)"/>, with <paramref name="logging"/> also receiving the host's logs (e.g. a test that fails on logged errors).</summary>
+    public static Task<BrokerHost> StartAsync(IConfiguration configuration, ILoggerProvider logging, CancellationToken ct = default) =>
+        StartAsync(configuration, consoleLifetime: false, logging, ct);
+
+    static async Task<BrokerHost> StartAsync(IConfiguration configuration, bool consoleLifetime, ILoggerProvider? logging, CancellationToken ct)
     {
         var settings = HostSettings.Load(configuration);
 
@@ -84,6 +88,7 @@ public sealed class BrokerHost : IAsyncDisposable
             o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ";
             o.UseUtcTimestamp = true;
         });
+        if (logging is not null) builder.Logging.AddProvider(logging);
         if (!consoleLifetime) builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
 
         ConfigureServices(builder.Services, settings);
@@ -252,7 +257,7 @@ public sealed class BrokerHost : IAsyncDisposable
         BrokerHost host;
         try
         {
-            host = await StartAsync(CommandLine.BuildConfiguration(args), consoleLifetime: true, CancellationToken.None).ConfigureAwait(false);
+            host = await StartAsync(CommandLine.BuildConfiguration(args), consoleLifetime: true, logging: null, CancellationToken.None).ConfigureAwait(false);
         }
         catch (BrokerConfigurationException e)
         {

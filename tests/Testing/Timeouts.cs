@@ -4,7 +4,4 @@ namespace IotRealtime.Testing;
 public static class Timeouts
 {
     public static readonly TimeSpan Default = TimeSpan.FromSeconds(20);
-
-    /// <summary>How long to watch for something that must not happen.</summary>
-    public static readonly TimeSpan Absence = TimeSpan.FromSeconds(1);
 }

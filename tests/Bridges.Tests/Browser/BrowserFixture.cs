@@ -48,8 +48,12 @@ public sealed class BrowserFixture : IAsyncLifetime
         });
     }
 
-    /// <summary>A fresh context and page; the page's console errors and uncaught exceptions go to <paramref name="log"/>.</summary>
-    public async Task<IPage> NewPageAsync(ITestOutputHelper log, string? baseUrl = null)
+    /// <summary>
+    /// A fresh context and page; console errors and warnings and uncaught exceptions go to <paramref name="log"/>, and
+    /// errors also to <paramref name="onConsoleError"/> and <paramref name="onPageError"/>. Tests get pages through
+    /// <see cref="BrowserTest"/>, which fails them on those errors.
+    /// </summary>
+    internal async Task<IPage> NewPageAsync(ITestOutputHelper log, string? baseUrl, Action<IConsoleMessage> onConsoleError, Action<string> onPageError)
     {
         var context = await Browser.NewContextAsync(new BrowserNewContextOptions
         {
@@ -61,8 +65,13 @@ public sealed class BrowserFixture : IAsyncLifetime
         page.Console += (_, message) =>
         {
             if (message.Type is "error" or "warning") Log(log, $"console.{message.Type}: {message.Text}");
+            if (message.Type == "error") onConsoleError(message);
         };
-        page.PageError += (_, error) => Log(log, $"page error: {error}");
+        page.PageError += (_, error) =>
+        {
+            Log(log, $"page error: {error}");
+            onPageError(error);
+        };
         return page;
     }
 

@@ -7,12 +7,12 @@ namespace IotRealtime.Bridges.Tests.Browser;
 
 /// <summary>The device view charts every numeric JSON field of a device's telemetry, backfilled from history, then live.</summary>
 [Collection(BrowserCollection.Name)]
-public sealed class DeviceViewTests(BrowserFixture browser, ITestOutputHelper output)
+public sealed class DeviceViewTests(BrowserFixture browser, ITestOutputHelper output) : BrowserTest(browser, output)
 {
     [Fact]
     public async Task Charts_start_from_history_and_move_with_published_values()
     {
-        await using var host = await TestBridges.StartAsync(RecordAlways);
+        var host = Own(await TestBridges.StartAsync(RecordAlways));
         var device = await host.ConnectMqttAsync("greenhouse-3");
         var temperatures = new List<double>();
         var voltages = new List<double>();
@@ -31,7 +31,7 @@ public sealed class DeviceViewTests(BrowserFixture browser, ITestOutputHelper ou
 
         // Before the page opens: only history can bring these.
         for (var i = 0; i < 5; i++) await Publish(i);
-        var page = await browser.NewPageAsync(output);
+        var page = await NewPageAsync();
         await page.GotoAsync(new Uri(host.BaseUri, "device.html?id=greenhouse-3").ToString());
         await WaitForPoints(page, "temperature", 5);
         Assert.Equal("ws", await DashboardPage.TransportAsync(page));
@@ -56,9 +56,9 @@ public sealed class DeviceViewTests(BrowserFixture browser, ITestOutputHelper ou
     [Fact]
     public async Task A_chart_keeps_at_most_the_configured_number_of_points()
     {
-        await using var host = await TestBridges.StartAsync();
+        var host = Own(await TestBridges.StartAsync());
         var device = await host.ConnectMqttAsync("fan-1");
-        var page = await browser.NewPageAsync(output);
+        var page = await NewPageAsync();
         await page.GotoAsync(new Uri(host.BaseUri, "device.html?id=fan-1&points=10").ToString());
         await DashboardPage.WaitForSubscriptionAsync(page);
 
@@ -73,9 +73,9 @@ public sealed class DeviceViewTests(BrowserFixture browser, ITestOutputHelper ou
     public async Task A_burst_is_drawn_in_batches_and_every_message_counts()
     {
         const int burst = 2000;
-        await using var host = await TestBridges.StartAsync();
+        var host = Own(await TestBridges.StartAsync());
         var device = await host.ConnectMqttAsync("press-9");
-        var page = await browser.NewPageAsync(output);
+        var page = await NewPageAsync();
         await page.GotoAsync(new Uri(host.BaseUri, "device.html?id=press-9&points=500").ToString());
         await DashboardPage.WaitForSubscriptionAsync(page);
 

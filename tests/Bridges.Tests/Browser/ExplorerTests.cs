@@ -5,7 +5,7 @@ using Xunit.Abstractions;
 namespace IotRealtime.Bridges.Tests.Browser;
 
 [Collection(BrowserCollection.Name)]
-public sealed class ExplorerTests(BrowserFixture browser, ITestOutputHelper output)
+public sealed class ExplorerTests(BrowserFixture browser, ITestOutputHelper output) : BrowserTest(browser, output)
 {
     // History from before the page opened: the bridges record without a browser listening.
     static IReadOnlyDictionary<string, string?> RecordAlways => new Dictionary<string, string?> { ["Bridges:History:Record"] = "Always" };
@@ -13,10 +13,10 @@ public sealed class ExplorerTests(BrowserFixture browser, ITestOutputHelper outp
     [Fact]
     public async Task Subscribing_from_history_shows_earlier_messages_and_keeps_only_the_newest_rows()
     {
-        await using var host = await TestBridges.StartAsync(RecordAlways);
+        var host = Own(await TestBridges.StartAsync(RecordAlways));
         var device = await host.ConnectMqttAsync("crane-5");
         for (var i = 1; i <= 30; i++) await TestBridges.PublishAsync(device, "site/crane-5/load", i.ToString());
-        var page = await browser.NewPageAsync(output);
+        var page = await NewPageAsync();
         await page.GotoAsync(new Uri(host.BaseUri, "explorer.html?rows=50").ToString());
 
         await page.GetByLabel("Topic filter").FillAsync("site/+/load");

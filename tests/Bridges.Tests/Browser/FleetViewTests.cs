@@ -7,13 +7,13 @@ namespace IotRealtime.Bridges.Tests.Browser;
 
 /// <summary>The fleet view (/) lists the devices connected to the broker, live through the $presence channel.</summary>
 [Collection(BrowserCollection.Name)]
-public sealed class FleetViewTests(BrowserFixture browser, ITestOutputHelper output)
+public sealed class FleetViewTests(BrowserFixture browser, ITestOutputHelper output) : BrowserTest(browser, output)
 {
     [Fact]
     public async Task A_device_appears_when_it_connects_and_disappears_when_it_disconnects()
     {
-        await using var host = await TestBridges.StartAsync();
-        var page = await browser.NewPageAsync(output);
+        var host = Own(await TestBridges.StartAsync());
+        var page = await NewPageAsync();
         await page.GotoAsync(host.BaseUri.ToString());
         await Assertions.Expect(page.Locator("#online-count")).ToHaveTextAsync("0");
         await DashboardPage.WaitForSubscriptionAsync(page);
@@ -35,10 +35,10 @@ public sealed class FleetViewTests(BrowserFixture browser, ITestOutputHelper out
     [Fact]
     public async Task The_device_list_is_searchable_and_shows_the_message_rate()
     {
-        await using var host = await TestBridges.StartAsync();
+        var host = Own(await TestBridges.StartAsync());
         foreach (var id in new[] { "pump-1", "pump-2", "valve-1" }) await host.ConnectMqttAsync(id);
         var publisher = await host.ConnectMqttAsync("meter-1");
-        var page = await browser.NewPageAsync(output);
+        var page = await NewPageAsync();
         await page.GotoAsync(host.BaseUri.ToString());
         await Assertions.Expect(page.Locator("#devices tr")).ToHaveCountAsync(4);
 

@@ -15,7 +15,7 @@ namespace IotRealtime.Bridges.Tests.Browser;
 /// what it publishes.
 /// </summary>
 [Collection(BrowserCollection.Name)]
-public sealed class MqttJsTests(BrowserFixture browser, ITestOutputHelper output) : IDisposable
+public sealed class MqttJsTests(BrowserFixture browser, ITestOutputHelper output) : BrowserTest(browser, output), IDisposable
 {
     readonly string _dir = Directory.CreateTempSubdirectory("iotrealtime-mqttjs-").FullName;
 
@@ -24,8 +24,8 @@ public sealed class MqttJsTests(BrowserFixture browser, ITestOutputHelper output
     [Fact]
     public async Task Mqtt_js_publishes_over_websocket_and_a_tcp_client_receives_it()
     {
-        await using var broker = await StartBroker();
-        await using var subscriber = await TcpSubscriber.ConnectAsync(broker, "plant/line1/#");
+        var broker = Own(await StartBroker());
+        var subscriber = Own(await TcpSubscriber.ConnectAsync(broker, "plant/line1/#"));
         var page = await OpenExplorer(broker);
 
         await ConnectMqttJs(page);
@@ -43,12 +43,12 @@ public sealed class MqttJsTests(BrowserFixture browser, ITestOutputHelper output
         var passwords = Path.Combine(_dir, "passwords");
         PasswordFile.SetPassword(passwords, "alice", PasswordHash.Create("wonderland"u8, iterations: 1000));
         PasswordFile.SetPassword(passwords, "observer", PasswordHash.Create("watch"u8, iterations: 1000));
-        await using var broker = await StartBroker(
+        var broker = Own(await StartBroker(
             ("Auth:PasswordFile", passwords),
             ("Auth:Acl:0", "allow publish devices/%u/# user alice"),
             ("Auth:Acl:1", "allow subscribe # user observer"),
-            ("Auth:AclDefault", "deny"));
-        await using var subscriber = await TcpSubscriber.ConnectAsync(broker, "devices/#", "observer", "watch");
+            ("Auth:AclDefault", "deny")));
+        var subscriber = Own(await TcpSubscriber.ConnectAsync(broker, "devices/#", "observer", "watch"));
         var page = await OpenExplorer(broker);
 
         await ConnectMqttJs(page, "alice", "looking-glass", expectConnected: false);
@@ -71,7 +71,7 @@ public sealed class MqttJsTests(BrowserFixture browser, ITestOutputHelper output
 
     async Task<IPage> OpenExplorer(TestBridges broker)
     {
-        var page = await browser.NewPageAsync(output);
+        var page = await NewPageAsync();
         await page.GotoAsync(new Uri(broker.BaseUri, "explorer.html").ToString());
         // The default broker URL is the page's own host: the broker's HTTP listener serves /mqtt next to the dashboard.
         await Assertions.Expect(page.GetByLabel("Broker URL")).ToHaveValueAsync($"ws://127.0.0.1:{broker.HttpPort}/mqtt");

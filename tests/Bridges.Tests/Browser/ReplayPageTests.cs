@@ -7,13 +7,15 @@ using Xunit.Abstractions;
 namespace IotRealtime.Bridges.Tests.Browser;
 
 [Collection(BrowserCollection.Name)]
-public sealed class ReplayPageTests(BrowserFixture browser, ITestOutputHelper output)
+public sealed class ReplayPageTests(BrowserFixture browser, ITestOutputHelper output) : BrowserTest(browser, output)
 {
     [Fact]
     public async Task Replay_without_kafka_says_kafka_is_not_configured()
     {
-        await using var host = await TestBridges.StartAsync();
-        var page = await browser.NewPageAsync(output);
+        // the page learns that Kafka is off from the replay API's 404, which the browser reports
+        ExpectConsoleError(@"status of 404 \(Not Found\) at http://[^ ]*/api/replay\?");
+        var host = Own(await TestBridges.StartAsync());
+        var page = await NewPageAsync();
         await page.GotoAsync(new Uri(host.BaseUri, "replay.html").ToString());
 
         await page.GetByRole(AriaRole.Button, new() { Name = "Start replay" }).ClickAsync();
@@ -26,9 +28,9 @@ public sealed class ReplayPageTests(BrowserFixture browser, ITestOutputHelper ou
     public async Task Replay_from_the_oldest_record_shows_every_published_payload_once_in_order()
     {
         const int count = 25;
-        await using var kafka = KafkaMockCluster.Start();
+        var kafka = Own(KafkaMockCluster.Start());
         kafka.CreateTopic("replay");
-        await using var host = await TestBridges.StartAsync(new Dictionary<string, string?>
+        var host = Own(await TestBridges.StartAsync(new Dictionary<string, string?>
         {
             ["Kafka:BootstrapServers"] = kafka.BootstrapServers,
             ["Kafka:LingerMs"] = "0",
@@ -36,7 +38,7 @@ public sealed class ReplayPageTests(BrowserFixture browser, ITestOutputHelper ou
             ["Kafka:Rules:0:Filter"] = "devices/replay/#",
             ["Kafka:Rules:0:Topic"] = "replay",
             ["Kafka:DefaultTopic"] = "",
-        });
+        }));
         var forwarder = host.Host.Services.GetRequiredService<KafkaForwarder>();
         var mqtt = await host.ConnectMqttAsync("replay-publisher");
         var published = Enumerable.Range(0, count).Select(i => $"{{\"seq\":{i},\"t\":{20 + i % 7}.5}}").ToList();
@@ -44,7 +46,7 @@ public sealed class ReplayPageTests(BrowserFixture browser, ITestOutputHelper ou
         await Wait.UntilAsync(() => forwarder.Forwarded >= count, Timeouts.Default, $"{count} records forwarded to Kafka");
         Assert.Equal(0, forwarder.Failed);
 
-        var page = await browser.NewPageAsync(output);
+        var page = await NewPageAsync();
         await page.GotoAsync(new Uri(host.BaseUri, "replay.html").ToString());
         await page.GetByLabel("Topic filter").FillAsync("devices/replay/#");
         await page.GetByLabel("Start at").SelectOptionAsync("earliest");

@@ -7,7 +7,7 @@ namespace IotRealtime.Bridges.Tests.Browser;
 
 /// <summary>With broker authentication on, the pages ask for credentials, get a token from POST /api/token and use it.</summary>
 [Collection(BrowserCollection.Name)]
-public sealed class SignInTests(BrowserFixture browser, ITestOutputHelper output) : IDisposable
+public sealed class SignInTests(BrowserFixture browser, ITestOutputHelper output) : BrowserTest(browser, output), IDisposable
 {
     readonly string _dir = Directory.CreateTempSubdirectory("iotrealtime-signin-").FullName;
 
@@ -16,11 +16,13 @@ public sealed class SignInTests(BrowserFixture browser, ITestOutputHelper output
     [Fact]
     public async Task The_fleet_view_signs_in_with_broker_credentials_and_streams_with_the_token()
     {
+        // the page learns it must sign in from /api/fleet's 401, and the wrong password gets a 401 from /api/token
+        ExpectConsoleError(@"status of 401 \(Unauthorized\) at http://[^ ]*/api/(fleet|token)");
         var passwords = Path.Combine(_dir, "passwords");
         PasswordFile.SetPassword(passwords, "operator", PasswordHash.Create("s3cret"u8, iterations: 1000));
         PasswordFile.SetPassword(passwords, "sensor", PasswordHash.Create("sensor-pw"u8, iterations: 1000));
-        await using var host = await TestBridges.StartAsync(new Dictionary<string, string?> { ["Auth:PasswordFile"] = passwords });
-        var page = await browser.NewPageAsync(output);
+        var host = Own(await TestBridges.StartAsync(new Dictionary<string, string?> { ["Auth:PasswordFile"] = passwords }));
+        var page = await NewPageAsync();
         await page.GotoAsync(host.BaseUri.ToString());
 
         var dialog = page.GetByRole(AriaRole.Dialog, new() { Name = "Sign in" });

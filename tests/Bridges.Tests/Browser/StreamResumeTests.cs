@@ -10,20 +10,22 @@ namespace IotRealtime.Bridges.Tests.Browser;
 /// resumes from the last position with nothing lost or repeated, and a refused WebSocket falls back to SSE.
 /// </summary>
 [Collection(BrowserCollection.Name)]
-public sealed class StreamResumeTests(BrowserFixture browser, ITestOutputHelper output)
+public sealed class StreamResumeTests(BrowserFixture browser, ITestOutputHelper output) : BrowserTest(browser, output)
 {
     [Fact]
     public async Task A_reset_sse_stream_resumes_with_no_gap_and_no_duplicate()
     {
+        // The proxy cuts the stream: the browser reports it as a failed request.
+        ExpectConsoleError(@"net::ERR_\w+ at http://[^ ]*/sse\?");
         // A short retry hint: the browser's EventSource reconnects after it, sending Last-Event-ID.
-        await using var host = await TestBridges.StartAsync(new Dictionary<string, string?>
+        var host = Own(await TestBridges.StartAsync(new Dictionary<string, string?>
         {
             ["Bridges:Sse:RetryMs"] = "300",
             ["Bridges:Sse:RetryJitterMs"] = "200",
-        });
-        await using var proxy = new TcpProxy(host.HttpPort);
+        }));
+        var proxy = Own(new TcpProxy(host.HttpPort));
         var device = await host.ConnectMqttAsync("line-4");
-        var page = await browser.NewPageAsync(output);
+        var page = await NewPageAsync();
         var sseRequests = RecordSseRequests(page);
         await page.GotoAsync(new Uri(proxy.BaseUri, "explorer.html?transport=sse&filter=" + Uri.EscapeDataString("devices/line-4/#")).ToString());
         await DashboardPage.WaitForSubscriptionAsync(page);
@@ -51,11 +53,12 @@ public sealed class StreamResumeTests(BrowserFixture browser, ITestOutputHelper 
     [Fact]
     public async Task The_client_falls_back_to_sse_when_the_websocket_is_refused()
     {
-        await using var host = await TestBridges.StartAsync();
-        await using var proxy = new TcpProxy(host.HttpPort);
+        ExpectConsoleError(@"^WebSocket connection to 'ws://[^']*/ws' failed");
+        var host = Own(await TestBridges.StartAsync());
+        var proxy = Own(new TcpProxy(host.HttpPort));
         proxy.RefusedPathPrefixes.Add("/ws");
         var device = await host.ConnectMqttAsync("tank-2");
-        var page = await browser.NewPageAsync(output);
+        var page = await NewPageAsync();
         var sseRequests = RecordSseRequests(page);
         await page.GotoAsync(new Uri(proxy.BaseUri, "explorer.html?filter=" + Uri.EscapeDataString("devices/tank-2/#")).ToString());
         await DashboardPage.WaitForSubscriptionAsync(page);

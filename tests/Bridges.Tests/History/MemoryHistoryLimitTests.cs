@@ -8,6 +8,19 @@ namespace IotRealtime.Bridges.Tests.History;
 public sealed class MemoryHistoryLimitTests
 {
     [Fact]
+    public void Eviction_on_a_topic_the_filters_do_not_match_is_no_gap()
+    {
+        // limits per topic make this exact; Kafka retains per partition and answers such a read with a gap
+        var history = new MemoryHistory(new HistoryOptions { MessagesPerTopic = 2 });
+        var p0 = history.Append("keep", "k0"u8.ToArray()).Id;
+        for (var i = 0; i < 5; i++) history.Append("noise", "n"u8.ToArray());
+        history.Append("keep", "k1"u8.ToArray());
+        var read = history.Read(["keep"], HistoryStart.After(p0));
+        Assert.Null(read.Gap);
+        Assert.Equal(["k1"], read.Messages.Select(m => System.Text.Encoding.UTF8.GetString(m.Payload.Span)));
+    }
+
+    [Fact]
     public void Topic_limit_evicts_the_least_recently_updated_topic_and_a_resume_into_it_is_a_gap()
     {
         var history = new MemoryHistory(new HistoryOptions { MaxTopics = 2 });

@@ -13,7 +13,8 @@ namespace IotRealtime.Bridges.Tests.Infrastructure;
 
 /// <summary>
 /// A <see cref="BrokerHost"/> with the bridges in-process on 127.0.0.1 and ephemeral ports, for one test: HTTP (SSE,
-/// /ws, dashboard) at <see cref="BaseUri"/>, MQTT at <see cref="MqttPort"/>.
+/// /ws, dashboard) at <see cref="BaseUri"/>, MQTT at <see cref="MqttPort"/>. What the host logs at Error or above (an
+/// engine or endpoint exception it caught and carried on from) fails the test when the host is disposed.
 /// </summary>
 public sealed class TestBridges : IAsyncDisposable
 {
@@ -21,10 +22,13 @@ public sealed class TestBridges : IAsyncDisposable
 
     readonly string _dataDirectory;
 
-    TestBridges(BrokerHost host, string dataDirectory)
+    readonly ErrorLog _errors;
+
+    TestBridges(BrokerHost host, string dataDirectory, ErrorLog errors)
     {
         Host = host;
         _dataDirectory = dataDirectory;
+        _errors = errors;
     }
 
     public BrokerHost Host { get; }
@@ -64,9 +68,10 @@ public sealed class TestBridges : IAsyncDisposable
             foreach (var (key, value) in settings) values[key] = value;
         }
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+        var errors = new ErrorLog();
         try
         {
-            return new TestBridges(await BrokerHost.StartAsync(configuration, ct), dataDirectory);
+            return new TestBridges(await BrokerHost.StartAsync(configuration, errors, ct), dataDirectory, errors);
         }
         catch
         {
@@ -146,6 +151,10 @@ public sealed class TestBridges : IAsyncDisposable
         }
         await Host.DisposeAsync();
         Directory.Delete(_dataDirectory, recursive: true);
+        if (_errors.Entries.Count > 0)
+        {
+            throw new Xunit.Sdk.XunitException($"The host logged {_errors.Entries.Count} error(s):{Environment.NewLine}{string.Join(Environment.NewLine, _errors.Entries)}");
+        }
     }
 
     sealed class DisposableAdapter(IDisposable inner) : IAsyncDisposable

@@ -121,6 +121,56 @@ internal static class ConformanceSteps
         return received;
     }
 
+    /// <summary>The topics marker messages go to: <see cref="ReceiveUntilMarkerAsync"/> and test sinks that let them through.</summary>
+    public const string MarkerPrefix = "marker/";
+
+    /// <summary>
+    /// Reads every PUBLISH on its way to <paramref name="client"/>, up to a marker: the client subscribes (QoS 0) to a
+    /// topic of its own, then <paramref name="publisher"/> (the client itself when null) publishes to it at QoS 0. The
+    /// broker routes the marker after everything that publisher sent before it and after everything already queued for
+    /// the client (one session's deliveries keep their order), so the list is complete however slow the machine, unlike
+    /// a quiet period. QoS 1 and 2 PUBLISHes in it are not acknowledged.
+    /// </summary>
+    public static async Task<List<MqttPublishPacket>> ReceiveUntilMarkerAsync(this RawMqttClient client, RawMqttClient? publisher = null)
+    {
+        const ushort subscribeId = 0xFFF0;
+        var marker = MarkerPrefix + Guid.NewGuid().ToString("N");
+        await client.SendAsync(new MqttSubscribePacket
+        {
+            PacketIdentifier = subscribeId,
+            TopicFilters = [new MqttTopicFilter { Topic = marker, QualityOfServiceLevel = MqttQualityOfServiceLevel.AtMostOnce }],
+        });
+        var before = new List<MqttPublishPacket>();
+        var subscribed = false;
+        while (true)
+        {
+            var packet = await client.ReceiveAsync(Timeouts.Default)
+                ?? throw new Xunit.Sdk.XunitException($"The connection closed before the marker arrived, after {before.Count} PUBLISH(es).");
+            switch (packet)
+            {
+                case MqttSubAckPacket subAck when subAck.PacketIdentifier == subscribeId && !subscribed:
+                    Assert.Equal(MqttSubscribeReasonCode.GrantedQoS0, Assert.Single(subAck.ReasonCodes));
+                    subscribed = true;
+                    await (publisher ?? client).PublishAsync(marker, "marker", MqttQualityOfServiceLevel.AtMostOnce);
+                    break;
+                case MqttPublishPacket publish when publish.Topic == marker:
+                    return before;
+                case MqttPublishPacket publish:
+                    before.Add(publish);
+                    break;
+                default:
+                    throw new Xunit.Sdk.XunitException($"Expected PUBLISH or the marker's SUBACK, got {packet}");
+            }
+        }
+    }
+
+    /// <summary>Proves no PUBLISH is on its way to <paramref name="client"/>: none arrives before a marker (see <see cref="ReceiveUntilMarkerAsync"/>).</summary>
+    public static async Task ExpectNothingBeforeMarkerAsync(this RawMqttClient client, RawMqttClient? publisher = null)
+    {
+        var before = await client.ReceiveUntilMarkerAsync(publisher);
+        Assert.True(before.Count == 0, $"Expected nothing before the marker, got: {string.Join(", ", before.Select(p => $"{p.Topic} '{p.Text()}'"))}");
+    }
+
     /// <summary>Sends DISCONNECT (optionally with a reason code) and waits for the broker to close the connection.</summary>
     public static async Task DisconnectAsync(this RawMqttClient client, MqttDisconnectReasonCode reason = MqttDisconnectReasonCode.NormalDisconnection, uint? sessionExpiry = null)
     {

@@ -9,7 +9,6 @@ namespace IotRealtime.Broker.Tests.Engine;
 /// <summary>MQTT §4.3.3 and §4.4: QoS 2 exactly once in both directions, redelivery and PUBREL resumption.</summary>
 public sealed class ExactlyOnceTests
 {
-    static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(400);
 
     [Theory]
     [InlineData(MqttProtocolVersion.V311)]
@@ -38,7 +37,7 @@ public sealed class ExactlyOnceTests
         await sub.SendAsync(new MqttPubRecPacket { PacketIdentifier = first.PacketIdentifier });
         await sub.ReceiveAsync<MqttPubRelPacket>();
         await sub.SendAsync(new MqttPubCompPacket { PacketIdentifier = first.PacketIdentifier });
-        await sub.ExpectNothingAsync(Quiet);
+        await sub.ExpectNothingBeforeMarkerAsync();
     }
 
     [Fact]
@@ -65,7 +64,7 @@ public sealed class ExactlyOnceTests
         Assert.Equal("m1", delivered.Text());
         await sub.SendAsync(new MqttPubRecPacket { PacketIdentifier = delivered.PacketIdentifier });
         await sub.ReceiveAsync<MqttPubRelPacket>();
-        await sub.ExpectNothingAsync(Quiet);
+        await sub.ExpectNothingBeforeMarkerAsync();
     }
 
     [Theory]
@@ -118,7 +117,7 @@ public sealed class ExactlyOnceTests
         var rel = await sub2.ReceiveAsync<MqttPubRelPacket>();
         Assert.Equal(delivered.PacketIdentifier, rel.PacketIdentifier);
         await sub2.SendAsync(new MqttPubCompPacket { PacketIdentifier = rel.PacketIdentifier });
-        await sub2.ExpectNothingAsync(Quiet);
+        await sub2.ExpectNothingBeforeMarkerAsync();
     }
 
     [Fact]

@@ -11,8 +11,6 @@ namespace IotRealtime.Broker.Tests.Engine;
 /// <summary>MQTT 5 §4.9 flow control, Maximum Packet Size, topic aliases, message expiry and keep alive.</summary>
 public sealed class FlowControlTests
 {
-    static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(400);
-
     [Fact]
     public async Task Broker_never_exceeds_the_clients_receive_maximum()
     {
@@ -32,11 +30,17 @@ public sealed class FlowControlTests
         {
             window.Add(await sub.ReceiveAsync<MqttPublishPacket>());
         }
-        await sub.ExpectNothingAsync(Quiet); // window full: the 4th waits for an acknowledgement
+        // window full: the other 7 wait in the session's queue for an acknowledgement (a marker would queue behind them)
+        await WaitForWindowAsync(server, "sub", inflight: 3, queued: 7);
         await sub.SendAsync(new MqttPubAckPacket { PacketIdentifier = window[0].PacketIdentifier });
         Assert.Equal("4", (await sub.ReceiveAsync<MqttPublishPacket>()).Text());
-        await sub.ExpectNothingAsync(Quiet);
+        await WaitForWindowAsync(server, "sub", inflight: 3, queued: 6);
     }
+
+    /// <summary>Waits until the broker holds exactly <paramref name="inflight"/> unacknowledged deliveries and <paramref name="queued"/> waiting ones for the client: had it sent more, fewer would wait.</summary>
+    static Task WaitForWindowAsync(EngineServer server, string clientId, int inflight, int queued) =>
+        Wait.UntilAsync(() => server.Broker.GetSession(clientId) is { } s && s.Inflight == inflight && s.QueueDepth == queued, Timeouts.Default,
+            $"{inflight} in flight and {queued} queued for {clientId} (now {server.Broker.GetSession(clientId)?.Inflight} and {server.Broker.GetSession(clientId)?.QueueDepth})");
 
     [Fact]
     public async Task Exceeding_our_receive_maximum_gets_disconnect_0x93()

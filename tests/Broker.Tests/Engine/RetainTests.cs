@@ -9,7 +9,6 @@ namespace IotRealtime.Broker.Tests.Engine;
 /// <summary>MQTT 5 §3.3.1.3 / 3.1.1 §3.3.1.3: retained messages; MQTT 5 §3.8.3.1 subscription options (Retain Handling, Retain As Published, No Local).</summary>
 public sealed class RetainTests
 {
-    static readonly TimeSpan Absence = TimeSpan.FromMilliseconds(300);
     const MqttQualityOfServiceLevel Qos0 = MqttQualityOfServiceLevel.AtMostOnce;
     const MqttQualityOfServiceLevel Qos1 = MqttQualityOfServiceLevel.AtLeastOnce;
 
@@ -28,7 +27,7 @@ public sealed class RetainTests
         Assert.Equal("sensors/t1", retained.Topic);
         Assert.Equal("21.5", retained.Text());
         Assert.True(retained.Retain);
-        await sub.ExpectNothingAsync(Absence);
+        await sub.ExpectNothingBeforeMarkerAsync();
         await pub.DisposeAsync();
         await sub.DisposeAsync();
     }
@@ -48,7 +47,7 @@ public sealed class RetainTests
         var retained = await sub.ReceivePublishAsync();
         Assert.Equal("new", retained.Text());
         Assert.True(retained.Retain);
-        await sub.ExpectNothingAsync(Absence);
+        await sub.ExpectNothingBeforeMarkerAsync();
         await pub.DisposeAsync();
         await sub.DisposeAsync();
     }
@@ -65,7 +64,7 @@ public sealed class RetainTests
 
         var (sub, _) = await RawMqttClient.ConnectAsync(server.Port, "sub", version);
         await sub.SubscribeGrantedAsync(1, "#", Qos1);
-        await sub.ExpectNothingAsync(Absence);
+        await sub.ExpectNothingBeforeMarkerAsync();
         Assert.Equal(0, server.Broker.Retained.Count);
         await pub.DisposeAsync();
         await sub.DisposeAsync();
@@ -173,7 +172,7 @@ public sealed class RetainTests
 
         // re-subscribing to the same filter replaces the subscription: no retained message this time
         await sub.SubscribeGrantedAsync(2, "state", Qos1, configure: f => f.RetainHandling = MqttRetainHandling.SendAtSubscribeIfNewSubscriptionOnly);
-        await sub.ExpectNothingAsync(Absence);
+        await sub.ExpectNothingBeforeMarkerAsync();
         await pub.DisposeAsync();
         await sub.DisposeAsync();
     }
@@ -187,7 +186,7 @@ public sealed class RetainTests
 
         var (sub, _) = await RawMqttClient.ConnectAsync(server.Port, "sub");
         await sub.SubscribeGrantedAsync(1, "state", Qos1, configure: f => f.RetainHandling = MqttRetainHandling.DoNotSendOnSubscribe);
-        await sub.ExpectNothingAsync(Absence);
+        await sub.ExpectNothingBeforeMarkerAsync();
 
         // the subscription itself works: live messages still arrive
         await pub.PublishAsync("state", "off", Qos1, packetId: 2);
@@ -226,7 +225,7 @@ public sealed class RetainTests
 
         await self.PublishAsync("chat", "from self", Qos1);
         Assert.Equal("from self", (await other.ReceivePublishAsync()).Text());
-        await self.ExpectNothingAsync(Absence);
+        await self.ExpectNothingBeforeMarkerAsync();
 
         // messages from other clients still arrive (QoS 0: other is subscribed too, so a PUBACK could race its own echo)
         await other.PublishAsync("chat", "from other", Qos0);
@@ -263,7 +262,7 @@ public sealed class RetainTests
         var delivered = await sub.ReceivePublishAsync();
         Assert.Equal("long", delivered.Topic);
         Assert.InRange(delivered.MessageExpiryInterval, 3500u, 3600u);
-        await sub.ExpectNothingAsync(Absence);
+        await sub.ExpectNothingBeforeMarkerAsync();
         await pub.DisposeAsync();
         await sub.DisposeAsync();
     }

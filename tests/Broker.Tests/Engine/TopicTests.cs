@@ -9,7 +9,6 @@ namespace IotRealtime.Broker.Tests.Engine;
 /// <summary>MQTT 5 §4.7 / 3.1.1 §4.7: topic names, filters and wildcards, $ topics, $SYS, overlapping subscriptions (§3.3.4/§3.3.5).</summary>
 public sealed class TopicTests
 {
-    static readonly TimeSpan Absence = TimeSpan.FromMilliseconds(300);
     const MqttQualityOfServiceLevel Qos0 = MqttQualityOfServiceLevel.AtMostOnce;
     const MqttQualityOfServiceLevel Qos1 = MqttQualityOfServiceLevel.AtLeastOnce;
     const MqttQualityOfServiceLevel Qos2 = MqttQualityOfServiceLevel.ExactlyOnce;
@@ -71,7 +70,7 @@ public sealed class TopicTests
         }
         else
         {
-            await sub.ExpectNothingAsync(Absence);
+            await sub.ExpectNothingBeforeMarkerAsync();
         }
         await pub.DisposeAsync();
         await sub.DisposeAsync();
@@ -113,7 +112,7 @@ public sealed class TopicTests
         while ((await sys.ReceivePublishAsync(TimeSpan.FromSeconds(5))).Retain)
         {
         }
-        await all.ExpectNothingAsync(Absence);
+        await all.ExpectNothingBeforeMarkerAsync();
         await all.DisposeAsync();
         await sys.DisposeAsync();
     }
@@ -129,7 +128,7 @@ public sealed class TopicTests
         var (all, _) = await RawMqttClient.ConnectAsync(server.Port, "all");
         await all.SubscribeGrantedAsync(1, "#", Qos1);
         Assert.Equal("app/state", (await all.ReceivePublishAsync()).Topic);
-        await all.ExpectNothingAsync(Absence);
+        await all.ExpectNothingBeforeMarkerAsync();
 
         var (dollar, _) = await RawMqttClient.ConnectAsync(server.Port, "dollar");
         await dollar.SubscribeGrantedAsync(1, "$app/#", Qos1);
@@ -153,7 +152,7 @@ public sealed class TopicTests
         Assert.Equal("once", delivered.Text());
         Assert.Equal(Qos2, delivered.QualityOfServiceLevel);
         Assert.Equal([1u, 2u], delivered.SubscriptionIdentifiers.Order());
-        await sub.ExpectNothingAsync(Absence);
+        await sub.ExpectNothingBeforeMarkerAsync();
 
         // a topic only the wildcard matches carries only its identifier, at its QoS
         await pub.PublishAsync("a/c", "wildcard only", Qos2, packetId: 2);
@@ -176,7 +175,7 @@ public sealed class TopicTests
         await pub.PublishAsync("a/b", "once", Qos2);
         var delivered = await sub.ReceivePublishAsync();
         Assert.Equal(Qos1, delivered.QualityOfServiceLevel);
-        await sub.ExpectNothingAsync(Absence);
+        await sub.ExpectNothingBeforeMarkerAsync();
         await pub.DisposeAsync();
         await sub.DisposeAsync();
     }

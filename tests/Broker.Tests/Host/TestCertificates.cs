@@ -5,15 +5,17 @@ using System.Security.Cryptography.X509Certificates;
 
 namespace IotRealtime.Broker.Tests.Host;
 
-/// <summary>A throwaway CA, a server certificate for localhost/127.0.0.1 and a client certificate, written as PEM files to a temp directory.</summary>
+/// <summary>A throwaway CA, a server certificate for localhost/127.0.0.1 and a client certificate, written as PEM files to a temp directory; plus a client certificate from a second, foreign CA.</summary>
 public sealed class TestCertificates : IDisposable
 {
-    TestCertificates(string directory, X509Certificate2 ca, X509Certificate2 server, X509Certificate2 client)
+    TestCertificates(string directory, X509Certificate2 ca, X509Certificate2 server, X509Certificate2 client, X509Certificate2 foreignCa, X509Certificate2 foreignClient)
     {
         Directory = directory;
         Ca = ca;
         Server = server;
         Client = client;
+        ForeignCa = foreignCa;
+        ForeignClient = foreignClient;
     }
 
     public string Directory { get; }
@@ -27,6 +29,12 @@ public sealed class TestCertificates : IDisposable
 
     public const string ClientName = "device-42";
 
+    /// <summary>A CA the broker is never told about.</summary>
+    public X509Certificate2 ForeignCa { get; }
+
+    /// <summary>Issued by <see cref="ForeignCa"/> with the same subject as <see cref="Client"/>; has its private key.</summary>
+    public X509Certificate2 ForeignClient { get; }
+
     public string CaPath => Path.Combine(Directory, "ca.pem");
 
     public string ServerCertificatePath => Path.Combine(Directory, "server.pem");
@@ -38,20 +46,26 @@ public sealed class TestCertificates : IDisposable
         var directory = System.IO.Directory.CreateTempSubdirectory("iotrt-tls-").FullName;
         var now = DateTimeOffset.UtcNow;
 
-        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var caRequest = new CertificateRequest("CN=IotRealtime Test CA", caKey, HashAlgorithmName.SHA256);
-        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        caRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(caRequest.PublicKey, false));
-        var ca = caRequest.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(1));
-
+        var ca = CreateCa("CN=IotRealtime Test CA", now);
         var server = Issue(ca, "CN=localhost", serverAuth: true, now);
         var client = Issue(ca, $"CN={ClientName}, O=IotRealtime Tests", serverAuth: false, now);
+        var foreignCa = CreateCa("CN=Foreign Test CA", now);
+        var foreignClient = Issue(foreignCa, $"CN={ClientName}, O=IotRealtime Tests", serverAuth: false, now);
 
         File.WriteAllText(Path.Combine(directory, "ca.pem"), ca.ExportCertificatePem());
         File.WriteAllText(Path.Combine(directory, "server.pem"), server.ExportCertificatePem());
         File.WriteAllText(Path.Combine(directory, "server.key"), server.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
-        return new TestCertificates(directory, ca, server, client);
+        return new TestCertificates(directory, ca, server, client, foreignCa, foreignClient);
+    }
+
+    static X509Certificate2 CreateCa(string subject, DateTimeOffset now)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        return request.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(1));
     }
 
     static X509Certificate2 Issue(X509Certificate2 ca, string subject, bool serverAuth, DateTimeOffset now)
@@ -93,6 +107,8 @@ public sealed class TestCertificates : IDisposable
         Ca.Dispose();
         Server.Dispose();
         Client.Dispose();
+        ForeignCa.Dispose();
+        ForeignClient.Dispose();
         System.IO.Directory.Delete(Directory, recursive: true);
     }
 }

@@ -39,8 +39,63 @@ public sealed class TlsTests : IDisposable
             TargetHost = "localhost",
             RemoteCertificateValidationCallback = (_, certificate, _, errors) => _certificates.ValidateServer(certificate, errors),
             ClientCertificates = clientCertificate is null ? null : [clientCertificate],
+            // Sent whatever CA names the server lists, so a refusal is the server's doing, not the client's choice.
+            LocalCertificateSelectionCallback = clientCertificate is null ? null : (_, _, _, _, _) => clientCertificate,
         }).WaitAsync(Timeout);
         return ssl;
+    }
+
+    /// <summary>Sends CONNECT over TLS with <paramref name="clientCertificate"/>: true when a CONNACK came back, false when the handshake failed or the connection was closed.</summary>
+    async Task<bool> MqttsConnects(int port, X509Certificate2? clientCertificate, string clientId)
+    {
+        try
+        {
+            await using var ssl = await Handshake(port, clientCertificate);
+            await ssl.WriteAsync(MqttConnect(clientId));
+            var connack = new byte[4];
+            await ssl.ReadExactlyAsync(connack).AsTask().WaitAsync(Timeout);
+            Assert.Equal(new byte[] { 0x20, 2, 0, 0 }, connack);
+            return true;
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or EndOfStreamException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>A handler for the HTTPS listener that presents <paramref name="clientCertificate"/> whatever CA names the server lists.</summary>
+    SocketsHttpHandler HttpsHandler(X509Certificate2? clientCertificate) => new()
+    {
+        SslOptions = new SslClientAuthenticationOptions
+        {
+            RemoteCertificateValidationCallback = (_, certificate, _, errors) => _certificates.ValidateServer(certificate, errors),
+            ClientCertificates = clientCertificate is null ? null : [clientCertificate],
+            LocalCertificateSelectionCallback = clientCertificate is null ? null : (_, _, _, _, _) => clientCertificate,
+        },
+    };
+
+    HttpClient HttpsClient(X509Certificate2? clientCertificate) => new(HttpsHandler(clientCertificate)) { Timeout = Timeout };
+
+    /// <summary>Opens /mqtt over WSS and sends CONNECT: true when a CONNACK came back, false when the TLS handshake or the upgrade was refused or the socket closed.</summary>
+    async Task<bool> WssConnects(int port, X509Certificate2? clientCertificate, string clientId)
+    {
+        using var socket = new ClientWebSocket();
+        socket.Options.AddSubProtocol("mqtt");
+        using var invoker = new HttpMessageInvoker(HttpsHandler(clientCertificate));
+        try
+        {
+            await socket.ConnectAsync(new Uri($"wss://localhost:{port}/mqtt"), invoker, CancellationToken.None).WaitAsync(Timeout);
+            await socket.SendAsync(MqttConnect(clientId), WebSocketMessageType.Binary, true, CancellationToken.None).WaitAsync(Timeout);
+            var buffer = new byte[4];
+            var received = await socket.ReceiveAsync(buffer, CancellationToken.None).WaitAsync(Timeout);
+            if (received.MessageType == WebSocketMessageType.Close) return false;
+            Assert.Equal(new byte[] { 0x20, 2, 0, 0 }, buffer[..received.Count]);
+            return true;
+        }
+        catch (Exception e) when (e is WebSocketException or AuthenticationException or IOException or HttpRequestException)
+        {
+            return false;
+        }
     }
 
     static byte[] MqttConnect(string clientId)
@@ -95,6 +150,42 @@ public sealed class TlsTests : IDisposable
 
         Assert.True(ssl.IsMutuallyAuthenticated);
         Assert.Equal(new byte[] { 0x20, 2, 0, 0 }, connack);
+    }
+
+    [Theory]
+    [InlineData("Require")]
+    [InlineData("Allow")]
+    public async Task A_client_certificate_from_a_foreign_ca_is_refused(string mode)
+    {
+        await using var host = await Start(mode);
+        var port = host.MqttsPort!.Value;
+
+        // Allow: a presented certificate that does not chain to the client CA is refused, not taken as anonymous.
+        Assert.False(await MqttsConnects(port, _certificates.ForeignClient, "foreign-cert"), $"{mode}: a certificate from a foreign CA got through");
+        Assert.True(await MqttsConnects(port, _certificates.Client, "trusted-cert"), $"{mode}: the trusted certificate was refused");
+        Assert.Equal(mode == "Allow", await MqttsConnects(port, clientCertificate: null, "no-cert"));
+    }
+
+    [Fact]
+    public async Task Require_mode_on_https_refuses_requests_and_wss_without_a_trusted_certificate()
+    {
+        await using var host = await Start("Require");
+        var port = host.HttpsPort!.Value;
+        var healthz = new Uri($"https://localhost:{port}/healthz");
+
+        using (var anonymous = HttpsClient(clientCertificate: null))
+            await Assert.ThrowsAsync<HttpRequestException>(() => anonymous.GetAsync(healthz));
+        using (var foreign = HttpsClient(_certificates.ForeignClient))
+            await Assert.ThrowsAsync<HttpRequestException>(() => foreign.GetAsync(healthz));
+        using (var trusted = HttpsClient(_certificates.Client))
+        {
+            using var response = await trusted.GetAsync(healthz);
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.False(await WssConnects(port, clientCertificate: null, "wss-anonymous"), "/mqtt over WSS without a certificate got through");
+        Assert.False(await WssConnects(port, _certificates.ForeignClient, "wss-foreign"), "/mqtt over WSS with a foreign certificate got through");
+        Assert.True(await WssConnects(port, _certificates.Client, "wss-trusted"), "/mqtt over WSS with the trusted certificate was refused");
     }
 
     [Fact]

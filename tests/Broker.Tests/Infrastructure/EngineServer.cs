@@ -5,13 +5,15 @@ using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Engine.Persistence;
 using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Engine.Security;
-using Microsoft.Extensions.Logging.Abstractions;
+using IotRealtime.Broker.Host.Transport;
+using Microsoft.Extensions.Logging;
 
 namespace IotRealtime.Broker.Tests.Infrastructure;
 
 /// <summary>
 /// The engine alone behind a plain loopback TCP listener (no Kestrel): the engine only ever sees a pipe, so these tests
-/// exercise exactly what every transport hands it.
+/// exercise exactly what every transport hands it. An exception out of a connection, or one the engine logs at Error
+/// (it logs and carries on), fails the test when the server is disposed.
 /// </summary>
 public sealed class EngineServer : IAsyncDisposable
 {
@@ -19,10 +21,12 @@ public sealed class EngineServer : IAsyncDisposable
     readonly CancellationTokenSource _stop = new();
     readonly List<Task> _connections = new();
     readonly Task _acceptLoop;
+    readonly ErrorLog _errors;
 
-    EngineServer(MqttBroker broker)
+    EngineServer(MqttBroker broker, ErrorLog errors)
     {
         Broker = broker;
+        _errors = errors;
         _listener = new TcpListener(IPAddress.Loopback, 0);
         _listener.Start();
         _acceptLoop = AcceptLoopAsync();
@@ -34,16 +38,17 @@ public sealed class EngineServer : IAsyncDisposable
     public static EngineServer Start(BrokerOptions? options = null, IMqttAuthorizer? authorizer = null, IPublishSink[]? sinks = null,
         IMqttAuthenticator? authenticator = null, IBrokerStore? store = null)
     {
+        var errors = new ErrorLog();
         var broker = new MqttBroker(
             options ?? new BrokerOptions { SysInterval = 0 },
             authenticator ?? new AllowAllAuthenticator(),
             authorizer ?? new AllowAllAuthorizer(),
             sinks ?? [],
             TimeProvider.System,
-            NullLoggerFactory.Instance,
+            new LoggerFactory([errors]),
             store: store);
         broker.Start();
-        return new EngineServer(broker);
+        return new EngineServer(broker, errors);
     }
 
     async Task AcceptLoopAsync()
@@ -70,20 +75,29 @@ public sealed class EngineServer : IAsyncDisposable
 
     async Task ServeAsync(Socket socket)
     {
-        await using var stream = new NetworkStream(socket, ownsSocket: true);
-        var pipe = new StreamDuplexPipe(PipeReader.Create(stream), PipeWriter.Create(stream));
+        // the broker's own socket transport (Listeners:MqttTransport=Sockets, the default) hands the engine these pipes
+        var pipe = new SocketDuplexPipe(new SocketPipeReader(socket), new SocketPipeWriter(socket));
         var info = new ConnectionInfo("tcp", socket.RemoteEndPoint, socket.LocalEndPoint, false, null);
         try
         {
             await Broker.RunConnectionAsync(pipe, info, _stop.Token);
         }
-        catch (Exception)
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
         {
-            // a test connection failing is reported by the test, not here
+        }
+        catch (Exception e)
+        {
+            // the engine promises not to throw (protocol errors close the connection): this is a bug in it
+            _errors.Add($"Connection from {info.RemoteEndPoint} threw: {e}");
+        }
+        finally
+        {
+            SocketBuffers.TryShutdown(socket, SocketShutdown.Both);
+            socket.Dispose();
         }
     }
 
-    sealed class StreamDuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    sealed class SocketDuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
     {
         public PipeReader Input { get; } = input;
         public PipeWriter Output { get; } = output;
@@ -101,5 +115,9 @@ public sealed class EngineServer : IAsyncDisposable
         }
         await Task.WhenAll(running).WaitAsync(TimeSpan.FromSeconds(10));
         await Broker.DisposeAsync();
+        if (_errors.Entries.Count > 0)
+        {
+            throw new Xunit.Sdk.XunitException($"The engine failed {_errors.Entries.Count} time(s):{Environment.NewLine}{string.Join(Environment.NewLine, _errors.Entries)}");
+        }
     }
 }

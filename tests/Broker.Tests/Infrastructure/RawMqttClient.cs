@@ -134,7 +134,10 @@ public sealed class RawMqttClient : IAsyncDisposable
         }
     }
 
-    /// <summary>Asserts that nothing arrives within <paramref name="window"/> (used to prove something is NOT sent).</summary>
+    /// <summary>
+    /// Asserts that nothing arrives within <paramref name="window"/>. A quiet period passes on a machine too slow to
+    /// send in time: prove absence with a marker instead (ConformanceSteps.ExpectNothingBeforeMarkerAsync).
+    /// </summary>
     public async Task ExpectNothingAsync(TimeSpan window)
     {
         try

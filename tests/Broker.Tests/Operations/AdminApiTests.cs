@@ -163,6 +163,47 @@ public sealed class AdminApiTests
     }
 
     [Fact]
+    public async Task Without_a_token_the_admin_api_refuses_a_caller_from_a_non_loopback_address()
+    {
+        // Bound to this machine's own interface address, a request to it arrives from that address: a real non-loopback peer.
+        var address = NonLoopbackAddress();
+        await using var broker = await TestBroker.StartAsync(new Dictionary<string, string?> { ["Listeners:BindAddress"] = address.ToString() });
+        using var http = new HttpClient { BaseAddress = new Uri($"http://{new IPEndPoint(address, broker.HttpPort)}/"), Timeout = Timeouts.Default };
+
+        using var sessions = await http.GetAsync("api/sessions");
+        using var drain = await http.PostAsync("api/drain", null);
+        using var metrics = await http.GetAsync("metrics");
+
+        Assert.Equal(HttpStatusCode.Forbidden, sessions.StatusCode);
+        Assert.Contains("loopback", await sessions.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.Forbidden, drain.StatusCode);
+        Assert.False(broker.Host.Broker.IsDraining);
+        Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
+
+        const string token = "s3cret-admin-token-0123";
+        await using var withToken = await TestBroker.StartAsync(new Dictionary<string, string?> { ["Listeners:BindAddress"] = address.ToString(), ["Admin:Token"] = token });
+        using var authorized = new HttpClient { BaseAddress = new Uri($"http://{new IPEndPoint(address, withToken.HttpPort)}/"), Timeout = Timeouts.Default };
+        authorized.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        using var allowed = await authorized.GetAsync("api/sessions");
+        Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+    }
+
+    /// <summary>An address of an interface that is up and not loopback or link-local; fails the test when the machine has none.</summary>
+    static IPAddress NonLoopbackAddress()
+    {
+        var addresses = System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .Where(i => i.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up
+                && i.NetworkInterfaceType != System.Net.NetworkInformation.NetworkInterfaceType.Loopback)
+            .SelectMany(i => i.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .Where(a => !IPAddress.IsLoopback(a) && !a.IsIPv6LinkLocal)
+            .OrderBy(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 0 : 1)
+            .ToList();
+        Assert.True(addresses.Count > 0, "this test needs a network interface with a non-loopback address (it sends to itself through it)");
+        return addresses[0];
+    }
+
+    [Fact]
     public async Task Short_admin_token_is_a_configuration_error()
     {
         var error = await Assert.ThrowsAsync<IotRealtime.Broker.Host.Configuration.BrokerConfigurationException>(

@@ -1,7 +1,7 @@
 // Device view: one live chart per numeric JSON field published under devices/<id>/#, backfilled from history
 // (Telemetry's /api/history buckets when its address is known, then the bridges' own history with from=earliest).
 // Messages are queued as they arrive and drawn once per animation frame; every series keeps at most maxPoints.
-import { connectRealtime, getOptionalJson, notice, query, formatTime, formatRate, payloadText, RateMeter, frameScheduler } from "/app/common.js";
+import { connectRealtime, notice, query, formatTime, formatRate, payloadText, RateMeter, frameScheduler } from "/app/common.js";
 
 const maxPoints = clampInt(query.get("points"), 2000, 10, 100_000);
 // How far back Telemetry's history is asked for (?minutes=).
@@ -86,21 +86,14 @@ async function start() {
 
 /**
  * Older history from Telemetry's API when its address is known: ?history=<base URL> on this page (Telemetry answers
- * cross-origin), or historyUrl from /api/bridges/config when the server offers one. One request per metric
+ * cross-origin). One request per metric
  * (GET /api/history/metrics?device=, then /api/history?device=&metric=&from=) gives bucket averages for the last
  * historyMinutes; they are drawn as points until the bridges' own (newer, exact) messages for that field arrive.
  */
 async function backfillFromTelemetry() {
   const source = document.getElementById("source");
   source.textContent = "bridge history (from earliest)";
-  let base = query.get("history");
-  if (!base) {
-    try {
-      base = (await getOptionalJson("/api/bridges/config"))?.historyUrl ?? null;
-    } catch {
-      // no config endpoint: the bridges' own history backfills
-    }
-  }
+  const base = query.get("history");
   if (!base) return;
   try {
     const root = new URL(base, location.href);

@@ -1,0 +1,78 @@
+using System.Text;
+using Confluent.Kafka;
+using IotRealtime.Bridges.Feed;
+using IotRealtime.Broker.Engine;
+using IotRealtime.Broker.Kafka;
+
+namespace IotRealtime.Bridges.Tests.History;
+
+/// <summary>
+/// <see cref="KafkaHistory"/> over librdkafka's mock cluster, with records in the broker forwarder's format on one
+/// single-partition topic (Kafka orders only within a partition). The mock cluster keeps 5 MiB per partition and drops
+/// the oldest record batches beyond that; the harness pads each record (a header the history ignores) so that exactly
+/// <c>messagesPerTopic</c> of them fit, which is how eviction happens here.
+/// </summary>
+public sealed class KafkaHistoryContractTests : HistorySourceContract
+{
+    const string Topic = "history";
+
+    /// <summary>What the mock cluster holds per partition before it drops the oldest batch (rdkafka_mock.c: max_size).</summary>
+    const int MockPartitionBytes = 5 * 1024 * 1024;
+
+    protected override async Task<IHistoryHarness> CreateAsync(int messagesPerTopic)
+    {
+        var kafka = KafkaMockCluster.Start();
+        try
+        {
+            kafka.CreateTopic(Topic);
+            // n + 1 padded records exceed the partition's bytes, n do not
+            var padding = (int)(MockPartitionBytes / (messagesPerTopic + 0.5));
+            var producer = new ProducerBuilder<byte[]?, byte[]>(new ProducerConfig
+            {
+                BootstrapServers = kafka.BootstrapServers,
+                LingerMs = 0,
+                Acks = Acks.All,
+                MessageMaxBytes = 2 * MockPartitionBytes,
+            }).SetLogHandler((_, _) => { }).Build();
+            var history = new KafkaHistory(new KafkaReplayer(kafka.BootstrapServers) { RequestTimeout = Timeouts.Default }, [Topic]);
+            return new Harness(kafka, producer, history, new byte[padding]);
+        }
+        catch
+        {
+            await kafka.DisposeAsync();
+            throw;
+        }
+    }
+
+    sealed class Harness(KafkaMockCluster kafka, IProducer<byte[]?, byte[]> producer, KafkaHistory history, byte[] padding) : IHistoryHarness
+    {
+        public Task<HistoryRead> ReadAsync(IReadOnlyList<string> filters, HistoryStart start) => history.ReadAsync(filters, start);
+
+        public async Task<string> AppendAsync(string topic, string payload)
+        {
+            // the record the broker's forwarder writes for this publish, one batch per record (awaited one at a time)
+            var record = KafkaRecordFormat.Encode(new MqttMessage
+            {
+                Topic = topic,
+                Payload = Encoding.UTF8.GetBytes(payload),
+                QoS = MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce,
+                PublisherClientId = "history-contract",
+                ReceivedAt = DateTimeOffset.UtcNow,
+            }, KafkaKeySource.ClientId);
+            record.Headers.Add("x-padding", padding);
+            var delivered = await producer.ProduceAsync(Topic, record).WaitAsync(Timeouts.Default);
+            Assert.Equal(PersistenceStatus.Persisted, delivered.Status);
+            // its position is the id the history gives it: the newest message on its topic
+            var read = await history.ReadAsync([topic], HistoryStart.Earliest);
+            var last = read.Messages[^1];
+            Assert.Equal(payload, Encoding.UTF8.GetString(last.Payload.Span));
+            return last.Id;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            producer.Dispose();
+            await kafka.DisposeAsync();
+        }
+    }
+}
