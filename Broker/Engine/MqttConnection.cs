@@ -105,8 +105,15 @@ internal sealed partial class MqttConnection
             {
                 await DrainInputBrieflyAsync().ConfigureAwait(false);
             }
-            await _transport.Input.CompleteAsync().ConfigureAwait(false);
-            await _transport.Output.CompleteAsync().ConfigureAwait(false);
+            try
+            {
+                await _transport.Input.CompleteAsync().ConfigureAwait(false);
+                await _transport.Output.CompleteAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+            {
+                // a transport that fails while closing (a broken pipe) must not keep the session online
+            }
             _broker.OnConnectionClosed(this, _cleanDisconnect);
             _broker.ConnectionEnded(this);
         }

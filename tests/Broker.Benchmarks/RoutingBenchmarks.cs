@@ -66,7 +66,7 @@ public class RoutingBenchmarks
         _broker.Route(_message);
         foreach (var session in _sessions)
         {
-            session.Pending.Clear();
+            session.ClearPending();
         }
     }
 }

@@ -22,11 +22,13 @@ public sealed class EngineServer : IAsyncDisposable
     readonly List<Task> _connections = new();
     readonly Task _acceptLoop;
     readonly ErrorLog _errors;
+    readonly ReadinessLoop _readiness;
 
-    EngineServer(MqttBroker broker, ErrorLog errors)
+    EngineServer(MqttBroker broker, ErrorLog errors, ILoggerFactory loggers)
     {
         Broker = broker;
         _errors = errors;
+        _readiness = new ReadinessLoop(loggers.CreateLogger<ReadinessLoop>());
         _listener = new TcpListener(IPAddress.Loopback, 0);
         _listener.Start();
         _acceptLoop = AcceptLoopAsync();
@@ -39,16 +41,17 @@ public sealed class EngineServer : IAsyncDisposable
         IMqttAuthenticator? authenticator = null, IBrokerStore? store = null)
     {
         var errors = new ErrorLog();
+        var loggers = new LoggerFactory([errors]);
         var broker = new MqttBroker(
             options ?? new BrokerOptions { SysInterval = 0 },
             authenticator ?? new AllowAllAuthenticator(),
             authorizer ?? new AllowAllAuthorizer(),
             sinks ?? [],
             TimeProvider.System,
-            new LoggerFactory([errors]),
+            loggers,
             store: store);
         broker.Start();
-        return new EngineServer(broker, errors);
+        return new EngineServer(broker, errors, loggers);
     }
 
     async Task AcceptLoopAsync()
@@ -76,7 +79,7 @@ public sealed class EngineServer : IAsyncDisposable
     async Task ServeAsync(Socket socket)
     {
         // the broker's own socket transport (Listeners:MqttTransport=Sockets, the default) hands the engine these pipes
-        var pipe = new SocketDuplexPipe(new SocketPipeReader(socket), new SocketPipeWriter(socket));
+        var pipe = new SocketDuplexPipe(new SocketPipeReader(socket, _readiness), new SocketPipeWriter(socket));
         var info = new ConnectionInfo("tcp", socket.RemoteEndPoint, socket.LocalEndPoint, false, null);
         try
         {
@@ -115,6 +118,7 @@ public sealed class EngineServer : IAsyncDisposable
         }
         await Task.WhenAll(running).WaitAsync(TimeSpan.FromSeconds(10));
         await Broker.DisposeAsync();
+        _readiness.Dispose();
         if (_errors.Entries.Count > 0)
         {
             throw new Xunit.Sdk.XunitException($"The engine failed {_errors.Entries.Count} time(s):{Environment.NewLine}{string.Join(Environment.NewLine, _errors.Entries)}");
