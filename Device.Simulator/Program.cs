@@ -3,6 +3,7 @@ using IotRealtime.Device.Simulator.Scenarios;
 using IotRealtime.Device.Simulator.Scenarios.Bench;
 using IotRealtime.Device.Simulator.Scenarios.FanIn;
 using IotRealtime.Device.Simulator.Scenarios.Fleet;
+using IotRealtime.Device.Simulator.Scenarios.Soak;
 
 // The fleet model has options of its own (iotrealtime-sim run --help).
 if (FleetCommand.Handles(args))
@@ -31,5 +32,6 @@ return options.Scenario switch
     "idle" or "connect" => await new IdleScenario(options, TimeProvider.System, Console.Out).RunAsync(stop.Token),
     "fanin" => await new FanInScenario(options, TimeProvider.System, Console.Out).RunAsync(stop.Token),
     "fanout" or "p2p" or "shared" or "latency" => await new BenchScenario(options, TimeProvider.System, Console.Out).RunAsync(stop.Token),
+    "soak" => await new SoakScenario(options, TimeProvider.System, Console.Out).RunAsync(stop.Token),
     _ => throw new InvalidOperationException($"scenario '{options.Scenario}' passed validation but has no runner"),
 };

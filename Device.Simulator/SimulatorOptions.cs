@@ -10,7 +10,7 @@ namespace IotRealtime.Device.Simulator;
 /// </summary>
 public sealed class SimulatorOptions
 {
-    public static readonly string[] Scenarios = ["idle", "connect", "fanin", "fanout", "p2p", "shared", "latency"];
+    public static readonly string[] Scenarios = ["idle", "connect", "fanin", "fanout", "p2p", "shared", "latency", "soak"];
 
     public const string Usage = """
         usage: iotrealtime-sim idle [options]
@@ -45,6 +45,9 @@ public sealed class SimulatorOptions
           --payload BYTES            payload size, at least 20 (default 100)
           --messages N               messages to publish in total, at most (default 200000)
           --inflight N               published but not yet received, at most (default 1000)
+          --ahead N                  instead of --inflight: each publisher at most N messages past the newest of its
+                                     own the subscriber has had; a message passed over by a later one counts as
+                                     settled, so QoS 0 loss shows as loss, not as a slower loop (default 0 = off)
           --duration SECONDS         stop publishing after this long, at most (default 30)
           --subscriber-session clean|persistent
                                      clean session, or clean session 0 so a durable broker stores each
@@ -69,6 +72,21 @@ public sealed class SimulatorOptions
           --inflight, --duration, --stall-timeout   as for fanin
           --subscribers N            subscribers (fanout) or group members (shared) (default 100)
           --rate N                   latency: messages per second in total (default 1000)
+
+        usage: iotrealtime-sim soak [options]
+
+        For scripts/soak.sh, which kills and restarts the broker meanwhile. --publishers persistent-session publishers
+        (even ids QoS 1, odd ids QoS 2) to soak/<id> at --rate msg/s in all, one persistent subscriber on soak/# at
+        QoS 2; every client reconnects after any loss of its connection and sends again what the spec says it must
+        (unacknowledged PUBLISH with DUP, PUBREL). Reports acknowledged messages (PUBACK/PUBCOMP) the subscriber never
+        received, QoS 2 duplicates, sessions the broker forgot, and exits 1 unless all are zero.
+
+          --host, --port, --connect-timeout, --json, --publishers, --payload, --duration   as above
+          --rate N                   messages per second in all (default 1000)
+          --inflight N               unacknowledged messages per publisher, at most
+          --churn-rate N             short-lived connections per second beside the load (default 0)
+          --client-kill-every SECONDS   reset one client's connection (no DISCONNECT) this often; every fifth is
+                                     the subscriber (default 0 = never)
         """;
 
     public string Scenario { get; set; } = "idle";
@@ -103,6 +121,15 @@ public sealed class SimulatorOptions
     /// not overload. Below 65,536 so that one publisher never runs out of packet ids.
     /// </summary>
     public int Inflight { get; set; } = 1000;
+
+    /// <summary>0 = the shared closed loop of <see cref="Inflight"/>; otherwise a window per publisher (fanin only).</summary>
+    public int Ahead { get; set; }
+
+    /// <summary>soak: short-lived connections per second beside the load; 0 = none.</summary>
+    public int ChurnRate { get; set; }
+
+    /// <summary>soak: seconds between client connection resets; 0 = none.</summary>
+    public int ClientKillEverySeconds { get; set; }
 
     public int DurationSeconds { get; set; } = 30;
     public bool PersistentSubscriber { get; set; }
@@ -179,6 +206,9 @@ public sealed class SimulatorOptions
             case "--payload": return OptionParsing.TryInt(name, value, v => PayloadBytes = v, out error);
             case "--messages": return OptionParsing.TryInt(name, value, v => Messages = v, out error);
             case "--inflight": return OptionParsing.TryInt(name, value, v => Inflight = v, out error);
+            case "--ahead": return OptionParsing.TryInt(name, value, v => Ahead = v, out error);
+            case "--churn-rate": return OptionParsing.TryInt(name, value, v => ChurnRate = v, out error);
+            case "--client-kill-every": return OptionParsing.TryInt(name, value, v => ClientKillEverySeconds = v, out error);
             case "--duration": return OptionParsing.TryInt(name, value, v => DurationSeconds = v, out error);
             case "--stall-timeout": return OptionParsing.TryInt(name, value, v => StallTimeoutSeconds = v, out error);
             case "--subscribers": return OptionParsing.TryInt(name, value, v => Subscribers = v, out error);
@@ -217,6 +247,13 @@ public sealed class SimulatorOptions
             yield return $"--payload must be between {FanInPayload.HeaderLength} (publisher id, sequence, timestamp) and 1048576 bytes (was {PayloadBytes})";
         if (Messages < 1) yield return $"--messages must be at least 1 (was {Messages})";
         if (Inflight is < 1 or > 65_000) yield return $"--inflight must be between 1 and 65000 (was {Inflight})";
+        // Below 65,536 for the same reason as --inflight: a publisher never runs out of packet ids.
+        if (Ahead is < 0 or > 65_000) yield return $"--ahead must be between 0 (off) and 65000 (was {Ahead})";
+        if (Ahead > 0 && Scenario != "fanin") yield return $"--ahead applies to the fanin scenario only (was given to {Scenario})";
+        if (ChurnRate is < 0 or > 20_000) yield return $"--churn-rate must be between 0 (none) and 20000 connections per second (was {ChurnRate})";
+        if (ClientKillEverySeconds is < 0 or > 86_400) yield return $"--client-kill-every must be between 0 (never) and 86400 seconds (was {ClientKillEverySeconds})";
+        if ((ChurnRate > 0 || ClientKillEverySeconds > 0) && Scenario != "soak") yield return $"--churn-rate and --client-kill-every apply to the soak scenario only (was given to {Scenario})";
+        if (Scenario == "soak" && Rate > 100_000) yield return $"--rate for soak must be at most 100000 messages per second (was {Rate})";
         if (DurationSeconds is < 1 or > 86_400) yield return $"--duration must be between 1 and 86400 seconds (was {DurationSeconds})";
         if (Subscribers is < 1 or > 10_000) yield return $"--subscribers must be between 1 and 10000 (was {Subscribers})";
         if (StallTimeoutSeconds < 1) yield return $"--stall-timeout must be at least 1 second (was {StallTimeoutSeconds})";

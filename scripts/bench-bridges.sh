@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bridges figures: broker RSS per idle SSE stream and per idle WebSocket, and events/s fanned out to many SSE streams.
-#   scripts/bench-bridges.sh [--idle N] [--streams N] [--shards N] [--rates "20 50 100"] [--duration S] [--out FILE]
+#   scripts/bench-bridges.sh [--idle N] [--streams N] [--shards N] [--rates "20 50 100"] [--duration S] [--allow-dirty]
 # The broker runs with the bridges in-process (Store:Durability=None, SysInterval=0) on free loopback ports; clients
 # are Python asyncio processes (raw HTTP/1.1, WebSocket and MQTT, no libraries), sharded over processes and source
 # addresses 127.0.0.2+ so no process nears the 20,000 open-file limit and no source address runs out of ports.
@@ -9,19 +9,20 @@
 #   fanout: --streams SSE streams on bench/#, one MQTT publisher at each rate (msg/s, QoS 0, ~60-byte payload) for
 #           --duration s; events/s = what the server counted sent (iotrealtime_bridges_events_sent_total) over the time
 #           it took, and the share the Python clients had read by then (they, not the server, are the slower side here).
-# Results go to docs/benchmarks/bridges-<date>.txt (or --out FILE). Every step is bounded in time; processes stop by PID.
+# Results go to docs/benchmarks/bridges-<UTC date and time>.txt, a new file per run; a tree with uncommitted changes is
+# refused unless --allow-dirty. Every step is bounded in time; processes stop by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 bench_name=bench-bridges
 . "$root/scripts/lib/bench-common.sh"
+bench_args "$@"
 
 idle=5000
 streams=10000
 shards=4
 rates="20 50 100"
 duration=10
-out=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --idle) idle=$2; shift 2 ;;
@@ -29,15 +30,16 @@ while [[ $# -gt 0 ]]; do
         --shards) shards=$2; shift 2 ;;
         --rates) rates=$2; shift 2 ;;
         --duration) duration=$2; shift 2 ;;
-        --out) out=$2; shift 2 ;;
-        -h|--help) sed -n 2,12p "$0"; exit 0 ;;
-        *) echo "bench-bridges: unknown option '$1' (accepted: --idle, --streams, --shards, --rates, --duration, --out)" >&2; exit 2 ;;
+        --allow-dirty) shift ;;
+        -h|--help) sed -n 2,13p "$0"; exit 0 ;;
+        *) echo "bench-bridges: unknown option '$1' (accepted: --idle, --streams, --shards, --rates, --duration, --allow-dirty)" >&2; exit 2 ;;
     esac
 done
 for n in idle streams shards duration; do bench_require_positive "$n" "${!n}"; done
 for r in $rates; do bench_require_positive rates "$r"; done
 (( streams / shards < 18000 && idle < 18000 )) || { echo "bench-bridges: keep --idle and --streams/--shards under 18000 (open-file limit 20000 per process)" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "bench-bridges: python3 is required for the clients" >&2; exit 1; }
+bench_check_tree
 bench_limit_open_files 20000
 echo "open-file limit for started processes: $(ulimit -n)"
 
@@ -46,6 +48,7 @@ echo "== build (Release)"
 dotnet build Broker/Host -c Release -o "$root/artifacts/bench/broker" --nologo -v q >"$work/build-broker.log" 2>&1 \
     || { tail -30 "$work/build-broker.log"; echo "bench-bridges: broker build failed" >&2; exit 1; }
 broker_dll=$root/artifacts/bench/broker/iotrealtime-broker.dll
+bench_results bridges
 
 cat >"$work/client.py" <<'PY'
 # Bridges load client: idle SSE/WebSocket streams, an SSE fan-out counter, and a QoS 0 MQTT publisher. asyncio only.
@@ -279,19 +282,14 @@ done
 stop_clients
 stop_pid "$broker_pid"
 
-if [[ -z $out ]]; then
-    mkdir -p "$root/docs/benchmarks"
-    out=$root/docs/benchmarks/bridges-$(date -u +%Y-%m-%d).txt
-fi
+out=$bench_out
 {
-    echo "# Bridges: memory per idle stream, SSE fan-out ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
-    echo "# command: scripts/bench-bridges.sh --idle $idle --streams $streams --shards $shards --rates \"$rates\" --duration $duration"
-    echo "# commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Broker Bridges || echo ' (with uncommitted changes)')"
-    echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), load average at end $(cut -d' ' -f1-3 /proc/loadavg), .NET $(dotnet --version)"
+    bench_header "Bridges: memory per idle stream, SSE fan-out"
     echo "# broker: iotrealtime-broker with bridges in-process, Store:Durability=None, SysInterval=0; clients: python3 asyncio, HTTP/1.1, sources 127.0.0.2+"
     echo
     cat "$results"
 } >"$out"
+bench_finish
 echo
 cat "$out"
 echo "written to ${out#"$root"/}; logs in $work"

@@ -6,7 +6,10 @@
 # (curl on one keep-alive connection, each request a different device), p50/p99/max reported.
 #
 #   scripts/bench-history.sh [--devices 100] [--metrics 5] [--points 20000] [--interval 130] [--requests 50]
-#                            [--warmup 10] [--covering-indexes] [--out docs/benchmarks/telemetry-history.txt]
+#                            [--warmup 10] [--covering-indexes] [--allow-dirty]
+#
+# Results go to docs/benchmarks/telemetry-history-<UTC date and time>.txt, a new file per run; a tree with uncommitted
+# changes is refused unless --allow-dirty.
 #
 # --covering-indexes is an experiment: it adds (device, metric, bucket) INCLUDE (min, max, sum, count, last, last_time)
 # indexes to both roll-ups (not part of the sink's schema) so history reads them with index-only scans.
@@ -20,8 +23,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bench_name=bench-history
 . "$root/scripts/lib/bench-common.sh"
+bench_args "$@"
 
-devices=100 metrics=5 points=20000 interval=130 requests=50 warmup=10 covering=0 out=docs/benchmarks/telemetry-history.txt
+devices=100 metrics=5 points=20000 interval=130 requests=50 warmup=10 covering=0
 while [[ $# -gt 0 ]]; do
     case $1 in
         --devices) devices=$2; shift 2 ;;
@@ -31,8 +35,8 @@ while [[ $# -gt 0 ]]; do
         --requests) requests=$2; shift 2 ;;
         --warmup) warmup=$2; shift 2 ;;
         --covering-indexes) covering=1; shift ;;
-        --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --allow-dirty) shift ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "$bench_name: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -43,11 +47,13 @@ for option in devices metrics points interval requests warmup; do bench_require_
 pgbin=/usr/lib/postgresql/15/bin
 [[ -x $pgbin/initdb ]] || { echo "$bench_name: PostgreSQL 15 is missing ($pgbin); install postgresql-15" >&2; exit 1; }
 command -v curl >/dev/null || { echo "$bench_name: curl is missing" >&2; exit 1; }
+bench_check_tree
 
 bench_init_work bench-history
 pgdata=$work/pg/data
 cleanup() {
-    bench_cleanup
+    local rc=$?
+    (exit "$rc"); bench_cleanup
     if [[ -f $pgdata/postmaster.pid ]]; then as_postgres "$pgbin/pg_ctl" stop -w -t 60 -m fast -D "$pgdata" >/dev/null 2>&1 || true; fi
     rm -rf "$work"
 }
@@ -64,6 +70,7 @@ seconds_since() { echo "$(( $(date +%s%N) - $1 ))" | awk '{ printf "%.1f", $1 / 
 echo "== build (Release)"
 dotnet build Telemetry/Service -c Release -o "$root/artifacts/bench/telemetry" --nologo -v q >"$work/build.log" 2>&1 \
     || { tail -30 "$work/build.log"; echo "$bench_name: telemetry build failed" >&2; exit 1; }
+bench_results telemetry-history
 
 echo "== PostgreSQL cluster"
 as_postgres "$pgbin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C --no-sync >"$work/initdb.log" 2>&1 \
@@ -193,10 +200,8 @@ for chart in "${charts[@]}"; do
 done
 
 {
-    echo "# scripts/bench-history.sh --devices $devices --metrics $metrics --points $points --interval $interval --requests $requests --warmup $warmup$( (( covering )) && echo ' --covering-indexes')"
-    echo "# commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Telemetry scripts/bench-history.sh || echo ' (with uncommitted changes)')"
-    echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), .NET $(dotnet --version), $("$pgbin/postgres" --version)"
-    echo "# date: $(date -u +%FT%TZ); load average (1/5/15 min) before the timing: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    bench_header "History API: 1-, 7- and 30-day charts over PostgreSQL"
+    echo "# $("$pgbin/postgres" --version); load average (1/5/15 min) before the timing: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "# data: $raw_rows readings ($devices devices x $metrics metrics x $points points, one per $interval s per series, $(iso "$start_epoch") .. $(iso "$end_epoch")),"
     echo "#       loaded in ${load_seconds} s with generate_series in time order into daily partitions; roll-ups filled in ${rollup_seconds} s; VACUUM ANALYZE ${vacuum_seconds} s"
     echo "# tables: telemetry_readings $raw_rows rows, $raw_size; telemetry_rollup_1m $minute_rows rows, $minute_size; telemetry_rollup_1h $hour_rows rows, $hour_size"
@@ -205,7 +210,7 @@ done
     echo
     printf '%-11s %8s %10s %8s %9s | %7s %7s %7s %7s | %s\n' chart range_s step_s buckets readings p50_ms p99_ms max_ms mean_ms "read from"
     printf '%s\n' "${results[@]}"
-} | tee "$work/result.txt"
-mkdir -p "$(dirname "$out")"
-cp "$work/result.txt" "$out"
-echo "== written to $out"
+} >"$bench_out"
+bench_finish
+cat "$bench_out"
+echo "== written to ${bench_out#"$root"/}"

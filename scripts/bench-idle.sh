@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Broker RSS per idle MQTT connection: ours next to Eclipse Mosquitto, interleaved in one run.
-#   scripts/bench-idle.sh [--runs N] [--connections N] [--rate N] [--brokers "ours mosquitto"] [--out FILE]
+#   scripts/bench-idle.sh [--runs N] [--connections N] [--rate N] [--brokers "ours mosquitto"] [--allow-dirty]
 # Each run: start the broker on a free loopback port, read VmRSS (baseline), open N idle connections with
 # iotrealtime-sim, wait until VmRSS is stable, read it again; KB per connection = (loaded - baseline) / held.
-# Results go to docs/benchmarks/idle-<date>.txt (or --out FILE, as scripts/bench.sh uses it). Every step is bounded in time; processes are stopped by PID.
+# Results go to docs/benchmarks/idle-<UTC date and time>.txt, a new file per run (scripts/bench.sh passes --out FILE, a
+# path outside docs/benchmarks/, and puts them in its own results). A tree with uncommitted changes is refused unless
+# --allow-dirty. Every step is bounded in time; processes are stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 bench_name=bench-idle
 . "$root/scripts/lib/bench-common.sh"
+bench_args "$@"
 
 runs=2
 connections=15000
@@ -22,8 +25,9 @@ while [[ $# -gt 0 ]]; do
         --rate) rate=$2; shift 2 ;;
         --brokers) brokers=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n 2,5p "$0"; exit 0 ;;
-        *) echo "bench-idle: unknown option '$1' (accepted: --runs, --connections, --rate, --brokers, --out)" >&2; exit 2 ;;
+        --allow-dirty) shift ;;
+        -h|--help) sed -n 2,8p "$0"; exit 0 ;;
+        *) echo "bench-idle: unknown option '$1' (accepted: --runs, --connections, --rate, --brokers, --allow-dirty)" >&2; exit 2 ;;
     esac
 done
 for n in runs connections rate; do
@@ -32,6 +36,11 @@ done
 for b in $brokers; do
     [[ $b == ours || $b == mosquitto ]] || { echo "bench-idle: --brokers takes 'ours' and/or 'mosquitto' (was '$b')" >&2; exit 2; }
 done
+if [[ -n $out && $(realpath -m "$out") == "$root/docs/benchmarks/"* ]]; then
+    echo "bench-idle: --out is for scripts/bench.sh's work files; results under docs/benchmarks/ get a name of their own" >&2
+    exit 2
+fi
+bench_check_tree
 
 # Both the broker and the simulator hold one descriptor per connection plus their own.
 need_files=$((connections + 100))
@@ -45,6 +54,10 @@ echo "open-file limit for started processes: $(ulimit -n)"
 
 bench_init_work bench-idle
 bench_build
+if [[ -z $out ]]; then
+    bench_results idle
+    out=$bench_out
+fi
 
 if [[ $brokers == *mosquitto* ]]; then
     bench_ensure_mosquitto
@@ -122,15 +135,9 @@ for run in $(seq 1 "$runs"); do
     done
 done
 
-if [[ -z $out ]]; then
-    mkdir -p "$root/docs/benchmarks"
-    out=$root/docs/benchmarks/idle-$(date -u +%Y-%m-%d).txt
-fi
 {
-    echo "# Broker RSS per idle connection ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
-    echo "# command: scripts/bench-idle.sh --runs $runs --connections $connections --rate $rate --brokers \"$brokers\""
-    echo "# commit: $(bench_commit)"
-    echo "# machine: $(bench_machine)"
+    bench_header "Broker RSS per idle connection"
+    echo "# ours: --Broker:SysInterval=0; mosquitto: ${bench_mosquitto_base[*]}, max_connections -1"
     echo "# simulator: iotrealtime-sim idle, MQTT 3.1.1 clean session, keep-alive 300 s, sources 127.0.0.2+"
     echo
     printf '%-4s %-10s %8s %14s %12s %10s\n' run broker held baseline_MB loaded_MB KB/conn
@@ -147,6 +154,7 @@ fi
         echo "ratio ours/mosquitto: $(awk -v a="$ours" -v b="$mosq" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }')"
     fi
 } >"$out"
+bench_finish
 echo
 cat "$out"
 echo

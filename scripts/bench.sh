@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark suite: every row of the broker's targets, ours next to Eclipse Mosquitto, interleaved in one run.
-#   scripts/bench.sh [--runs N] [--scenarios "idle fanin0 fanout fanin1 latency connect"] [--duration S]
+#   scripts/bench.sh [--runs N] [--scenarios "idle fanin0 fanout fanin1 latency connect burst0 fleet1"] [--duration S]
+#                    [--fleet-duration S] [--allow-dirty]
 # Scenarios (iotrealtime-sim, MQTT 3.1.1, 100 B payloads, closed loops unless said otherwise):
 #   idle     scripts/bench-idle.sh: broker RSS per idle connection, 15,000 held
 #   fanin0   QoS 0 fan-in, 50 publishers -> 1 subscriber, <= 1000 in flight (also: broker CPU s per million QoS 0 msgs)
@@ -8,47 +9,56 @@
 #   fanin1   QoS 1 fan-in, 50 publishers -> 1 subscriber, <= 500 in flight
 #   latency  QoS 1 end-to-end latency, open loop at 5,000 msg/s from 5 publishers to 1 subscriber
 #   connect  connect storm: 15,000 connections at 1,000/s, connect latency
+#   burst0   QoS 0 burst, 50 publishers -> 1 subscriber, each publisher up to 1,000 messages ahead of the newest of its
+#            own the subscriber has had (a lost message does not hold the window); sent, received, lost (%)
+#   fleet1   QoS 1 fleet with churn: 2,000 devices (MQTT client library) publishing QoS 1 at 3,900 msg/s in all, one
+#            backend subscriber on devices/+/telemetry, 500 short-lived connections per second beside them, for
+#            --fleet-duration s (default 100); lost, duplicated, end-to-end p50/p90/p99, broker RSS every 5 s
 #   p2p      QoS 1, 50 publisher/subscriber pairs, <= 1000 in flight (not in the default list)
 #   shared   QoS 1, 50 publishers -> $share/g/bench/# with 10 consumers, <= 1000 in flight (not in the default list)
 # Each run, each scenario, ours then mosquitto: start the broker on a free loopback port (ours: Store:Durability=None,
-# Broker:SysInterval=0, fresh data dir; mosquitto: no inflight/queue limits), run the simulator, read the broker's
-# CPU time (utime+stime, /proc/PID/stat) before and after and its VmRSS after, stop it. Results go to
-# docs/benchmarks/suite-<date>.txt. Every step is bounded in time; processes are stopped by PID.
+# Broker:SysInterval=0, fresh data dir, its defaults otherwise; mosquitto: set_tcp_nodelay true, no inflight/queue
+# limits), run the simulator, read the broker's CPU time (utime+stime, /proc/PID/stat) before and after and its VmRSS
+# after, stop it. Results go to docs/benchmarks/suite-<UTC date and time>.txt, a new file per run; a tree with
+# uncommitted changes is refused unless --allow-dirty. Every step is bounded in time; processes are stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 bench_name=bench
 . "$root/scripts/lib/bench-common.sh"
+bench_args "$@"
 
 runs=3
-scenarios="idle fanin0 fanout fanin1 latency connect"
+scenarios="idle fanin0 fanout fanin1 latency connect burst0 fleet1"
 duration=10
+fleet_duration=100
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --runs) runs=$2; shift 2 ;;
         --scenarios) scenarios=$2; shift 2 ;;
         --duration) duration=$2; shift 2 ;;
-        -h|--help) sed -n 2,16p "$0"; exit 0 ;;
-        *) echo "bench: unknown option '$1' (accepted: --runs, --scenarios, --duration)" >&2; exit 2 ;;
+        --fleet-duration) fleet_duration=$2; shift 2 ;;
+        --allow-dirty) shift ;;
+        -h|--help) sed -n 2,26p "$0"; exit 0 ;;
+        *) echo "bench: unknown option '$1' (accepted: --runs, --scenarios, --duration, --fleet-duration, --allow-dirty)" >&2; exit 2 ;;
     esac
 done
-for n in runs duration; do
-    bench_require_positive "$n" "${!n}"
+for n in runs duration fleet_duration; do
+    bench_require_positive "${n//_/-}" "${!n}"
 done
 for s in $scenarios; do
-    [[ $s =~ ^(idle|fanin0|fanout|fanin1|latency|connect|p2p|shared)$ ]] \
-        || { echo "bench: --scenarios takes idle fanin0 fanout fanin1 latency connect p2p shared (was '$s')" >&2; exit 2; }
+    [[ $s =~ ^(idle|fanin0|fanout|fanin1|latency|connect|burst0|fleet1|p2p|shared)$ ]] \
+        || { echo "bench: --scenarios takes idle fanin0 fanout fanin1 latency connect burst0 fleet1 p2p shared (was '$s')" >&2; exit 2; }
 done
+bench_check_tree
 
 # At most 20,000 open files for every process started from here (15,000 connections need about 15,100).
 bench_limit_open_files 20000
 
 bench_init_work bench-suite
 bench_build
-# What was built, taken now: other work may commit while the suite runs.
-built="$(bench_commit), built $(date -u +%H:%M:%SZ)"
-
 bench_ensure_mosquitto
+bench_results suite
 
 start_broker() {
     local target=$1 port=$2 dir=$3
@@ -73,6 +83,9 @@ sim_args() {
         fanout) echo "fanout --subscribers 1000 --qos 0 --payload 100 --inflight 100 --messages 20000 --duration $d" ;;
         latency) echo "latency --publishers 5 --qos 1 --payload 100 --rate 5000 --messages $((5000 * d)) --duration $((d + 5))" ;;
         connect) echo "connect --connections 15000 --rate 1000 --hold 0 --keepalive 300 --connect-timeout 10" ;;
+        burst0) echo "fanin --publishers 50 --qos 0 --payload 100 --ahead 1000 --messages 20000000 --duration $d" ;;
+        # 3,900 msg/s from 2,000 devices: one publish per device every 2000/3900 s.
+        fleet1) echo "run --devices 2000 --interval 0.5128 --jitter 0.05 --qos 1 --payload-size 100 --verify --churn-rate 500 --connect-rate 1000 --duration $fleet_duration --no-progress" ;;
         p2p) echo "p2p --publishers 50 --qos 1 --payload 100 --inflight 1000 --messages 5000000 --duration $d" ;;
         shared) echo "shared --publishers 50 --subscribers 10 --qos 1 --payload 100 --inflight 1000 --messages 5000000 --duration $d" ;;
     esac
@@ -82,6 +95,8 @@ sim_args() {
 figure_row() {
     local scenario=$1 json=$2
     case $scenario in
+        burst0) jq -r '[.steady_messages_per_second, "msg/s", .received, .lost, .duplicates, (if .stalled then "stalled" elif .lost == 0 and .duplicates == 0 then "clean" else "lost \(.lost_percent) %" end)] | @tsv' "$json" ;;
+        fleet1) jq -r '[.end_to_end_latency.p90_ms, "ms e2e p90", .published, .lost, .duplicates, (if .lost == 0 and .duplicates == 0 and .connected == .devices then "clean" else "NOT CLEAN" end)] | @tsv' "$json" ;;
         fanin0|fanin1) jq -r '[.steady_messages_per_second, "msg/s", .received, .lost, .duplicates, (if .stalled then "stalled" elif (.lost == 0 and .duplicates == 0 and .received == .published) then "clean" else "NOT CLEAN" end)] | @tsv' "$json" ;;
         fanout|p2p|shared) jq -r '[.steady_deliveries_per_second, "deliveries/s", .deliveries, .lost, .duplicates, (if .stalled then "stalled" elif (.lost == 0 and .duplicates == 0 and .deliveries == .expected_deliveries) then "clean" else "NOT CLEAN" end)] | @tsv' "$json" ;;
         latency) jq -r '[.end_to_end_micros.p99, "us p99", .deliveries, .lost, .duplicates, (if .lost == 0 and .duplicates == 0 and .deliveries == .expected_deliveries then "clean" else "NOT CLEAN" end)] | @tsv' "$json" ;;
@@ -89,14 +104,28 @@ figure_row() {
     esac
 }
 
+# The loss columns of burst0 and fleet1 (published, received, lost, lost %, duplicates, e2e p50/p90/p99 ms, connects).
+loss_row() {
+    local scenario=$1 json=$2
+    case $scenario in
+        burst0) jq -r '[.published, .received, .lost, .lost_percent, .duplicates, .end_to_end_latency.p50_ms, .end_to_end_latency.p90_ms, .end_to_end_latency.p99_ms, "-"] | @tsv' "$json" ;;
+        fleet1) jq -r '[.published, .received, .lost, (if .published > 0 then (.lost * 100000 / .published | round / 1000) else 0 end), .duplicates, .end_to_end_latency.p50_ms, .end_to_end_latency.p90_ms, .end_to_end_latency.p99_ms,
+                        "devices \(.connected)/\(.devices), churn \(.churn_connected)/\(.churn_attempts) connected (p99 \(.churn_latency.p99_ms) ms)"] | @tsv' "$json" ;;
+    esac
+}
+
 if [[ " $scenarios " == *" idle "* ]]; then
     echo "== idle (scripts/bench-idle.sh --runs $runs)"
-    scripts/bench-idle.sh --runs "$runs" --out "$work/idle.txt" | grep -E '^(==|   held)' || true
+    scripts/bench-idle.sh --runs "$runs" --out "$work/idle.txt" $( ((bench_allow_dirty)) && echo --allow-dirty) | grep -E '^(==|   held)' || true
     [[ -s $work/idle.txt ]] || { echo "bench: bench-idle.sh wrote no results" >&2; exit 1; }
 fi
 
 results=$work/results.tsv
+losses=$work/losses.tsv
+rss_curves=$work/rss.tsv
 : >"$results"
+: >"$losses"
+: >"$rss_curves"
 for run in $(seq 1 "$runs"); do
     for scenario in $scenarios; do
         [[ $scenario == idle ]] && continue
@@ -104,6 +133,7 @@ for run in $(seq 1 "$runs"); do
             dir=$work/$run-$scenario-$target
             mkdir -p "$dir"
             port=$(free_port)
+            load=$(cut -d' ' -f1 /proc/loadavg)
             echo "== run $run, $scenario: $target on 127.0.0.1:$port (load average $(cut -d' ' -f1-3 /proc/loadavg))"
             broker_pid=$(start_broker "$target" "$port" "$dir")
             pids+=("$broker_pid")
@@ -111,11 +141,25 @@ for run in $(seq 1 "$runs"); do
             sleep 1
             cpu_before=$(cpu_ticks "$broker_pid")
             sim_rc=0
+            limit=$((duration + 90))
+            [[ $scenario == fleet1 ]] && limit=$((fleet_duration + 90))
+            sampler=
+            if [[ $scenario == fleet1 ]]; then
+                # Broker RSS every 5 s while the fleet runs (bounded by the run's time limit).
+                ( for ((t = 0; t <= limit; t += 5)); do kill -0 "$broker_pid" 2>/dev/null || break; echo "$t $(rss_kb "$broker_pid")"; sleep 5; done ) >"$dir/rss.txt" 2>/dev/null &
+                sampler=$!
+                pids+=("$sampler")
+            fi
             # shellcheck disable=SC2046 # the arguments are words on purpose
-            timeout $((duration + 90)) dotnet "$sim_dll" $(sim_args "$scenario") --host 127.0.0.1 --port "$port" \
+            timeout "$limit" dotnet "$sim_dll" $(sim_args "$scenario") --host 127.0.0.1 --port "$port" \
                 --json "$dir/sim.json" >"$dir/sim.log" 2>&1 || sim_rc=$?
             cpu_after=$(cpu_ticks "$broker_pid")
             rss=$(rss_kb "$broker_pid")
+            if [[ -n $sampler ]]; then
+                kill "$sampler" 2>/dev/null || true
+                wait "$sampler" 2>/dev/null || true
+                printf '%s\t%s\t%s\t%s\n' "$run" "$scenario" "$target" "$(awk '{ printf "%s%.0f", (NR > 1 ? " " : ""), $2 / 1024 }' "$dir/rss.txt")" >>"$rss_curves"
+            fi
             stop_pid "$broker_pid"
             grep -vE '^\[' "$dir/sim.log" | tail -8 | sed 's/^/    /'
             if [[ ! -s $dir/sim.json ]]; then
@@ -124,39 +168,52 @@ for run in $(seq 1 "$runs"); do
             fi
             row=$(figure_row "$scenario" "$dir/sim.json")
             cpu_s=$(awk -v t="$((cpu_after - cpu_before))" -v tps="$ticks_per_second" 'BEGIN { printf "%.2f", t / tps }')
-            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$scenario" "$target" "$row" "$rss" "$cpu_s" >>"$results"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$scenario" "$target" "$row" "$rss" "$cpu_s" "$load" >>"$results"
+            if [[ $scenario == burst0 || $scenario == fleet1 ]]; then
+                printf '%s\t%s\t%s\t%s\n' "$run" "$scenario" "$target" "$(loss_row "$scenario" "$dir/sim.json")" >>"$losses"
+            fi
             sleep 2 # let TIME_WAIT and the page cache settle between runs
         done
     done
 done
 
-out_dir=$root/docs/benchmarks
-mkdir -p "$out_dir"
-out=$out_dir/suite-$(date -u +%Y-%m-%d).txt
+out=$bench_out
 {
-    echo "# Benchmark suite, ours next to Mosquitto, interleaved ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
-    echo "# command: scripts/bench.sh --runs $runs --scenarios \"$scenarios\" --duration $duration"
-    echo "# commit: $built"
-    echo "# machine: $(bench_machine)"
-    echo "# ours: --Store:Durability=None --Broker:SysInterval=0, fresh data dir; mosquitto: max_inflight_messages 0, max_queued_messages 0"
+    bench_header "Benchmark suite, ours next to Mosquitto, interleaved"
+    echo "# ours: --Store:Durability=None --Broker:SysInterval=0, fresh data dir, defaults otherwise; mosquitto: ${bench_mosquitto_base[*]}, max_inflight_messages 0, max_queued_messages 0"
     echo "# rates: at the subscribers, 10-90 % of the deliveries; RSS: broker VmRSS after the run; cpu: broker utime+stime per million deliveries"
+    echo "#   (fleet1: per million messages published, the churn's connects included); load: 1-minute load average as each broker started"
     for s in $scenarios; do [[ $s == idle ]] || echo "#   $s: iotrealtime-sim $(sim_args "$s")"; done
     echo
     if [[ -s $work/idle.txt ]]; then
         grep -v '^#' "$work/idle.txt"
         echo
     fi
-    python3 - "$results" "$work/idle.txt" <<'PY'
+    python3 - "$results" "$work/idle.txt" "$losses" "$rss_curves" <<'PY'
 import os, statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-# run scenario target figure unit deliveries lost dup result rss_kb cpu_s
-print(f"{'run':<4} {'scenario':<8} {'broker':<10} {'figure':>12} {'unit':<13} {'deliveries':>11} {'lost':>5} {'dup':>4} {'RSS MB':>8} {'cpu s':>7} {'cpu s/M':>8}  result")
+losses = [l.rstrip("\n").split("\t") for l in open(sys.argv[3]) if l.strip()]
+curves = [l.rstrip("\n").split("\t") for l in open(sys.argv[4]) if l.strip()]
+# run scenario target figure unit deliveries lost dup result rss_kb cpu_s load
+print(f"{'run':<4} {'scenario':<8} {'broker':<10} {'figure':>12} {'unit':<13} {'deliveries':>11} {'lost':>8} {'dup':>4} {'RSS MB':>8} {'cpu s':>7} {'cpu s/M':>8} {'load':>5}  result")
 def cpu_per_m(r):
     d = float(r[5])
     return float(r[10]) / (d / 1e6) if d > 0 else float("nan")
 for r in rows:
-    print(f"{r[0]:<4} {r[1]:<8} {r[2]:<10} {float(r[3]):>12.1f} {r[4]:<13} {r[5]:>11} {r[6]:>5} {r[7]:>4} {int(r[9]) / 1024:>8.1f} {float(r[10]):>7.2f} {cpu_per_m(r):>8.2f}  {r[8]}")
+    print(f"{r[0]:<4} {r[1]:<8} {r[2]:<10} {float(r[3]):>12.1f} {r[4]:<13} {r[5]:>11} {r[6]:>8} {r[7]:>4} {int(r[9]) / 1024:>8.1f} {float(r[10]):>7.2f} {cpu_per_m(r):>8.2f} {r[11]:>5}  {r[8]}")
 print()
+if losses:
+    # run scenario target published received lost lost% dup p50 p90 p99 note
+    print("loss (burst0: QoS 0, fleet1: acknowledged QoS 1 at the backend subscriber), end-to-end latency in ms")
+    print(f"{'run':<4} {'scenario':<8} {'broker':<10} {'sent':>10} {'received':>10} {'lost':>9} {'lost %':>8} {'dup':>5} {'e2e p50':>9} {'e2e p90':>9} {'e2e p99':>9}  notes")
+    for r in losses:
+        print(f"{r[0]:<4} {r[1]:<8} {r[2]:<10} {r[3]:>10} {r[4]:>10} {r[5]:>9} {float(r[6]):>8.3f} {r[7]:>5} {float(r[8]):>9.1f} {float(r[9]):>9.1f} {float(r[10]):>9.1f}  {r[11] if r[11] != '-' else ''}")
+    print()
+if curves:
+    print("broker RSS over time (MB, every 5 s from the start of the load)")
+    for r in curves:
+        print(f"  run {r[0]} {r[1]} {r[2]:<10} {r[3]}")
+    print()
 med = {}
 print("medians (min-max) and ratio ours/mosquitto")
 for s in dict.fromkeys(r[1] for r in rows):
@@ -191,10 +248,17 @@ if g("connect"): target("connect p99, 15,000 at 1,000/s", g("connect"), g("conne
 print("targets (medians)")
 for name, o, m, unit, ratio, ok, goal in targets:
     print(f"  {name:<38} ours {o:>12.2f} {unit:<13} mosquitto {m:>12.2f}  ratio {ratio:>6.2f}  target {goal:<15} {'met' if ok else 'NOT met'}")
-closed = [r for r in rows if r[1] not in ("latency", "connect")]
+closed = [r for r in rows if r[1] not in ("latency", "connect", "burst0", "fleet1")]
 print(f"  zero loss in closed-loop runs: {sum(r[8] == 'clean' for r in closed)}/{len(closed)} clean")
+for s in ("burst0", "fleet1"):
+    for t in ("ours", "mosquitto"):
+        sel = [r for r in losses if r[1] == s and r[2] == t]
+        if sel:
+            pct = [float(r[6]) for r in sel]
+            print(f"  {s} {t:<10} lost {statistics.median(pct):.3f} % median ({min(pct):.3f}-{max(pct):.3f}), {sum(int(r[5]) == 0 and int(r[7]) == 0 for r in sel)}/{len(sel)} runs without loss or duplicates")
 PY
 } >"$out"
+bench_finish
 echo
 cat "$out"
 echo "written to ${out#"$root"/}; logs in $work"

@@ -6,7 +6,8 @@ namespace IotRealtime.Device.Simulator.Connections;
 /// <summary>Opens one socket and completes the MQTT CONNECT/CONNACK handshake on it, or says why not.</summary>
 public sealed class MqttConnector(IPEndPoint broker, TimeSpan timeout)
 {
-    public readonly record struct Result(Socket? Socket, string? Failure);
+    /// <param name="SessionPresent">The CONNACK's session-present flag (a persistent session the broker still held).</param>
+    public readonly record struct Result(Socket? Socket, string? Failure, bool SessionPresent = false);
 
     public async Task<Result> ConnectAsync(IPEndPoint? source, byte[] connectPacket, CancellationToken cancellationToken)
     {
@@ -31,7 +32,7 @@ public sealed class MqttConnector(IPEndPoint broker, TimeSpan timeout)
             var code = MqttWire.ConnAckReturnCode(connAck);
             if (code is null) return Fail(socket, "not a connack");
             if (code != 0) return Fail(socket, MqttWire.ConnAckReason(code.Value));
-            return new Result(socket, null);
+            return new Result(socket, null, (connAck[2] & 0x01) != 0);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {

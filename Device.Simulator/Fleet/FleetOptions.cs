@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using IotRealtime.Device.Simulator.Connections;
 
 namespace IotRealtime.Device.Simulator.Fleet;
 
@@ -50,6 +51,8 @@ public sealed class FleetOptions
           --duration SECONDS          length of the run (default 60)
           --messages-per-device N     stop a device after N messages (default 0 = until --duration)
           --verify                    one more client subscribes to the telemetry topics and counts lost/duplicated messages
+          --churn-rate N              beside the devices, N short-lived connections per second in all (MQTT 3.1.1 over
+                                      TCP: CONNECT, CONNACK, DISCONNECT, close), from 127.1.0.1-64 (default 0 = none)
           --processes K               run as K child processes of this one, each with its share of devices (default 1)
           --shard I/N                 this host runs shard I of N of the fleet (default 0/1)
           --source-base ADDRESS       first local source address (default 127.0.0.2; "none" lets the OS pick; TCP only)
@@ -90,6 +93,9 @@ public sealed class FleetOptions
     public double DurationSeconds { get; set; } = 60;
     public long MessagesPerDevice { get; set; }
     public bool Verify { get; set; }
+
+    /// <summary>Short-lived connections per second beside the fleet, over all processes; 0 = none.</summary>
+    public double ChurnRate { get; set; }
     public int Processes { get; set; } = 1;
     public ShardPlan Shard { get; set; } = ShardPlan.Whole;
     public IPAddress? SourceBase { get; set; } = IPAddress.Parse("127.0.0.2");
@@ -193,6 +199,7 @@ public sealed class FleetOptions
             case "--reconnect-max": return OptionParsing.TryNumber(name, value, v => ReconnectMaxSeconds = v, out error);
             case "--connect-timeout": return OptionParsing.TryNumber(name, value, v => ConnectTimeoutSeconds = v, out error);
             case "--duration": return OptionParsing.TryNumber(name, value, v => DurationSeconds = v, out error);
+            case "--churn-rate": return OptionParsing.TryNumber(name, value, v => ChurnRate = v, out error);
             case "--messages-per-device": return OptionParsing.TryInt(name, value, v => MessagesPerDevice = v, out error);
             case "--processes": return OptionParsing.TryInt(name, value, v => Processes = v, out error);
             case "--shard":
@@ -231,6 +238,10 @@ public sealed class FleetOptions
             yield return $"--reconnect-min must be above 0 and --reconnect-max at least as large (were {ReconnectMinSeconds} and {ReconnectMaxSeconds})";
         if (ConnectTimeoutSeconds <= 0) yield return $"--connect-timeout must be above 0 (was {ConnectTimeoutSeconds})";
         if (DurationSeconds is <= 0 or > 86_400) yield return $"--duration must be above 0 and at most 86400 seconds (was {DurationSeconds})";
+        if (ChurnRate is < 0 or > 20_000) yield return $"--churn-rate must be between 0 (none) and 20000 connections per second (was {ChurnRate})";
+        if (ChurnRate > 0 && (WebSocketUrl is not null || UsesTls)) yield return "--churn-rate churns plain MQTT over TCP; it does not go with --ws or --tls";
+        if (ChurnRate > 0 && !(IPAddress.TryParse(Host, out var churnHost) && IPAddress.IsLoopback(churnHost) && churnHost.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork))
+            yield return $"--churn-rate connects from {ConnectionChurn.FirstSource} and up, so --host must be an IPv4 loopback address (was '{Host}')";
         if (MessagesPerDevice < 0) yield return $"--messages-per-device must be 0 (no limit) or more (was {MessagesPerDevice})";
         if (Processes is < 1 or > 64) yield return $"--processes must be between 1 and 64 (was {Processes})";
         if (PerSource is < 1 or > 28_000) yield return $"--per-source must be between 1 and 28000 (was {PerSource})";

@@ -35,8 +35,14 @@ public sealed record FleetReport(
     FleetHistogram PublishAckHistogram,
     FleetHistogram EndToEndHistogram,
     IReadOnlyDictionary<string, int> Failures,
-    bool Cancelled)
+    bool Cancelled,
+    long ChurnAttempts = 0,
+    long ChurnConnected = 0,
+    FleetHistogram? ChurnHistogram = null)
 {
+    /// <summary>Connect latency of the short-lived churn connections (TCP connect to CONNACK).</summary>
+    public LatencyPercentiles ChurnLatency => LatencyPercentiles.From((ChurnHistogram ?? new FleetHistogram([])).ToHistogram());
+
     /// <summary>Devices that connected at least once, as a share of the devices asked for.</summary>
     public double ConnectSuccessPercent => Devices == 0 ? 0 : Math.Round(100.0 * Connected / Devices, 2);
 
@@ -51,12 +57,14 @@ public sealed record FleetReport(
         var connect = LatencyPercentiles.CreateHistogram();
         var ack = LatencyPercentiles.CreateHistogram();
         var e2e = LatencyPercentiles.CreateHistogram();
+        var churn = LatencyPercentiles.CreateHistogram();
         var failures = new Dictionary<string, int>();
         foreach (var p in parts)
         {
             p.ConnectHistogram.AddTo(connect);
             p.PublishAckHistogram.AddTo(ack);
             p.EndToEndHistogram.AddTo(e2e);
+            p.ChurnHistogram?.AddTo(churn);
             foreach (var (reason, count) in p.Failures) failures[reason] = failures.GetValueOrDefault(reason) + count;
         }
 
@@ -88,6 +96,9 @@ public sealed record FleetReport(
             EndToEndHistogram = FleetHistogram.From(e2e),
             Failures = failures,
             Cancelled = parts.Any(p => p.Cancelled),
+            ChurnAttempts = parts.Sum(p => p.ChurnAttempts),
+            ChurnConnected = parts.Sum(p => p.ChurnConnected),
+            ChurnHistogram = FleetHistogram.From(churn),
         };
     }
 
@@ -108,6 +119,8 @@ public sealed record FleetReport(
         output.WriteLine($"connect       {ConnectLatency}");
         output.WriteLine($"publish->ack  {PublishAckLatency}");
         output.WriteLine($"end-to-end    {EndToEndLatency}");
+        if (ChurnAttempts > 0)
+            output.WriteLine(string.Create(c, $"churn         {ChurnConnected} of {ChurnAttempts} short-lived connections connected; connect {ChurnLatency}"));
         foreach (var (reason, count) in Failures.OrderByDescending(f => f.Value)) output.WriteLine($"  {count,8}  {reason}");
         if (Cancelled) output.WriteLine("cancelled     yes (stopped by signal)");
         output.WriteLine($"result        {(Clean ? "clean" : "NOT CLEAN")}");

@@ -11,6 +11,7 @@ public sealed record FanInReport(
     int Qos,
     int PayloadBytes,
     int Inflight,
+    int Ahead,
     string SubscriberSession,
     int ConnectFailures,
     long Published,
@@ -33,15 +34,19 @@ public sealed record FanInReport(
     public bool Clean => ConnectFailures == 0 && !Stalled && Lost == 0 && Duplicates == 0 && Received == Published
                          && (Qos == 0 || Acked == Published);
 
+    /// <summary>Lost messages as a share of those published, in percent.</summary>
+    public double LostPercent => Published == 0 ? 0 : Math.Round(100.0 * Lost / Published, 3);
+
     public void WriteJson(string path) =>
         File.WriteAllText(path, JsonSerializer.Serialize(this, ReportJsonContext.Default.FanInReport) + Environment.NewLine);
 
     public void WriteText(TextWriter output)
     {
         var c = CultureInfo.InvariantCulture;
-        output.WriteLine(string.Create(c, $"scenario      {Scenario} against {Broker}: {Publishers} publishers -> 1 subscriber ({SubscriberSession} session), QoS {Qos}, {PayloadBytes} B, <= {Inflight} in flight"));
+        var loop = Ahead > 0 ? $"<= {Ahead} ahead per publisher" : $"<= {Inflight} in flight";
+        output.WriteLine(string.Create(c, $"scenario      {Scenario} against {Broker}: {Publishers} publishers -> 1 subscriber ({SubscriberSession} session), QoS {Qos}, {PayloadBytes} B, {loop}"));
         output.WriteLine(string.Create(c, $"published     {Published} in {PublishSeconds:F2} s (acked {Acked})"));
-        output.WriteLine(string.Create(c, $"received      {Received} (lost {Lost}, duplicated {Duplicates}, foreign {Foreign})"));
+        output.WriteLine(string.Create(c, $"received      {Received} (lost {Lost} = {LostPercent:F3} %, duplicated {Duplicates}, foreign {Foreign})"));
         output.WriteLine(string.Create(c, $"throughput    {SteadyMessagesPerSecond:F0} msg/s steady (10-90 %), {OverallMessagesPerSecond:F0} msg/s overall"));
         output.WriteLine($"publish->ack  {PublishAckLatency}");
         output.WriteLine($"end-to-end    {EndToEndLatency}");

@@ -7,4 +7,5 @@ namespace IotRealtime.Device.Simulator.Reports;
 [JsonSerializable(typeof(IdleReport))]
 [JsonSerializable(typeof(FanInReport))]
 [JsonSerializable(typeof(BenchReport))]
+[JsonSerializable(typeof(SoakReport))]
 internal sealed partial class ReportJsonContext : JsonSerializerContext;

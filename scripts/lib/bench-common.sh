@@ -1,7 +1,15 @@
-# Shell helpers shared by scripts/bench.sh, scripts/bench-idle.sh and scripts/bench-durability.sh.
+# Shell helpers shared by the benchmark scripts (scripts/bench*.sh, scripts/soak.sh, scripts/conformance.sh).
 # Source it after setting bench_name (the prefix of every message) and root (the repository root):
 #   bench_name=bench-idle; root=$PWD; . "$root/scripts/lib/bench-common.sh"
 # Every wait is bounded in time; processes are stopped by PID.
+#
+# What every script does with it, so that a reader can trust a results file:
+#   bench_args "$@"            first thing, before parsing: records the command line, notes --allow-dirty
+#   (parse options; accept --allow-dirty as a flag)
+#   bench_check_tree           refuses a tree with uncommitted changes unless --allow-dirty; records git describe
+#   bench_results KIND         reserves docs/benchmarks/KIND-<UTC date and time>.txt, a new file per run
+#   { bench_header "title"; ...; } >"$bench_out"   the results, headed by command, commit, machine, load averages
+#   bench_finish               marks the run complete (a run that stops early leaves a note saying so)
 
 # Exits 2 unless the value of option --NAME is a positive whole number.
 bench_require_positive() {
@@ -16,16 +24,90 @@ bench_limit_open_files() {
     ulimit -n "$([[ $hard == unlimited ]] && echo "$most" || echo "$((hard < most ? hard : most))")"
 }
 
+# Records the command line (shell-quoted, as it could be typed again) and whether --allow-dirty is among the arguments.
+bench_args() {
+    bench_command="scripts/$(basename "$0")"
+    local a
+    for a in "$@"; do bench_command+=" $(printf '%q' "$a")"; done
+    bench_allow_dirty=0
+    for a in "$@"; do [[ $a == --allow-dirty ]] && bench_allow_dirty=1; done
+    bench_load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+    bench_started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    return 0
+}
+
+# Sets bench_describe (git describe --always --dirty) and bench_changes (uncommitted changes, untracked files
+# included, except new results under docs/benchmarks/, which earlier runs leave for committing). With changes and
+# no --allow-dirty, exits 2 naming them: figures must come from code a reader can check out.
+bench_check_tree() {
+    bench_describe=$(git -C "$root" describe --always --dirty)
+    bench_changes=$(git -C "$root" status --porcelain --untracked-files=all | grep -vE '^\?\? docs/benchmarks/' || true)
+    [[ -z $bench_changes ]] && return 0
+    if (( bench_allow_dirty )); then
+        echo "$bench_name: WARNING: running on a tree with uncommitted changes (--allow-dirty); the results file says so" >&2
+        return 0
+    fi
+    echo "$bench_name: the working tree has uncommitted changes; commit them, or pass --allow-dirty (the results file will say so):" >&2
+    sed 's/^/    /' <<<"$bench_changes" >&2
+    exit 2
+}
+
+# Reserves a results file of its own for this run: docs/benchmarks/KIND-<UTC date>T<time>Z.txt (with -2, -3 ... if
+# that name is taken), never an earlier run's file. Sets bench_out. The file says the run is incomplete until
+# bench_finish; a run that stops early keeps that note and its exit code.
+bench_results() {
+    local kind=$1 stamp n=1 candidate
+    stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
+    mkdir -p "$root/docs/benchmarks"
+    candidate=$root/docs/benchmarks/$kind-$stamp.txt
+    while ! (set -o noclobber; printf '# %s run started %s; incomplete (the script did not finish)\n' "$bench_command" "$bench_started" >"$candidate") 2>/dev/null; do
+        n=$((n + 1))
+        (( n < 100 )) || { echo "$bench_name: cannot create a results file for $kind-$stamp" >&2; exit 1; }
+        candidate=$root/docs/benchmarks/$kind-$stamp-$n.txt
+    done
+    bench_out=$candidate
+    bench_finished=0
+}
+
+# The head of every results file: a loud warning for a dirty tree, then command, commit, machine, times and load averages.
+bench_header() {
+    local title=$1
+    if [[ -n ${bench_changes:-} ]]; then
+        echo "# !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+        echo "# !!! DIRTY TREE: run with --allow-dirty; these figures come from code with uncommitted changes:"
+        sed 's/^/# !!!   /' <<<"$bench_changes"
+        echo "# !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    fi
+    echo "# $title"
+    echo "# command: $bench_command"
+    echo "# commit: ${bench_describe:-unknown} (git describe --always --dirty, taken before the build)"
+    echo "# machine: $(bench_machine)"
+    echo "# started: $bench_started, load average (1/5/15 min) $bench_load_start"
+    echo "# ended:   $(date -u +%Y-%m-%dT%H:%M:%SZ), load average (1/5/15 min) $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+bench_finish() {
+    bench_finished=1
+}
+
 # Makes the work directory ($work, /tmp/$1.XXXXXX) and stops every PID in $pids when the script exits.
 bench_init_work() {
     work=$(mktemp -d "/tmp/$1.XXXXXX")
     pids=()
     trap bench_cleanup EXIT
+    # Ctrl-C and kill end the script through its EXIT trap, so what it started is stopped.
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
 }
 bench_cleanup() {
+    local rc=$?
     for pid in "${pids[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
+    if [[ -n ${bench_out:-} && ${bench_finished:-0} != 1 && -f $bench_out ]]; then
+        printf '# ended %s with exit code %s before the results were complete; logs were in %s\n' \
+            "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$rc" "${work:-?}" >>"$bench_out"
+    fi
 }
 
 # Builds the broker and the simulator (Release) into artifacts/bench; sets broker_dll and sim_dll.
@@ -93,12 +175,16 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 ticks_per_second=$(getconf CLK_TCK)
 
-# Starts mosquitto on 127.0.0.1:PORT with DIR/mosquitto.conf (the listener, anonymous access, then each further
+# The lines every mosquitto run here starts with (after its listener): anonymous access, and Nagle off on client
+# sockets as our broker has it (mosquitto's default leaves it on, which delays small writes such as PUBACKs).
+bench_mosquitto_base=("allow_anonymous true" "set_tcp_nodelay true")
+
+# Starts mosquitto on 127.0.0.1:PORT with DIR/mosquitto.conf (the listener, bench_mosquitto_base, then each further
 # argument as a line), logging to DIR/broker.log; prints its PID.
 bench_start_mosquitto() {
     local port=$1 dir=$2
     shift 2
-    { printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port"; for line in "$@"; do printf '%s\n' "$line"; done; } >"$dir/mosquitto.conf"
+    { printf 'listener %s 127.0.0.1\n' "$port"; for line in "${bench_mosquitto_base[@]}" "$@"; do printf '%s\n' "$line"; done; } >"$dir/mosquitto.conf"
     mosquitto -c "$dir/mosquitto.conf" >"$dir/broker.log" 2>&1 &
     echo $!
 }
@@ -116,9 +202,6 @@ bench_start_ours() {
 
 # The median of the numbers on stdin, two decimals ("n/a" when none).
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) printf "%.2f", a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-
-# The short commit, marked when the broker or the simulator has uncommitted changes.
-bench_commit() { echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Broker Device.Simulator || echo ' (with uncommitted changes)')"; }
 
 # Cores, memory, OS, .NET and mosquitto versions, for the "# machine:" line of a results file.
 bench_machine() {

@@ -60,4 +60,30 @@ public sealed class SimulatorOptionsTests
         Assert.False(SimulatorOptions.TryParse(["idle", "--source-base", "127.0.0.250", "--per-source", "100", "--connections", "1000"], out _, out var error));
         Assert.Contains("--source-base", error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Ahead_and_the_soak_options_are_parsed()
+    {
+        Assert.True(SimulatorOptions.TryParse(["fanin", "--qos", "0", "--ahead", "1000"], out var fanin, out var error), error);
+        Assert.Equal(1000, fanin.Ahead);
+
+        Assert.True(SimulatorOptions.TryParse(
+            ["soak", "--publishers", "4", "--rate", "200", "--inflight", "10", "--churn-rate", "20", "--client-kill-every", "5", "--duration", "9"],
+            out var soak, out error), error);
+        Assert.Equal(("soak", 4, 200, 10, 20, 5, 9), (soak.Scenario, soak.Publishers, soak.Rate, soak.Inflight, soak.ChurnRate, soak.ClientKillEverySeconds, soak.DurationSeconds));
+    }
+
+    [Theory]
+    [InlineData("fanin", "--ahead", "-1")]
+    [InlineData("fanin", "--ahead", "70000")]
+    [InlineData("fanout", "--ahead", "10")]
+    [InlineData("soak", "--churn-rate", "-1")]
+    [InlineData("soak", "--client-kill-every", "-5")]
+    [InlineData("fanin", "--churn-rate", "10")]
+    [InlineData("fanin", "--client-kill-every", "10")]
+    public void Ahead_and_the_soak_options_are_refused_out_of_range_or_scenario(string scenario, string option, string value)
+    {
+        Assert.False(SimulatorOptions.TryParse([scenario, option, value], out _, out var error));
+        Assert.Contains(option, error, StringComparison.Ordinal);
+    }
 }

@@ -72,7 +72,7 @@ public sealed class BenchScenario(SimulatorOptions options, TimeProvider time, T
             published => deliveries.Delivered < BenchReport.Expected(published, topology.DeliveriesPerMessage));
         Func<Task>? pacer = topology.OpenLoop ? () => Task.Run(() => OpenLoopPacer.RunAsync(flow, options.Rate, time, run.StopPublishing), CancellationToken.None) : null;
         var (stalled, publishSeconds, totalSeconds, sent, ackLatency) = await run.RunAsync(
-            publishers, topology.Publishers, flow, arrivals, subscriberLoops,
+            publishers, topology.Publishers, _ => flow, arrivals, subscriberLoops,
             () => { foreach (var subscriber in subscribers) subscriber.Disconnect(); }, pacer).ConfigureAwait(false);
 
         var endToEnd = LatencyPercentiles.CreateHistogram();

@@ -7,7 +7,8 @@ namespace IotRealtime.Device.Simulator.Scenarios.FanIn;
 /// <summary>
 /// <see cref="SimulatorOptions.Publishers"/> publishers send to <c>bench/&lt;id&gt;</c> and one subscriber on
 /// <c>bench/#</c> receives everything, in a closed loop of at most <see cref="SimulatorOptions.Inflight"/> messages on
-/// their way. Ends when <see cref="SimulatorOptions.Messages"/> have been published or
+/// their way, or with each publisher at most <see cref="SimulatorOptions.Ahead"/> messages past the newest of its own
+/// the subscriber has had (<see cref="FanInWindows"/>). Ends when <see cref="SimulatorOptions.Messages"/> have been published or
 /// <see cref="SimulatorOptions.DurationSeconds"/> have passed, then waits for what is still on its way.
 /// </summary>
 public sealed class FanInScenario(SimulatorOptions options, TimeProvider time, TextWriter output)
@@ -24,13 +25,16 @@ public sealed class FanInScenario(SimulatorOptions options, TimeProvider time, T
     {
         var broker = options.BrokerEndPoint;
         var session = options.PersistentSubscriber ? "persistent" : "clean";
+        var loop = options.Ahead > 0 ? $"<= {options.Ahead} ahead per publisher" : $"<= {options.Inflight} in flight";
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"fanin: {options.Publishers} publishers -> {FanInSubscriber.Filter} ({session} session) on {broker}, QoS {options.Qos}, {options.PayloadBytes} B, <= {options.Inflight} in flight, <= {options.Messages} messages, <= {options.DurationSeconds} s"));
+            $"fanin: {options.Publishers} publishers -> {FanInSubscriber.Filter} ({session} session) on {broker}, QoS {options.Qos}, {options.PayloadBytes} B, {loop}, <= {options.Messages} messages, <= {options.DurationSeconds} s"));
 
         var connector = new MqttConnector(broker, TimeSpan.FromSeconds(options.ConnectTimeoutSeconds));
         var keepAlive = (ushort)options.KeepAliveSeconds;
         var failures = new ConcurrentFailures();
-        using var flow = new FanInFlow(options.Inflight, options.Messages);
+        using var windows = options.Ahead > 0
+            ? FanInWindows.Ahead(options.Publishers, options.Ahead, options.Messages)
+            : FanInWindows.Shared(options.Publishers, options.Inflight, options.Messages);
         using var run = new PublishRun(options, time, output, cancellationToken);
 
         var subscriberResult = await connector.ConnectAsync(null, MqttWire.Connect("fanin-sub", keepAlive, cleanSession: !options.PersistentSubscriber), cancellationToken).ConfigureAwait(false);
@@ -40,7 +44,7 @@ public sealed class FanInScenario(SimulatorOptions options, TimeProvider time, T
             return Empty(session, failures);
         }
 
-        var subscriber = new FanInSubscriber(subscriberResult.Socket, options.Publishers, options.PayloadBytes, flow, time);
+        var subscriber = new FanInSubscriber(subscriberResult.Socket, options.Publishers, options.PayloadBytes, windows, time);
         var subscriberLoop = Task.Run(() => subscriber.ReceiveLoopAsync(run.Abort), CancellationToken.None);
         await subscriber.SubscribeAsync(options.Qos, cancellationToken).ConfigureAwait(false);
         var granted = await subscriber.SubscribedTask.WaitAsync(TimeSpan.FromSeconds(options.ConnectTimeoutSeconds), cancellationToken).ConfigureAwait(false);
@@ -54,13 +58,18 @@ public sealed class FanInScenario(SimulatorOptions options, TimeProvider time, T
         }
 
         // A batch takes at most its share of the credits, so that one fast publisher does not starve the others.
-        var maxBatch = Math.Clamp(options.Inflight / options.Publishers, 1, 64);
+        var maxBatch = Math.Clamp(options.Ahead > 0 ? options.Ahead : options.Inflight / options.Publishers, 1, 64);
         var publishers = await run.ConnectPublishersAsync(connector, "fanin-pub-", options.Publishers, keepAlive, maxBatch, failures).ConfigureAwait(false);
         output.WriteLine($"connected: {publishers.Length} publishers, subscriber granted QoS {granted}");
 
-        var arrivals = new Arrivals("received", () => subscriber.Received, published => subscriber.Received >= published, _ => true);
+        // With windows per publisher a lost message never arrives: once each publisher's last message is in (or passed), nothing more is coming.
+        var arrivals = new Arrivals(
+            "received",
+            () => subscriber.Received,
+            published => subscriber.Received >= published || (windows.PerPublisher && publishers.All(p => windows.Newest(p.Id) >= p.Sent - 1)),
+            _ => true);
         var (stalled, publishSeconds, totalSeconds, sent, ackLatency) =
-            await run.RunAsync(publishers, options.Publishers, flow, arrivals, [subscriberLoop], subscriber.Disconnect).ConfigureAwait(false);
+            await run.RunAsync(publishers, options.Publishers, windows.For, arrivals, [subscriberLoop], subscriber.Disconnect).ConfigureAwait(false);
 
         var tracker = subscriber.Tracker;
         var receivedTotal = tracker.Distinct;
@@ -70,7 +79,8 @@ public sealed class FanInScenario(SimulatorOptions options, TimeProvider time, T
             options.Publishers,
             options.Qos,
             options.PayloadBytes,
-            options.Inflight,
+            options.Ahead > 0 ? 0 : options.Inflight,
+            options.Ahead,
             session,
             failures.Total,
             sent.Sum(),
@@ -91,7 +101,8 @@ public sealed class FanInScenario(SimulatorOptions options, TimeProvider time, T
     }
 
     FanInReport Empty(string session, ConcurrentFailures failures) => new(
-        "fanin", options.BrokerEndPoint.ToString(), options.Publishers, options.Qos, options.PayloadBytes, options.Inflight, session,
+        "fanin", options.BrokerEndPoint.ToString(), options.Publishers, options.Qos, options.PayloadBytes,
+        options.Ahead > 0 ? 0 : options.Inflight, options.Ahead, session,
         failures.Total, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
         LatencyPercentiles.From(LatencyPercentiles.CreateHistogram()), LatencyPercentiles.From(LatencyPercentiles.CreateHistogram()),
         false, false, failures.Snapshot());

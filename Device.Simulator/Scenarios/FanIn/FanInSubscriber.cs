@@ -6,9 +6,9 @@ namespace IotRealtime.Device.Simulator.Scenarios.FanIn;
 /// <summary>
 /// The one subscriber of a fan-in run: a <see cref="PayloadSubscriber"/> with a buffer large enough for many frames
 /// per read, and always for at least one whole frame, that counts distinct messages, takes throughput marks and
-/// returns credits to the <see cref="FanInFlow"/>.
+/// gives credits back through the run's <see cref="FanInWindows"/>.
 /// </summary>
-public sealed class FanInSubscriber(Socket socket, int publishers, int payloadBytes, FanInFlow flow, TimeProvider time)
+public sealed class FanInSubscriber(Socket socket, int publishers, int payloadBytes, FanInWindows windows, TimeProvider time)
     : PayloadSubscriber(socket, publishers, Math.Max(1024 * 1024, 2 * (payloadBytes + 1024)), time)
 {
     public const string Filter = "bench/#";
@@ -26,12 +26,18 @@ public sealed class FanInSubscriber(Socket socket, int publishers, int payloadBy
 
     public Task SubscribeAsync(int qos, CancellationToken cancellationToken) => SubscribeAsync(Filter, qos, cancellationToken);
 
+    protected override bool Arrived(int publisher, long sequence)
+    {
+        windows.Arrived(publisher, sequence);
+        return false;
+    }
+
     protected override void OnRead(int fresh, int completed, long timestamp)
     {
         if (fresh == 0) return;
         var before = _received;
         Volatile.Write(ref _received, before + fresh);
         if (before == 0 || (before + fresh) / MarkEvery != before / MarkEvery) _marks.Add((before + fresh, timestamp));
-        flow.Return(fresh);
+        windows.Settle(fresh);
     }
 }

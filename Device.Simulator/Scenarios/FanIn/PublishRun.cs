@@ -16,7 +16,7 @@ public sealed record Arrivals(string Name, Func<long> Count, Func<long, bool> Al
 public sealed record PublishOutcome(bool Stalled, double PublishSeconds, double TotalSeconds, long[] Sent, LongHistogram AckLatency);
 
 /// <summary>
-/// The publishing side shared by the fan-in and bench scenarios: connect the fan-in publishers, run them against a
+/// The publishing side shared by the fan-in and bench scenarios: connect the fan-in publishers, run each against its
 /// <see cref="FanInFlow"/> until <see cref="SimulatorOptions.Messages"/> are out or
 /// <see cref="SimulatorOptions.DurationSeconds"/> have passed, wait for what is still on its way, stop on a stall,
 /// then stop every loop and disconnect.
@@ -50,17 +50,18 @@ public sealed class PublishRun(SimulatorOptions options, TimeProvider time, Text
     }
 
     /// <summary>
-    /// Runs <paramref name="publishers"/> (ids below <paramref name="publisherCount"/>) and reports progress every second;
+    /// Runs <paramref name="publishers"/> (ids below <paramref name="publisherCount"/>), each on the flow
+    /// <paramref name="flowFor"/> gives for its id, and reports progress every second;
     /// then stops the publishers, the pacer, the publishers' and the <paramref name="subscriberLoops"/>, and disconnects
     /// the publishers and then the subscribers.
     /// </summary>
     public async Task<PublishOutcome> RunAsync(
-        FanInPublisher[] publishers, int publisherCount, FanInFlow flow, Arrivals arrivals,
+        FanInPublisher[] publishers, int publisherCount, Func<int, FanInFlow> flowFor, Arrivals arrivals,
         IEnumerable<Task> subscriberLoops, Action disconnectSubscribers, Func<Task>? startPacer = null)
     {
         var start = time.GetTimestamp();
         var receiveLoops = publishers.Select(p => Task.Run(() => p.ReceiveLoopAsync(_abort.Token), CancellationToken.None)).ToArray();
-        var sendLoops = publishers.Select(p => Task.Run(() => p.SendLoopAsync(flow, _stopPublishing.Token, _abort.Token), CancellationToken.None)).ToArray();
+        var sendLoops = publishers.Select(p => Task.Run(() => p.SendLoopAsync(flowFor(p.Id), _stopPublishing.Token, _abort.Token), CancellationToken.None)).ToArray();
         var pacer = startPacer is null ? Task.CompletedTask : startPacer();
         var sending = Task.WhenAll(sendLoops);
 

@@ -13,7 +13,7 @@ public sealed class FleetProcessSplit(FleetOptions options, IReadOnlyList<string
 {
     /// <summary>Options the parent sets per child, dropped from what it passes on (flags first, then options with a value).</summary>
     static readonly string[] ParentFlags = ["--no-progress", "--child"];
-    static readonly string[] ParentOptions = ["--processes", "--shard", "--source-base", "--json"];
+    static readonly string[] ParentOptions = ["--processes", "--shard", "--source-base", "--json", "--churn-rate"];
 
     /// <summary>The arguments child <paramref name="process"/> runs with.</summary>
     public static List<string> ChildArguments(FleetOptions options, IReadOnlyList<string> args, int process, string jsonPath)
@@ -33,6 +33,8 @@ public sealed class FleetProcessSplit(FleetOptions options, IReadOnlyList<string
 
         result.AddRange(["--child", "--shard", options.Shard.Split(process, options.Processes).ToString(),
             "--source-base", options.SourceBaseFor(process)?.ToString() ?? "none", "--json", jsonPath]);
+        // The churn rate is for the whole run: each child churns its share.
+        if (options.ChurnRate > 0) result.AddRange(["--churn-rate", (options.ChurnRate / options.Processes).ToString("R", CultureInfo.InvariantCulture)]);
         return result;
     }
 

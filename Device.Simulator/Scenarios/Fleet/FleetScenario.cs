@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using IotRealtime.Device.Simulator.Connections;
 using IotRealtime.Device.Simulator.Fleet;
 using IotRealtime.Device.Simulator.Reports;
@@ -63,12 +64,20 @@ public sealed class FleetScenario(FleetOptions options, TimeProvider time, TextW
         for (var i = 0; i < count; i++)
             devices[i] = new FleetDevice(first + i, options, factory, bucket, backoff, payload, counters, sources.For(i), time);
 
+        var churn = options.ChurnRate > 0
+            ? new ConnectionChurn(new IPEndPoint(IPAddress.Parse(options.Host), options.Port), options.ChurnRate, TimeSpan.FromSeconds(options.ConnectTimeoutSeconds),
+                string.Create(CultureInfo.InvariantCulture, $"churn-{Environment.ProcessId}-{options.Shard.Index}-"), time)
+            : null;
+        var churning = churn is null ? Task.CompletedTask : Task.Run(() => churn.RunAsync(run.Token), CancellationToken.None);
+
         using var progressStop = new CancellationTokenSource();
         var progress = options.Progress || options.ChildMode
             ? ProgressAsync(counters, verifier, started, count, progressStop.Token)
             : Task.CompletedTask;
 
         await Task.WhenAll(devices.Select(d => Task.Run(() => d.RunAsync(run.Token), CancellationToken.None))).ConfigureAwait(false);
+        await run.CancelAsync().ConfigureAwait(false);
+        await churning.ConfigureAwait(false);
         var seconds = time.GetElapsedTime(started).TotalSeconds;
 
         var sent = devices.Select(d => d.Sent).ToArray();
@@ -90,6 +99,9 @@ public sealed class FleetScenario(FleetOptions options, TimeProvider time, TextW
 
         var (connectHistogram, ackHistogram) = counters.ReadHistograms(() => (FleetHistogram.From(counters.ConnectLatency), FleetHistogram.From(counters.PublishAckLatency)));
         var e2e = verifier?.EndToEnd ?? LatencyPercentiles.CreateHistogram();
+        var failures = new Dictionary<string, int>(counters.Failures.Snapshot());
+        if (churn is not null)
+            foreach (var (reason, n) in churn.Failures.Snapshot()) failures[reason] = failures.GetValueOrDefault(reason) + n;
         return new FleetReport(
             "fleet",
             broker,
@@ -119,8 +131,11 @@ public sealed class FleetScenario(FleetOptions options, TimeProvider time, TextW
             connectHistogram,
             ackHistogram,
             FleetHistogram.From(e2e),
-            counters.Failures.Snapshot(),
-            cancellationToken.IsCancellationRequested);
+            failures,
+            cancellationToken.IsCancellationRequested,
+            churn?.Attempts ?? 0,
+            churn?.Connected ?? 0,
+            churn is null ? null : FleetHistogram.From(churn.ReadLatency()));
     }
 
     async Task ProgressAsync(FleetCounters counters, FleetVerifier? verifier, long started, int devices, CancellationToken stop)
