@@ -155,10 +155,6 @@ internal sealed partial class MqttConnection
                 case InboundQos2Receipt.Duplicate:
                     resend.Message = null;
                     return AcceptResult.Accepted;
-                case InboundQos2Receipt.Undecided when ReferenceEquals(claim, firstCopy):
-                    // refused, but not yet let go of by its connection: it is, in a moment
-                    await Task.Yield();
-                    continue;
                 case InboundQos2Receipt.Undecided:
                     firstCopy = claim; // yet another copy got there first
                     continue;
@@ -340,11 +336,7 @@ internal sealed partial class MqttConnection
         var session = Session!;
         if (!accepted)
         {
-            claim.Refuse();
-            lock (session)
-            {
-                session.Qos2Refused(entry.PacketId, claim);
-            }
+            RefuseQos2(entry.PacketId, claim);
             return true;
         }
         if (!claim.TryBeginRouting())
@@ -367,39 +359,40 @@ internal sealed partial class MqttConnection
     }
 
     /// <summary>
+    /// Gives up a QoS 2 claim not yet routing and frees its packet id, both under the session's lock: a resend waiting
+    /// for the outcome (it takes the same lock first) then finds the id free.
+    /// </summary>
+    void RefuseQos2(ushort packetId, InboundQos2Claim claim)
+    {
+        var session = Session!;
+        lock (session)
+        {
+            if (claim.Refuse())
+            {
+                session.Qos2Refused(packetId, claim);
+            }
+        }
+    }
+
+    /// <summary>
     /// The connection is closing: publishes whose accept stage has not answered are given up. A QoS 2 one frees its
     /// packet id, so the client's resend after reconnecting is routed instead of being taken for a duplicate.
     /// </summary>
     void AbandonUndecidedInbound()
     {
         var inbound = _inboundQueue;
-        if (inbound is null)
+        if (inbound is null || Session is null)
         {
             return;
         }
-        List<InboundQos2Claim>? abandoned = null;
-        List<ushort>? ids = null;
+        List<InboundEntry> undecided;
         lock (inbound)
         {
-            foreach (var entry in inbound)
-            {
-                if (entry.Claim is { } claim && claim.Refuse())
-                {
-                    (abandoned ??= new()).Add(claim);
-                    (ids ??= new()).Add(entry.PacketId);
-                }
-            }
+            undecided = inbound.Where(e => e.Claim is not null).ToList();
         }
-        if (abandoned is null || Session is not { } session)
+        foreach (var entry in undecided)
         {
-            return;
-        }
-        lock (session)
-        {
-            for (var i = 0; i < abandoned.Count; i++)
-            {
-                session.Qos2Refused(ids![i], abandoned[i]);
-            }
+            RefuseQos2(entry.PacketId, entry.Claim!);
         }
     }
 

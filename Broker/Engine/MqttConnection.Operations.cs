@@ -51,11 +51,7 @@ internal sealed partial class MqttConnection
             if (claim is not null)
             {
                 // never acknowledged: the resend after reconnecting must be routed, not taken for a duplicate
-                claim.Refuse();
-                lock (Session!)
-                {
-                    Session.Qos2Refused(packetId, claim);
-                }
+                RefuseQos2(packetId, claim);
             }
             return ValueTask.FromResult(false);
         }
