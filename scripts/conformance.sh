@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Eclipse Paho's interoperability suites against our broker and Eclipse Mosquitto, side by side in one run.
-#   scripts/conformance.sh --paho PATH [--runs N] [--brokers "ours mosquitto"] [--timeout S] [--allow-dirty]
+#   scripts/conformance.sh --paho PATH [--runs N] [--brokers "ours mosquitto"] [--test-timeout S] [--allow-dirty]
 # PATH is a checkout of https://github.com/eclipse/paho.mqtt.testing (not part of this repository; nothing here fetches
 # or builds it). Its interoperability/client_test.py (MQTT 3.1.1) and client_test5.py (MQTT 5.0) run N times (default
 # 1) against each broker, a fresh broker process and data directory for every suite run, on a free loopback port.
 # The suites' own command line (-p) clashes with unittest.main(), so a small wrapper written by this script imports each
-# suite, sets its module's host, port and topics the way its __main__ block would, and records every test's outcome.
+# suite, sets its module's host, port and topics the way its __main__ block would, and runs one test per process (the
+# suite's setUpClass clears retained messages and sessions first), so a test that hangs costs only itself.
 #   ours:      iotrealtime-broker (Release) --Broker:MaxKeepAlive=60 --Broker:SubscribeDeniedReasonCode=128
 #              "--Auth:Acl:0=deny subscribe test/nosubscribe" "--Auth:Acl:1=allow all #", other settings default
 #   mosquitto: set_tcp_nodelay true, max_keepalive 60, acl_file with "topic deny test/nosubscribe", "topic readwrite #"
 # (keep alive 120 from the suites is answered with Server Keep Alive 60; SUBSCRIBE to test/nosubscribe is refused, 0x80).
 # Results: docs/benchmarks/conformance-<UTC date and time>.txt, a new file per run, with pass counts per test. A tree
-# with uncommitted changes is refused unless --allow-dirty. Every suite run is bounded by --timeout (default 600 s);
-# processes are stopped by PID.
+# with uncommitted changes is refused unless --allow-dirty. Every test is bounded by --test-timeout (default 120 s; one
+# that runs out counts as failed); processes are stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -23,16 +24,16 @@ bench_args "$@"
 paho=""
 runs=1
 brokers="ours mosquitto"
-timeout_s=600
+timeout_s=120
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --paho) paho=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
         --brokers) brokers=$2; shift 2 ;;
-        --timeout) timeout_s=$2; shift 2 ;;
+        --test-timeout) timeout_s=$2; shift 2 ;;
         --allow-dirty) shift ;;
         -h|--help) sed -n 2,17p "$0"; exit 0 ;;
-        *) echo "conformance: unknown option '$1' (accepted: --paho, --runs, --brokers, --timeout, --allow-dirty)" >&2; exit 2 ;;
+        *) echo "conformance: unknown option '$1' (accepted: --paho, --runs, --brokers, --test-timeout, --allow-dirty)" >&2; exit 2 ;;
     esac
 done
 [[ -n $paho ]] || { echo "conformance: --paho PATH (a checkout of eclipse/paho.mqtt.testing) is required" >&2; exit 2; }
@@ -41,7 +42,7 @@ for f in interoperability/client_test.py interoperability/client_test5.py intero
     [[ -e $paho/$f ]] || { echo "conformance: $paho/$f is missing; --paho must be a checkout of eclipse/paho.mqtt.testing" >&2; exit 2; }
 done
 for n in runs; do bench_require_positive "$n" "${!n}"; done
-bench_require_positive timeout "$timeout_s"
+bench_require_positive test-timeout "$timeout_s"
 (( runs <= 100 )) || { echo "conformance: --runs is at most 100" >&2; exit 2; }
 for b in $brokers; do
     [[ $b == ours || $b == mosquitto ]] || { echo "conformance: --brokers takes 'ours' and/or 'mosquitto' (was '$b')" >&2; exit 2; }
@@ -56,11 +57,12 @@ bench_build
 [[ $brokers == *mosquitto* ]] && bench_ensure_mosquitto
 bench_results conformance
 
-# The wrapper: imports one suite from the checkout, sets what its __main__ block sets, runs its Test case and writes one
-# JSON line per test as it finishes (a suite run cut off by the timeout still leaves what it did).
+# The wrapper: imports one suite from the checkout and sets what its __main__ block sets; without a test name it lists
+# the suite's tests, with one it runs that test and appends its outcome as a JSON line.
 cat >"$work/run_suite.py" <<'PY'
 import importlib, json, sys, unittest
 paho, name, port, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+only = sys.argv[5] if len(sys.argv) > 5 else None
 sys.path.insert(0, paho + "/interoperability")
 suite_module = importlib.import_module(name)
 suite_module.host = "127.0.0.1"
@@ -73,10 +75,12 @@ if name == "client_test5":
 else:
     suite_module.topics = ("TopicA", "TopicA/B", "Topic/C", "TopicA/C", "/TopicA")
     suite_module.wildtopics = ("TopicA/+", "+/C", "#", "/#", "/+", "+/+", "TopicA/#")
-tests = unittest.defaultTestLoader.loadTestsFromTestCase(suite_module.Test)
-sink = open(out, "w", buffering=1)
-for test in tests:
-    sink.write(json.dumps({"test": test._testMethodName, "outcome": "planned"}) + "\n")
+sink = open(out, "a", buffering=1)
+if only is None:
+    for test in unittest.defaultTestLoader.loadTestsFromTestCase(suite_module.Test):
+        sink.write(json.dumps({"test": test._testMethodName, "outcome": "planned"}) + "\n")
+    sys.exit(0)
+tests = unittest.defaultTestLoader.loadTestsFromName("Test." + only, suite_module)
 
 class Recorder(unittest.TextTestResult):
     def record(self, test, outcome, err=None):
@@ -128,20 +132,27 @@ for run in $(seq 1 "$runs"); do
             broker_pid=$(start_broker "$target" "$port" "$dir")
             pids+=("$broker_pid")
             bench_wait_broker "$target" "$broker_pid" "$port" "$dir"
-            suite_rc=0
-            (cd "$dir" && timeout "$timeout_s" python3 "$work/run_suite.py" "$paho" "$suite" "$port" "$dir/tests.jsonl") >"$dir/suite.log" 2>&1 || suite_rc=$?
+            (cd "$dir" && timeout 60 python3 "$work/run_suite.py" "$paho" "$suite" "$port" "$dir/tests.jsonl") >"$dir/suite.log" 2>&1 \
+                || { tail -20 "$dir/suite.log"; echo "conformance: could not list the tests of $suite" >&2; exit 1; }
+            : >"$dir/exits.tsv"
+            for test in $(jq -r 'select(.outcome == "planned") | .test' "$dir/tests.jsonl"); do
+                test_rc=0
+                (cd "$dir" && timeout "$timeout_s" python3 "$work/run_suite.py" "$paho" "$suite" "$port" "$dir/tests.jsonl" "$test") >>"$dir/suite.log" 2>&1 || test_rc=$?
+                printf '%s\t%s\n' "$test" "$test_rc" >>"$dir/exits.tsv"
+            done
             stop_pid "$broker_pid"
-            [[ -s $dir/tests.jsonl ]] || { tail -20 "$dir/suite.log"; echo "conformance: $suite recorded nothing against $target (exit $suite_rc)" >&2; exit 1; }
-            python3 - "$dir/tests.jsonl" "$run" "$suite" "$target" "$suite_rc" "$load" >>"$results" <<'PY'
+            python3 - "$dir/tests.jsonl" "$dir/exits.tsv" "$run" "$suite" "$target" "$load" "$timeout_s" >>"$results" <<'PY'
 import json, sys
-path, run, suite, target, rc, load = sys.argv[1:7]
+path, exits, run, suite, target, load, limit = sys.argv[1:8]
 outcomes, planned = {}, []
 for line in open(path):
     r = json.loads(line)
     if r["outcome"] == "planned": planned.append(r["test"])
     else: outcomes[r["test"]] = r
+codes = dict(l.rstrip("\n").split("\t") for l in open(exits) if l.strip())
 for test in planned:
-    r = outcomes.get(test, {"outcome": "not run" + (" (suite timed out)" if rc == "124" else f" (suite exit {rc})"), "detail": ""})
+    rc = codes.get(test, "?")
+    r = outcomes.get(test, {"outcome": f"timeout (over {limit} s)" if rc == "124" else f"no result (exit {rc})", "detail": ""})
     print(json.dumps({"run": int(run), "suite": suite, "broker": target, "test": test, "outcome": r["outcome"], "detail": r.get("detail", ""), "load": load}))
 PY
             passed=$(grep -c '"outcome": "pass"' "$dir/tests.jsonl" || true)
@@ -157,7 +168,7 @@ done
     echo "# paho.mqtt.testing checkout: $paho at $paho_commit$([[ -n $paho_changes ]] && echo ' (with local changes)')"
     echo "# ours: iotrealtime-broker --Broker:MaxKeepAlive=60 --Broker:SubscribeDeniedReasonCode=128 \"--Auth:Acl:0=deny subscribe test/nosubscribe\" \"--Auth:Acl:1=allow all #\" (fresh data dir, other settings default)"
     echo "# mosquitto: ${bench_mosquitto_base[*]}, max_keepalive 60, acl_file: topic deny test/nosubscribe / topic readwrite #"
-    echo "# each suite run: a fresh broker on a free loopback port; host, port and topics set by a wrapper as the suite's __main__ sets them"
+    echo "# each suite run: a fresh broker on a free loopback port; one process per test (at most $timeout_s s each); host, port and topics set by a wrapper as the suite's __main__ sets them"
     echo
     python3 - "$results" <<'PY'
 import json, sys
