@@ -105,6 +105,9 @@ public sealed partial class MqttBroker : IAsyncDisposable
         return conn.RunAsync(cancellationToken);
     }
 
+    /// <summary>The writer rounds of the live connection of <paramref name="clientId"/>, for tests.</summary>
+    internal long WriteRoundsOf(string clientId) => _connections.Keys.First(c => c.ClientId == clientId).WriteRounds;
+
     /// <summary>Called by a connection as its last act.</summary>
     internal void ConnectionEnded(MqttConnection connection)
     {

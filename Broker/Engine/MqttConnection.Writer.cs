@@ -11,6 +11,9 @@ internal sealed partial class MqttConnection
     IMqttPacketFormatter? _encoder;
 
     int _writerRunning;
+
+    /// <summary>Rounds the writer has made (only the writer counts them): a test's check that an idle writer does not spin.</summary>
+    internal long WriteRounds { get; private set; }
     // when the flush now waiting on the socket began; 0 when none waits (see CheckWriteStall)
     long _flushStartedAt;
     bool _writerEnabled;
@@ -40,6 +43,7 @@ internal sealed partial class MqttConnection
         {
             while (true)
             {
+                WriteRounds++;
                 Volatile.Write(ref _signaled, 0);
                 var closing = _closeRequested;
                 var written = 0L;
@@ -176,10 +180,12 @@ internal sealed partial class MqttConnection
                     }
                 }
             }
+            var windowFull = false;
             while (batch.Count < MaxDeliveriesPerBatch && session.TryPeekPending(out var next))
             {
                 if (next.QoS > 0 && session.InflightCount >= _clientReceiveMaximum)
                 {
+                    windowFull = true;
                     break;
                 }
                 session.DequeuePending();
@@ -199,9 +205,10 @@ internal sealed partial class MqttConnection
                 }
                 batch.Add(next);
             }
-            if (session.PendingCount > 0)
+            if (session.PendingCount > 0 && !windowFull)
             {
-                // more is waiting than one batch holds: come round again after this flush
+                // more is waiting than one batch holds: come round again after this flush. Not while the client's
+                // window is full: its next acknowledgement signals the writer, and coming round before that would spin
                 Volatile.Write(ref _signaled, 1);
             }
         }

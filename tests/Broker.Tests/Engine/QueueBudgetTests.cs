@@ -159,6 +159,34 @@ public sealed class QueueBudgetTests
         await Wait.UntilAsync(() => mqtt.ConnectedClients == 2, TimeSpan.FromSeconds(10), "only the reading subscriber and the publisher stay connected");
     }
 
+    [Fact]
+    public async Task Writer_waits_for_an_acknowledgement_when_the_clients_window_is_full_instead_of_spinning()
+    {
+        await using var server = EngineServer.Start();
+        var (sub, _) = await RawMqttClient.ConnectAsync(server.Port, "slow", configure: c => c.ReceiveMaximum = 2);
+        await using var _s = sub;
+        await sub.SendAsync(Subscribe(1, "win/#", MqttQualityOfServiceLevel.AtLeastOnce));
+        await sub.ReceiveAsync<MqttSubAckPacket>();
+        var (pub, _) = await RawMqttClient.ConnectAsync(server.Port, "pub");
+        await using var _p = pub;
+        for (ushort i = 1; i <= 10; i++)
+        {
+            await pub.SendAsync(Publish("win/a", $"m{i}", MqttQualityOfServiceLevel.AtLeastOnce, i));
+            await pub.ReceiveAsync<MqttPubAckPacket>();
+        }
+        // the window (2) is full and 8 wait: nothing can be written until the client acknowledges
+        var first = await sub.ReceiveAsync<MqttPublishPacket>();
+        await sub.ReceiveAsync<MqttPublishPacket>();
+        var rounds = server.Broker.WriteRoundsOf("slow");
+        // a PINGREQ round trip takes one more round of the writer; a writer that spins on the full window makes thousands
+        await sub.SendAsync(MqttPingReqPacket.Instance);
+        await sub.ReceiveAsync<MqttPingRespPacket>();
+        Assert.InRange(server.Broker.WriteRoundsOf("slow") - rounds, 1, 5);
+        // and the acknowledgement lets the next one out
+        await sub.SendAsync(new MqttPubAckPacket { PacketIdentifier = first.PacketIdentifier });
+        Assert.Equal("m3", (await sub.ReceiveAsync<MqttPublishPacket>()).Text());
+    }
+
     static byte[] Encode(MqttPacket packet)
     {
         var formatter = new MQTTnet.Formatter.MqttPacketFormatterAdapter(MQTTnet.Formatter.MqttProtocolVersion.V500, new MQTTnet.Formatter.MqttBufferWriter(4096, 65536));
