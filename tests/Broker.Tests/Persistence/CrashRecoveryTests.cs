@@ -20,7 +20,6 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
 {
     const string SubscriberId = "crash-subscriber";
     const int MaxMessages = 20_000;
-    static readonly string BrokerDll = Path.Combine(AppContext.BaseDirectory, "iotrealtime-broker.dll");
 
     [Theory]
     [InlineData("Fsync", 1, 300)]
@@ -221,35 +220,10 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
 
     async Task<ExternalProcess> StartBrokerAsync(string dataDirectory, string durability, int port)
     {
-        Assert.True(File.Exists(BrokerDll), $"the broker build is missing at {BrokerDll}");
-        var broker = ExternalProcess.Start("dotnet", BrokerDll,
-            "--Listeners:BindAddress=127.0.0.1", $"--Listeners:MqttPort={port}", "--Listeners:HttpPort=0",
-            $"--Data:Directory={dataDirectory}", $"--Store:Durability={durability}", "--Broker:SysInterval=0",
-            "--Broker:MaxQueuedMessages=100000", "--Broker:PresenceTopics=false");
-        await Wait.UntilAsync(() => CanConnect(port) || broker.HasExited, TimeSpan.FromSeconds(30), "the broker to listen");
-        Assert.False(broker.HasExited, "the broker exited at start-up:\n" + broker.Output);
+        var broker = await BrokerProcess.StartAsync(dataDirectory, port, $"Store:Durability={durability}", "Broker:MaxQueuedMessages=100000");
         output.WriteLine($"broker pid {broker.Id} on port {port} ({durability})");
         return broker;
     }
 
-    static bool CanConnect(int port)
-    {
-        try
-        {
-            using var probe = new TcpClient();
-            probe.Connect(IPAddress.Loopback, port);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
-
-    static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    static int FreePort() => BrokerProcess.FreePort();
 }
