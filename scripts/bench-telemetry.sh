@@ -17,6 +17,7 @@ readings=2000000 devices=1000 batch=50000 durable=true mode=both runs=1 timeout=
 while [[ $# -gt 0 ]]; do
     case $1 in
         --allow-dirty) shift; continue ;;
+        -h|--help) sed -n 2,8p "$0"; exit 0 ;;
         --readings) readings=$2 ;;
         --devices) devices=$2 ;;
         --batch) batch=$2 ;;
