@@ -34,7 +34,16 @@ public sealed class FleetConnectionFactory
 
     public string Transport => _options.WebSocketUrl is { } url ? url : _options.UsesTls ? "tls" : "tcp";
 
-    public MqttClientOptions Build(string clientId, IPEndPoint? source, IPEndPoint? redirect, bool cleanStart)
+    /// <summary>
+    /// MQTTnet sets each socket's send and receive buffers to its <c>BufferSize</c>, 8 KB unless told otherwise, which
+    /// is right for a device. A client that takes a whole fleet's stream (the verifier) asks for more: on loopback, whose
+    /// segments can be 64 KB, a receive window that small lets the sender's segment size outgrow the window once the
+    /// subscriber falls behind, and Linux then sends only on its zero-window probe, about 7 KB per 200 ms, so the
+    /// subscriber never catches up (docs/benchmarks.md, "fleet1").
+    /// </summary>
+    public const int StreamBufferBytes = 1 << 20;
+
+    public MqttClientOptions Build(string clientId, IPEndPoint? source, IPEndPoint? redirect, bool cleanStart, int? socketBufferBytes = null)
     {
         var o = _options;
         var builder = ClientFactory.CreateClientOptionsBuilder()
@@ -63,6 +72,7 @@ public sealed class FleetConnectionFactory
             builder = builder.WithEndPoint(remote).WithTcpServer(tcp =>
             {
                 tcp.NoDelay = true;
+                if (socketBufferBytes is { } bytes) tcp.BufferSize = bytes;
                 if (source is not null) tcp.LocalEndpoint = source;
             });
         }
