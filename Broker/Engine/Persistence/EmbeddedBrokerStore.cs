@@ -556,7 +556,11 @@ public sealed partial class EmbeddedBrokerStore : IBrokerStore
         }
         var length = Replay(generations[^1].Path);
         var opened = OpenForAppend(generations[^1].Path);
-        _fileLength = _lastRewriteLength = length;
+        _fileLength = length;
+        // how much of the replayed log is live is not known: let the first flush compact it if it is over the threshold.
+        // Taking its whole length as the last rewrite's would raise the next compaction's bar fourfold at every restart
+        // (a broker killed every few minutes grew one log to 300 MB and replayed 4 million records at its last start).
+        _lastRewriteLength = 0;
         return opened;
     }
 

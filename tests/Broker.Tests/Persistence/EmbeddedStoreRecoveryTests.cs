@@ -106,6 +106,31 @@ public sealed class EmbeddedStoreRecoveryTests : IDisposable
     }
 
     [Fact]
+    public async Task A_log_reopened_over_the_threshold_is_compacted_at_its_first_flush_not_after_growing_fourfold()
+    {
+        var payload = new string('x', 2000);
+        var store = Open();
+        for (var i = 1; i <= 2000; i++)
+        {
+            store.RetainSet(Retained("churn/" + (i % 10), payload + i));
+        }
+        await store.WaitDurableAsync(store.Position).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        await store.DisposeAsync();
+        Assert.True(new FileInfo(LogFile).Length > 2 * 1024 * 1024, "the churn should have written over 2 MB");
+
+        // a restart (as after a crash) with a 1 MB threshold: 10 retained messages are live, about 20 KB
+        var reopened = Open(compactAfter: 1024 * 1024);
+        reopened.RetainSet(Retained("after/restart", "1"));
+        await reopened.WaitDurableAsync(reopened.Position).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+
+        await Wait.UntilAsync(() => new FileInfo(LogFile).Length < 1024 * 1024, TimeSpan.FromSeconds(30), "the reopened log to be rewritten below 1 MB");
+        await reopened.DisposeAsync();
+
+        await using var again = Open();
+        Assert.Equal(11, again.Load().Retained.Count);
+    }
+
+    [Fact]
     public async Task Unreadable_store_file_is_set_aside_and_the_broker_starts_empty_instead_of_crash_looping()
     {
         await WriteAndCloseAsync(s => s.RetainSet(Retained("h/1", "x")));
