@@ -105,6 +105,8 @@ internal sealed partial class MqttConnection
         var message = new MqttMessage
         {
             Topic = topic,
+            // the message owns its payload: MQTTnet's decoder copied it out of the frame (ReadRemainingData), whose memory is
+            // the pipe's and is reused once the reader advances (see MqttFrameReader)
             Payload = publish.Payload.IsSingleSegment ? publish.Payload.First : System.Buffers.BuffersExtensions.ToArray(publish.Payload),
             QoS = qos,
             Retain = publish.Retain,
@@ -304,8 +306,8 @@ internal sealed partial class MqttConnection
         {
             AcceptResult.Accepted => (byte)0,
             AcceptResult.QuotaExceeded => (byte)0x97,
-            // 0x89 (server busy) is not a PUBACK/PUBREC reason in MQTT 5: a busy accept stage answers Unspecified error
-            AcceptResult.ServerBusy => (byte)0x80,
+            // everything else, a busy accept stage included, is Unspecified error: 0x89 (server busy) is not a PUBACK/PUBREC
+            // reason in MQTT 5
             _ => (byte)0x80,
         };
         if (reason >= 0x80 && !IsV5 && entry.DeniedReason == 0 && entry.QoS > 0)

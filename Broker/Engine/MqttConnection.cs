@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Runtime.InteropServices;
+using IotRealtime.Broker.Engine.Framing;
 using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Engine.Routing;
 using IotRealtime.Broker.Engine.Security;
@@ -76,7 +76,7 @@ internal sealed partial class MqttConnection
             _broker.Log.ProtocolError(Info.RemoteEndPoint?.ToString(), ClientId, error.Message);
             RequestClose(error.ReasonCode, lingerForPeer: true);
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException or ConnectionAbortedExceptionLike)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
         {
             // the peer went away
         }
@@ -145,8 +145,6 @@ internal sealed partial class MqttConnection
         }
     }
 
-    // Marker to keep the catch filter readable; Kestrel raises ConnectionResetException (an IOException).
-    sealed class ConnectionAbortedExceptionLike : Exception;
 
     /// <summary>Asks the connection to close; with a reason, MQTT 5 clients get a DISCONNECT first.</summary>
     public void RequestClose(MqttDisconnectReasonCode? reason, bool lingerForPeer = false, string? serverReference = null)
@@ -211,7 +209,7 @@ internal sealed partial class MqttConnection
         }
     }
 
-    /// <summary>Called by housekeeping once a second.</summary>
+    /// <summary>Called by housekeeping on every tick (250 ms).</summary>
     public void CheckTimeouts(long now)
     {
         if (!_connected)
@@ -242,7 +240,7 @@ internal sealed partial class MqttConnection
             BeginReadBatch();
             try
             {
-                while (!_closeRequested && TryReadFrame(ref buffer, out var header, out var body, out var total))
+                while (!_closeRequested && MqttFrameReader.TryRead(ref buffer, _broker.Options.MaximumPacketSize, out var header, out var body, out var total))
                 {
                     _broker.CountReceived(total);
                     var keepReading = HandleFrameAsync(header, body);
@@ -275,52 +273,6 @@ internal sealed partial class MqttConnection
                 return;
             }
         }
-    }
-
-    bool TryReadFrame(ref ReadOnlySequence<byte> buffer, out byte header, out ArraySegment<byte> body, out int total)
-    {
-        header = 0;
-        body = default;
-        total = 0;
-        if (buffer.Length < 2)
-        {
-            return false;
-        }
-        var reader = new SequenceReader<byte>(buffer);
-        reader.TryRead(out header);
-        var length = 0;
-        var multiplier = 1;
-        for (var i = 0; ; i++)
-        {
-            if (!reader.TryRead(out var b))
-            {
-                return false;
-            }
-            if (i == 3 && (b & 0x80) != 0)
-            {
-                throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "Remaining length is longer than four bytes.");
-            }
-            length += (b & 0x7F) * multiplier;
-            multiplier *= 128;
-            if ((b & 0x80) == 0)
-            {
-                break;
-            }
-        }
-        var headerLength = (int)reader.Consumed;
-        if ((long)length + headerLength > _broker.Options.MaximumPacketSize)
-        {
-            throw new MqttProtocolError(MqttDisconnectReasonCode.PacketTooLarge, $"Packet of {length + headerLength} bytes exceeds the maximum packet size {_broker.Options.MaximumPacketSize}.");
-        }
-        if (reader.Remaining < length)
-        {
-            return false;
-        }
-        var slice = buffer.Slice(headerLength, length);
-        body = slice.IsSingleSegment && MemoryMarshal.TryGetArray(slice.First, out var segment) ? segment : new ArraySegment<byte>(slice.ToArray());
-        total = headerLength + length;
-        buffer = buffer.Slice(total);
-        return true;
     }
 
     ValueTask<bool> HandleFrameAsync(byte header, ArraySegment<byte> body)
