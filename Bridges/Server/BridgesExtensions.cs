@@ -24,8 +24,8 @@ namespace IotRealtime.Bridges;
 public static class BridgesExtensions
 {
     /// <summary>
-    /// The bridges inside the broker process: the feed is a publish sink registered after every other (call this after
-    /// the host's own sinks), and publishing, presence and fleet come from the engine. Tokens are required when the
+    /// The bridges inside the broker process: the feed is a <see cref="FeedObserver"/>, which the host puts into the
+    /// broker's publish pipeline after every stage, and publishing, presence and fleet come from the engine. Tokens are required when the
     /// broker's authentication is on (Auth:AllowAnonymous=false or Auth:PasswordFile set) unless Bridges:RequireToken says otherwise.
     /// </summary>
     /// <exception cref="ArgumentException">The Bridges section is invalid; the message names each bad key.</exception>
@@ -44,7 +44,8 @@ public static class BridgesExtensions
         {
             throw new ArgumentException($"{BridgesOptions.Section}:History:Kafka is only supported by the standalone bridges (iotrealtime-bridges); remove it here.", nameof(options));
         }
-        services.AddSingleton<IPublishSink>(sp => new FeedSink(sp.GetRequiredService<FeedHub>()));
+        // the embedding host puts it into the broker's publish pipeline, after every stage
+        services.AddSingleton(sp => new FeedObserver(sp.GetRequiredService<FeedHub>()));
         services.AddSingleton<IBrokerLink>(sp => new EmbeddedBrokerLink(sp.GetRequiredService<MqttBroker>(), sp.GetRequiredService<IMqttAuthorizer>(), sp.GetRequiredService<TimeProvider>()));
         return services.AddBridgesCore(options, BridgeAuth.RequiresTokenFor(options, brokerAuthOn));
     }

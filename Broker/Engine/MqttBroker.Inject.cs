@@ -7,8 +7,8 @@ public sealed partial class MqttBroker
 {
     /// <summary>
     /// Publishes on behalf of a client that is not an MQTT connection (a browser through the bridges): the message goes
-    /// through the accept stage (store, Kafka, bridges' feed) like any client's, and is routed only if every sink
-    /// accepted it. Authorization is the caller's. Returns the accept stage's answer.
+    /// through the publish pipeline (Kafka, then the bridges' feed) like any client's, and is routed only if every stage
+    /// accepted it. Authorization is the caller's. Returns the pipeline's answer.
     /// </summary>
     public async ValueTask<AcceptResult> PublishThroughPipelineAsync(MqttMessage message)
     {

@@ -15,7 +15,7 @@ namespace IotRealtime.Broker.Engine;
 /// <summary>The MQTT engine: sessions, routing, retained messages, wills. Transports hand it one pipe per connection.</summary>
 public sealed partial class MqttBroker : IAsyncDisposable
 {
-    readonly IPublishSink[] _sinks;
+    readonly PublishPipeline _pipeline;
     readonly SubscriptionTrie _trie = new();
     readonly Lock _sessionsLock = new();
     readonly Dictionary<string, Session> _sessions = new(StringComparer.Ordinal);
@@ -30,7 +30,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
         BrokerOptions options,
         IMqttAuthenticator authenticator,
         IMqttAuthorizer authorizer,
-        IEnumerable<IPublishSink> sinks,
+        PublishPipeline? pipeline,
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory,
         IRetainedStore? retainedStore = null,
@@ -44,7 +44,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
         Options = options;
         Authenticator = authenticator;
         Authorizer = authorizer;
-        _sinks = sinks.ToArray();
+        _pipeline = pipeline ?? PublishPipeline.Empty;
         Time = timeProvider;
         Log = new BrokerLog(loggerFactory.CreateLogger<MqttBroker>());
         Retained = retainedStore ?? new InMemoryRetainedStore();
@@ -148,28 +148,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
 
     // ---------------------------------------------------------------- accept and route
 
-    internal ValueTask<AcceptResult> AcceptAsync(MqttMessage message)
-    {
-        return _sinks.Length switch
-        {
-            0 => ValueTask.FromResult(AcceptResult.Accepted),
-            1 => _sinks[0].AcceptAsync(message, _stopping.Token),
-            _ => AcceptAllAsync(message),
-        };
-    }
-
-    async ValueTask<AcceptResult> AcceptAllAsync(MqttMessage message)
-    {
-        foreach (var sink in _sinks)
-        {
-            var result = await sink.AcceptAsync(message, _stopping.Token).ConfigureAwait(false);
-            if (result != AcceptResult.Accepted)
-            {
-                return result;
-            }
-        }
-        return AcceptResult.Accepted;
-    }
+    internal ValueTask<AcceptResult> AcceptAsync(MqttMessage message) => _pipeline.AcceptAsync(message, _stopping.Token);
 
     /// <summary>Publishes a message made by the broker or an embedding host (not from a client): it is routed as if accepted.</summary>
     public void Publish(MqttMessage message)

@@ -1,4 +1,5 @@
 using IotRealtime.Bridges;
+using IotRealtime.Bridges.Feed;
 using IotRealtime.Broker.Engine.Persistence;
 using System.Net;
 using IotRealtime.Broker.Engine;
@@ -161,7 +162,6 @@ public sealed class BrokerHost : IAsyncDisposable
         if (settings.Kafka.Enabled)
         {
             services.AddSingleton(sp => new KafkaForwarder(settings.Kafka, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<KafkaForwarder>>()));
-            services.AddSingleton<IPublishSink>(sp => sp.GetRequiredService<KafkaForwarder>());
             services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<KafkaForwarder>());
             if (!string.IsNullOrEmpty(settings.Kafka.PresenceTopic))
             {
@@ -170,13 +170,16 @@ public sealed class BrokerHost : IAsyncDisposable
                 services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<KafkaPresenceForwarder>());
             }
         }
-        // after every other sink: the bridges' feed sees only what the others accepted
         if (settings.Bridges.Enabled) services.AddBridges(settings.Bridges, brokerAuthOn: !settings.Auth.EffectiveAllowAnonymous || settings.Passwords is not null);
         services.AddSingleton(sp => new MqttBroker(
             sp.GetRequiredService<BrokerOptions>(),
             sp.GetRequiredService<IMqttAuthenticator>(),
             sp.GetRequiredService<IMqttAuthorizer>(),
-            sp.GetServices<IPublishSink>(),
+            // the publish pipeline, in this order: Kafka may refuse or answer late; the bridges' feed, after it, sees only
+            // what Kafka accepted
+            new PublishPipeline(
+                stages: settings.Kafka.Enabled ? [sp.GetRequiredService<KafkaForwarder>()] : [],
+                observers: settings.Bridges.Enabled ? [sp.GetRequiredService<FeedObserver>()] : []),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILoggerFactory>(),
             store: settings.Store.Durability == DurabilityPolicy.None

@@ -16,7 +16,7 @@ namespace IotRealtime.Broker.Kafka;
 /// never claims success Kafka has not given; async mode accepts at once and counts what it holds in a bounded buffer
 /// (librdkafka's own queue, bounded here by <see cref="KafkaOptions.AsyncBufferMessages"/>).
 /// </summary>
-public sealed class KafkaForwarder : IPublishSink, IMetricsSource, IAsyncDisposable
+public sealed class KafkaForwarder : IPublishStage, IMetricsSource, IAsyncDisposable
 {
     readonly KafkaOptions _options;
     readonly ILogger _logger;
@@ -85,9 +85,6 @@ public sealed class KafkaForwarder : IPublishSink, IMetricsSource, IAsyncDisposa
 
     /// <summary>Durable publishes refused (MQTT 5: reason 0x80; 3.1.1: connection closed) because Kafka did not confirm within DurableTimeoutMs.</summary>
     public long DurableTimeouts => Interlocked.Read(ref _durableTimeouts);
-
-    /// <summary>The rule that applies to <paramref name="mqttTopic"/>, or null when it is not forwarded.</summary>
-    public KafkaRule? RuleFor(string mqttTopic) => RouteFor(mqttTopic)?.Rule;
 
     Route? RouteFor(string mqttTopic)
     {

@@ -30,7 +30,7 @@ public class RoutingBenchmarks
     public void Setup()
     {
         _broker = new MqttBroker(
-            new BrokerOptions(), new AllowAllAuthenticator(), new AllowAllAuthorizer(), Array.Empty<IPublishSink>(),
+            new BrokerOptions(), new AllowAllAuthenticator(), new AllowAllAuthorizer(), PublishPipeline.Empty,
             TimeProvider.System, NullLoggerFactory.Instance);
         _sessions = new Session[Subscribers];
         for (var i = 0; i < Subscribers; i++)

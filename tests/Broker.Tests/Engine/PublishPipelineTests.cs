@@ -15,7 +15,7 @@ public sealed class PublishPipelineTests
     /// An accept stage whose answers the test releases by hand, like a log that acknowledges later; markers pass at once.
     /// With <paramref name="inline"/>, what the engine does on an answer runs inside SetResult, so it is done when that returns.
     /// </summary>
-    sealed class GatedSink(bool inline = false) : IPublishSink
+    sealed class GatedSink(bool inline = false) : IPublishStage
     {
         public ConcurrentQueue<(MqttMessage Message, TaskCompletionSource<AcceptResult> Gate)> Waiting { get; } = new();
 
@@ -32,7 +32,7 @@ public sealed class PublishPipelineTests
     public async Task Acknowledgement_waits_for_the_accept_stage_without_stalling_reads_and_leaves_in_order()
     {
         var sink = new GatedSink(inline: true);
-        await using var server = EngineServer.Start(sinks: [sink]);
+        await using var server = EngineServer.Start(stages: [sink]);
         var (sub, _) = await RawMqttClient.ConnectAsync(server.Port, "sub");
         await sub.SendAsync(Subscribe(1, "p/#", MqttQualityOfServiceLevel.AtLeastOnce));
         await sub.ReceiveAsync<MqttSubAckPacket>();
@@ -67,7 +67,7 @@ public sealed class PublishPipelineTests
     public async Task Refusal_from_the_accept_stage_reaches_the_client_as_a_reason_code_and_nothing_is_routed()
     {
         var sink = new GatedSink();
-        await using var server = EngineServer.Start(sinks: [sink]);
+        await using var server = EngineServer.Start(stages: [sink]);
         var (sub, _) = await RawMqttClient.ConnectAsync(server.Port, "sub");
         await sub.SendAsync(Subscribe(1, "p/#", MqttQualityOfServiceLevel.AtLeastOnce));
         await sub.ReceiveAsync<MqttSubAckPacket>();
@@ -83,5 +83,49 @@ public sealed class PublishPipelineTests
         Assert.Equal(MqttPubAckReasonCode.UnspecifiedError, (await pub.ReceiveAsync<MqttPubAckPacket>()).ReasonCode);
         Assert.Equal(MqttPubRecReasonCode.UnspecifiedError, (await pub.ReceiveAsync<MqttPubRecPacket>()).ReasonCode);
         await sub.ExpectNothingBeforeMarkerAsync(pub);
+    }
+
+    /// <summary>Refuses the messages whose payload is <paramref name="refused"/> and records what it was asked.</summary>
+    sealed class RefusingStage(string refused) : IPublishStage
+    {
+        public ConcurrentQueue<string> Seen { get; } = new();
+
+        public ValueTask<AcceptResult> AcceptAsync(MqttMessage message, CancellationToken cancellationToken)
+        {
+            var text = System.Text.Encoding.UTF8.GetString(message.Payload.Span);
+            Seen.Enqueue(text);
+            return ValueTask.FromResult(text == refused ? AcceptResult.QuotaExceeded : AcceptResult.Accepted);
+        }
+    }
+
+    sealed class RecordingObserver : IPublishObserver
+    {
+        public ConcurrentQueue<string> Seen { get; } = new();
+
+        public void OnAccepted(MqttMessage message) => Seen.Enqueue(System.Text.Encoding.UTF8.GetString(message.Payload.Span));
+    }
+
+    [Fact]
+    public async Task Stages_run_in_the_order_given_a_refusal_ends_the_pipeline_and_observers_see_only_what_all_accepted()
+    {
+        var first = new RefusingStage("refused-by-first");
+        var second = new RefusingStage("refused-by-second");
+        var observer = new RecordingObserver();
+        await using var server = EngineServer.Start(stages: [first, second], observers: [observer]);
+        var (pub, _) = await RawMqttClient.ConnectAsync(server.Port, "pub");
+        string[] payloads = ["one", "refused-by-first", "refused-by-second", "two"];
+        for (var i = 0; i < payloads.Length; i++)
+        {
+            await pub.SendAsync(Publish("p/t", payloads[i], MqttQualityOfServiceLevel.AtLeastOnce, (ushort)(i + 1)));
+        }
+        MqttPubAckReasonCode[] expected = [MqttPubAckReasonCode.Success, MqttPubAckReasonCode.QuotaExceeded, MqttPubAckReasonCode.QuotaExceeded, MqttPubAckReasonCode.Success];
+        foreach (var code in expected)
+        {
+            Assert.Equal(code, (await pub.ReceiveAsync<MqttPubAckPacket>()).ReasonCode);
+        }
+
+        Assert.Equal(payloads, first.Seen);
+        Assert.Equal(["one", "refused-by-second", "two"], second.Seen);
+        Assert.Equal(["one", "two"], observer.Seen);
     }
 }

@@ -19,7 +19,7 @@ namespace IotRealtime.Broker.Tests.Engine;
 public sealed class Qos2ResendAfterCloseTests
 {
     /// <summary>An accept stage the test scripts: each message's answer comes from <see cref="Answer"/>.</summary>
-    sealed class ScriptedSink : IPublishSink
+    sealed class ScriptedSink : IPublishStage
     {
         public Func<MqttMessage, CancellationToken, ValueTask<AcceptResult>> Answer { get; set; } = (_, _) => ValueTask.FromResult(AcceptResult.Accepted);
 
@@ -86,7 +86,7 @@ public sealed class Qos2ResendAfterCloseTests
         var sink = new ScriptedSink();
         var refuseOnce = 1;
         sink.Answer = (m, _) => ValueTask.FromResult(Text(m) == "m1" && Interlocked.Exchange(ref refuseOnce, 0) == 1 ? AcceptResult.Failed : AcceptResult.Accepted);
-        await using var server = EngineServer.Start(sinks: [sink]);
+        await using var server = EngineServer.Start(stages: [sink]);
         await using var sub = await SubscribeAsync(server.Port, MqttProtocolVersion.V311);
 
         var (pub, _) = await ConnectPublisherAsync(server.Port, MqttProtocolVersion.V311);
@@ -111,7 +111,7 @@ public sealed class Qos2ResendAfterCloseTests
         var sink = new ScriptedSink();
         var refuseOnce = 1;
         sink.Answer = (m, _) => ValueTask.FromResult(Text(m) == "m1" && Interlocked.Exchange(ref refuseOnce, 0) == 1 ? AcceptResult.ServerBusy : AcceptResult.Accepted);
-        await using var server = EngineServer.Start(sinks: [sink]);
+        await using var server = EngineServer.Start(stages: [sink]);
         await using var sub = await SubscribeAsync(server.Port, MqttProtocolVersion.V500);
         var (pub, _) = await ConnectPublisherAsync(server.Port, MqttProtocolVersion.V500);
         await using var _p = pub;
@@ -199,7 +199,7 @@ public sealed class Qos2ResendAfterCloseTests
         sink.Answer = (m, _) => Text(m) == "m1" && Interlocked.Increment(ref calls) == 1
             ? new ValueTask<AcceptResult>(firstGate.Task)
             : ValueTask.FromResult(AcceptResult.Accepted);
-        await using var server = EngineServer.Start(sinks: [sink]);
+        await using var server = EngineServer.Start(stages: [sink]);
         await using var sub = await SubscribeAsync(server.Port, MqttProtocolVersion.V500);
 
         var (pub, _) = await ConnectPublisherAsync(server.Port, MqttProtocolVersion.V500);
@@ -257,7 +257,7 @@ public sealed class Qos2ResendAfterCloseTests
                 entered.TrySetResult();
                 return new ValueTask<AcceptResult>(Task.Delay(Timeout.Infinite, token).ContinueWith(_ => AcceptResult.Failed, TaskScheduler.Default));
             };
-            var server = EngineServer.Start(sinks: [sink], store: EmbeddedBrokerStore.Open(storeOptions, NullLoggerFactory.Instance));
+            var server = EngineServer.Start(stages: [sink], store: EmbeddedBrokerStore.Open(storeOptions, NullLoggerFactory.Instance));
             try
             {
                 var (sub, _) = await RawMqttClient.ConnectAsync(server.Port, "sub", configure: c => c.SessionExpiryInterval = 300);

@@ -37,8 +37,8 @@ public sealed class EngineServer : IAsyncDisposable
     public MqttBroker Broker { get; }
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
-    public static EngineServer Start(BrokerOptions? options = null, IMqttAuthorizer? authorizer = null, IPublishSink[]? sinks = null,
-        IMqttAuthenticator? authenticator = null, IBrokerStore? store = null)
+    public static EngineServer Start(BrokerOptions? options = null, IMqttAuthorizer? authorizer = null, IPublishStage[]? stages = null,
+        IMqttAuthenticator? authenticator = null, IBrokerStore? store = null, IPublishObserver[]? observers = null)
     {
         var errors = new ErrorLog();
         var loggers = new LoggerFactory([errors]);
@@ -46,7 +46,7 @@ public sealed class EngineServer : IAsyncDisposable
             options ?? new BrokerOptions { SysInterval = 0 },
             authenticator ?? new AllowAllAuthenticator(),
             authorizer ?? new AllowAllAuthorizer(),
-            sinks ?? [],
+            new PublishPipeline(stages ?? [], observers ?? []),
             TimeProvider.System,
             loggers,
             store: store);
