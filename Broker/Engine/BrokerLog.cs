@@ -47,4 +47,7 @@ internal sealed partial class BrokerLog(ILogger logger)
 
     [LoggerMessage(13, LogLevel.Error, "Housekeeping failed")]
     public partial void HousekeepingFailed(Exception exception);
+
+    [LoggerMessage(14, LogLevel.Error, "Publishing the presence of {ClientId} to $SYS failed")]
+    public partial void PresencePublishFailed(string clientId, Exception exception);
 }

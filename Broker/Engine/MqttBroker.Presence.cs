@@ -102,7 +102,7 @@ public sealed partial class MqttBroker
         }
         catch (Exception ex)
         {
-            Log.HousekeepingFailed(ex);
+            Log.PresencePublishFailed(e.ClientId, ex);
         }
     }
 
