@@ -18,6 +18,8 @@ internal sealed partial class MqttConnection
     long _flushStartedAt;
     bool _writerEnabled;
     TaskCompletionSource? _writerStopped;
+    // the store position this pass's bytes may leave only after (0: none): see WriteDeliveries
+    long _flushAfterDurable;
 
     /// <summary>
     /// The writer runs only when there is something to write: a signal starts a pass on the thread pool unless one is
@@ -69,6 +71,7 @@ internal sealed partial class MqttConnection
                 }
                 if (written > 0)
                 {
+                    await WaitForPacketIdsAsync().ConfigureAwait(false);
                     _broker.CountSent(written);
                     Volatile.Write(ref _flushStartedAt, _broker.Time.GetTimestamp());
                     var flush = await output.FlushAsync().ConfigureAwait(false);
@@ -98,6 +101,30 @@ internal sealed partial class MqttConnection
         {
             StopWriter();
             RequestClose(null);
+        }
+    }
+
+    /// <summary>
+    /// A QoS 2 PUBLISH leaves only once its packet id is in the store: a receiver keeps a QoS 2 id until PUBREL, so a
+    /// broker restarted without the record would give the message a new id (the receiver delivers it twice) and the id to
+    /// another message (which the receiver takes for the first one). What the pass wrote stays in the pipe, unflushed,
+    /// until then; a failed store lets it go (it has lost durability for everything).
+    /// </summary>
+    async ValueTask WaitForPacketIdsAsync()
+    {
+        var position = _flushAfterDurable;
+        _flushAfterDurable = 0;
+        if (position == 0 || _broker.Store is not { } store || store.IsDurable(position))
+        {
+            return;
+        }
+        try
+        {
+            await store.WaitDurableAsync(position).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // the store failed: the delivery goes out without the promise, as everything else does now
         }
     }
 
@@ -202,6 +229,10 @@ internal sealed partial class MqttConnection
                     session.Inflight.Add(next.PacketId, next);
                     session.StampSendOrder(next);
                     _broker.RecordInflight(session, next);
+                    if (next.QoS == MqttQualityOfServiceLevel.ExactlyOnce && next.DeliveryId != 0)
+                    {
+                        _flushAfterDurable = _broker.Store?.Position ?? 0;
+                    }
                 }
                 batch.Add(next);
             }
