@@ -5,6 +5,53 @@ internal sealed class StoreModel
 {
     public StoredState State { get; } = new();
 
+    /// <summary>
+    /// A copy that later changes leave alone: sessions, subscriptions, deliveries and packet ids are copied, messages
+    /// are shared (they do not change once stored). Enumerating it gives the order enumerating <see cref="State"/> gives.
+    /// </summary>
+    public StoredState Snapshot()
+    {
+        var copy = new StoredState { NextDeliveryId = State.NextDeliveryId };
+        foreach (var (topic, message) in State.Retained)
+        {
+            copy.Retained.Add(topic, message);
+        }
+        foreach (var (clientId, session) in State.Sessions)
+        {
+            var copied = new StoredSession(clientId)
+            {
+                ExpiryInterval = session.ExpiryInterval,
+                Username = session.Username,
+                Online = session.Online,
+                DisconnectedAt = session.DisconnectedAt,
+                Will = session.Will,
+                WillDelaySeconds = session.WillDelaySeconds,
+                WillDueAt = session.WillDueAt,
+            };
+            foreach (var (filter, subscription) in session.Subscriptions)
+            {
+                copied.Subscriptions.Add(filter, subscription);
+            }
+            foreach (var (deliveryId, d) in session.Deliveries)
+            {
+                copied.Deliveries.Add(deliveryId, new StoredDelivery
+                {
+                    DeliveryId = d.DeliveryId,
+                    Message = d.Message,
+                    QoS = d.QoS,
+                    Retain = d.Retain,
+                    SubscriptionIds = d.SubscriptionIds,
+                    SharedFilter = d.SharedFilter,
+                    PacketId = d.PacketId,
+                    State = d.State,
+                });
+            }
+            copied.InboundQos2.UnionWith(session.InboundQos2);
+            copy.Sessions.Add(clientId, copied);
+        }
+        return copy;
+    }
+
     public void RetainSet(MqttMessage message)
     {
         if (message.Payload.IsEmpty)

@@ -96,6 +96,26 @@ internal static class StoreRecords
         };
     }
 
+    public static void WriteSessionStarted(BinaryWriter w, string clientId, uint expiry, string? username, MqttMessage? will, uint willDelay)
+    {
+        w.Write(clientId);
+        w.Write(expiry);
+        WriteNullable(w, username);
+        w.Write(will is not null);
+        if (will is not null)
+        {
+            WriteMessage(w, will);
+            w.Write(willDelay);
+        }
+    }
+
+    public static void WriteSessionOffline(BinaryWriter w, string clientId, DateTimeOffset at, DateTimeOffset? willDueAt)
+    {
+        w.Write(clientId);
+        w.Write(at.UtcTicks);
+        w.Write(willDueAt is { } due ? due.UtcTicks : 0L);
+    }
+
     public static void WriteNullable(BinaryWriter w, string? value)
     {
         w.Write(value is not null);
