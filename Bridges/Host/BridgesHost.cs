@@ -4,6 +4,7 @@ using IotRealtime.Bridges.Feed;
 using IotRealtime.Bridges.Fleet;
 using IotRealtime.Bridges.Operations;
 using IotRealtime.Bridges.Remote;
+using IotRealtime.Hosting.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -127,8 +128,8 @@ public sealed class BridgesHost : IAsyncDisposable
         app.MapGet("/metrics", context =>
         {
             var text = new System.Text.StringBuilder();
-            foreach (var source in context.RequestServices.GetServices<Broker.Engine.Operations.IMetricsSource>()) source.WriteMetrics(text);
-            context.Response.ContentType = Broker.Engine.Operations.PrometheusText.ContentType;
+            foreach (var source in context.RequestServices.GetServices<IMetricsSource>()) source.WriteMetrics(text);
+            context.Response.ContentType = PrometheusText.ContentType;
             return context.Response.WriteAsync(text.ToString());
         });
         app.MapPost("/api/drain", context =>

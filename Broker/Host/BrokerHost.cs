@@ -2,7 +2,7 @@ using IotRealtime.Bridges;
 using IotRealtime.Broker.Engine.Persistence;
 using System.Net;
 using IotRealtime.Broker.Engine;
-using IotRealtime.Broker.Engine.Operations;
+using IotRealtime.Hosting.Metrics;
 using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Engine.Security;
 using IotRealtime.Broker.Host.Auth;

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text;
-using IotRealtime.Broker.Engine.Operations;
+using IotRealtime.Hosting.Metrics;
 using IotRealtime.Telemetry.Configuration;
 using IotRealtime.Telemetry.History;
 using IotRealtime.Telemetry.Ingest;

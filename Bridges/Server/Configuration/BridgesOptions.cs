@@ -1,4 +1,5 @@
 using System.Globalization;
+using IotRealtime.Hosting.Kafka;
 using Microsoft.Extensions.Configuration;
 
 namespace IotRealtime.Bridges.Configuration;
@@ -136,7 +137,7 @@ public sealed class KafkaHistoryOptions
         if (Topics.Count == 0) yield return $"{key}:Topics must name at least one Kafka topic the broker forwards to.";
         foreach (var topic in Topics)
         {
-            if (!IotRealtime.Broker.Kafka.KafkaOptions.IsValidKafkaTopic(topic)) yield return $"{key}:Topics: '{topic}' is not a valid Kafka topic name.";
+            if (!KafkaTopicName.IsValid(topic)) yield return $"{key}:Topics: '{topic}' is not a valid Kafka topic name.";
         }
     }
 }

@@ -1,7 +1,8 @@
 using System.Text;
 using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Engine.Operations;
-using static IotRealtime.Broker.Engine.Operations.PrometheusText;
+using IotRealtime.Hosting.Metrics;
+using static IotRealtime.Hosting.Metrics.PrometheusText;
 using MQTTnet.Protocol;
 
 namespace IotRealtime.Broker.Host.Operations;

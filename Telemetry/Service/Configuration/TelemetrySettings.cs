@@ -1,5 +1,6 @@
 using System.Net;
 using System.Reflection;
+using IotRealtime.Hosting.Kafka;
 using Microsoft.Extensions.Configuration;
 using Npgsql;
 
@@ -62,7 +63,7 @@ public sealed class TelemetrySettings
         if (Kafka.Topics.Count == 0) yield return $"{kafka}:Topics must name at least one Kafka topic (a list: {kafka}:Topics:0=mqtt, or comma-separated).";
         foreach (var topic in Kafka.Topics)
         {
-            if (!IsValidKafkaTopic(topic)) yield return $"{kafka}:Topics: '{topic}' is not a valid Kafka topic (1-249 characters of a-z, A-Z, 0-9, '.', '_', '-').";
+            if (!KafkaTopicName.IsValid(topic)) yield return $"{kafka}:Topics: '{topic}' is not a valid Kafka topic ({KafkaTopicName.Rule}).";
         }
         if (string.IsNullOrWhiteSpace(Kafka.GroupId)) yield return $"{kafka}:GroupId must not be empty.";
         if (Kafka.SessionTimeoutMs < 1) yield return $"{kafka}:SessionTimeoutMs must be at least 1 (got {Kafka.SessionTimeoutMs}).";
@@ -123,10 +124,6 @@ public sealed class TelemetrySettings
             return e.Message;
         }
     }
-
-    static bool IsValidKafkaTopic(string? topic) =>
-        !string.IsNullOrEmpty(topic) && topic.Length <= 249 && topic is not "." and not ".."
-        && topic.All(c => c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '.' or '_' or '-');
 
     /// <summary>
     /// Binds each key of <paramref name="section"/> on its own, recursing into nested option objects, so one bad value
