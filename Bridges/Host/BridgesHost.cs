@@ -4,6 +4,7 @@ using IotRealtime.Bridges.Feed;
 using IotRealtime.Bridges.Fleet;
 using IotRealtime.Bridges.Operations;
 using IotRealtime.Bridges.Remote;
+using IotRealtime.Hosting.Configuration;
 using IotRealtime.Hosting.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -66,11 +67,9 @@ public sealed class BridgesHost : IAsyncDisposable
     {
         var errors = new List<string>();
         var bridges = BridgesOptions.Load(configuration, errors);
-        var upstream = new UpstreamOptions();
-        SectionBinder.Bind(upstream, configuration.GetSection(UpstreamOptions.Section), UpstreamOptions.Section, errors);
+        var upstream = StrictBinder.Bind<UpstreamOptions>(configuration, UpstreamOptions.Section, errors);
         errors.AddRange(upstream.Validate());
-        var listeners = new BridgesListenerOptions();
-        SectionBinder.Bind(listeners, configuration.GetSection(BridgesListenerOptions.Section), BridgesListenerOptions.Section, errors);
+        var listeners = StrictBinder.Bind<BridgesListenerOptions>(configuration, BridgesListenerOptions.Section, errors);
         if (!IPAddress.TryParse(listeners.BindAddress, out var address)) errors.Add($"{BridgesListenerOptions.Section}:BindAddress: '{listeners.BindAddress}' is not an IP address.");
         if (listeners.HttpPort is < 0 or > 65535) errors.Add($"{BridgesListenerOptions.Section}:HttpPort must be 0..65535 (was {listeners.HttpPort}).");
         if (listeners.RequestHeadersTimeoutSeconds is < 1 or > 3600) errors.Add($"{BridgesListenerOptions.Section}:RequestHeadersTimeoutSeconds must be 1..3600 (was {listeners.RequestHeadersTimeoutSeconds}).");
