@@ -4,13 +4,14 @@ using IotRealtime.Bridges.Feed;
 using IotRealtime.Bridges.Fleet;
 using IotRealtime.Bridges.Operations;
 using IotRealtime.Bridges.Remote;
+using IotRealtime.Hosting.Configuration;
+using IotRealtime.Hosting.Web;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace IotRealtime.Bridges.Host;
@@ -38,20 +39,15 @@ public sealed class BridgesListenerOptions
 /// <c>iotrealtime-bridges</c> as an embeddable object: the bridges in their own process, fed by an MQTT connection to a
 /// remote broker (positions of this process's own epoch). Tests start it in-process on port 0.
 /// </summary>
-public sealed class BridgesHost : IAsyncDisposable
+public sealed class BridgesHost : EmbeddableHost
 {
-    readonly WebApplication _app;
-    int _disposed;
-
     BridgesHost(WebApplication app, int httpPort)
+        : base(app)
     {
-        _app = app;
         HttpPort = httpPort;
     }
 
     public int HttpPort { get; }
-
-    public IServiceProvider Services => _app.Services;
 
     public RemoteBrokerLink Upstream => Services.GetRequiredService<RemoteBrokerLink>();
 
@@ -65,11 +61,9 @@ public sealed class BridgesHost : IAsyncDisposable
     {
         var errors = new List<string>();
         var bridges = BridgesOptions.Load(configuration, errors);
-        var upstream = new UpstreamOptions();
-        SectionBinder.Bind(upstream, configuration.GetSection(UpstreamOptions.Section), UpstreamOptions.Section, errors);
+        var upstream = StrictBinder.Bind<UpstreamOptions>(configuration, UpstreamOptions.Section, errors);
         errors.AddRange(upstream.Validate());
-        var listeners = new BridgesListenerOptions();
-        SectionBinder.Bind(listeners, configuration.GetSection(BridgesListenerOptions.Section), BridgesListenerOptions.Section, errors);
+        var listeners = StrictBinder.Bind<BridgesListenerOptions>(configuration, BridgesListenerOptions.Section, errors);
         if (!IPAddress.TryParse(listeners.BindAddress, out var address)) errors.Add($"{BridgesListenerOptions.Section}:BindAddress: '{listeners.BindAddress}' is not an IP address.");
         if (listeners.HttpPort is < 0 or > 65535) errors.Add($"{BridgesListenerOptions.Section}:HttpPort must be 0..65535 (was {listeners.HttpPort}).");
         if (listeners.RequestHeadersTimeoutSeconds is < 1 or > 3600) errors.Add($"{BridgesListenerOptions.Section}:RequestHeadersTimeoutSeconds must be 1..3600 (was {listeners.RequestHeadersTimeoutSeconds}).");
@@ -78,17 +72,7 @@ public sealed class BridgesHost : IAsyncDisposable
         if (configuration[$"{BridgesOptions.Section}:History:Record"] is null) bridges.History.Record = HistoryRecording.Always;
         if (errors.Count > 0) throw new ArgumentException("Invalid bridges configuration:\n  " + string.Join("\n  ", errors), nameof(configuration));
 
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
-        builder.Configuration.AddConfiguration(configuration);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ";
-            o.UseUtcTimestamp = true;
-        });
-        if (!consoleLifetime) builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
+        var builder = CreateBuilder(configuration, consoleLifetime);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(upstream);
         var kafkaHistory = bridges.History.Kafka;
@@ -104,16 +88,14 @@ public sealed class BridgesHost : IAsyncDisposable
         }
         builder.Services.AddSingleton<IBrokerLink>(sp => sp.GetRequiredService<RemoteBrokerLink>());
         builder.Services.AddBridgesCore(bridges, requireToken: bridges.RequireToken ?? false);
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
+        builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.AddServerHeader = false;
             kestrel.Limits.MaxConcurrentConnections = listeners.MaxConnections;
             kestrel.Limits.MaxConcurrentUpgradedConnections = listeners.MaxConnections;
             kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(listeners.RequestHeadersTimeoutSeconds);
             kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(listeners.KeepAliveTimeoutSeconds);
             kestrel.Listen(address!, listeners.HttpPort, o => o.Protocols = HttpProtocols.Http1);
         });
-        builder.Services.AddRoutingCore();
 
         var app = builder.Build();
         app.MapBridges();
@@ -124,13 +106,7 @@ public sealed class BridgesHost : IAsyncDisposable
             context.Response.StatusCode = link.IsConnected && !link.IsDraining ? 200 : 503;
             return context.Response.WriteAsync(link.IsConnected ? link.IsDraining ? "not ready: draining" : "ready" : "not ready: broker not connected");
         });
-        app.MapGet("/metrics", context =>
-        {
-            var text = new System.Text.StringBuilder();
-            foreach (var source in context.RequestServices.GetServices<Broker.Engine.Operations.IMetricsSource>()) source.WriteMetrics(text);
-            context.Response.ContentType = Broker.Engine.Operations.PrometheusText.ContentType;
-            return context.Response.WriteAsync(text.ToString());
-        });
+        MetricsEndpoint.Map(app);
         app.MapPost("/api/drain", context =>
         {
             // no admin token here: only loopback callers (the orchestrator's local agent) may drain
@@ -148,17 +124,11 @@ public sealed class BridgesHost : IAsyncDisposable
             return Task.CompletedTask;
         });
 
-        try
+        await StartServingAsync(app, async (services, token) =>
         {
-            if (app.Services.GetService<KafkaLiveFeed>() is { } live) await live.StartAsync(ct).ConfigureAwait(false);
-            await app.Services.GetRequiredService<RemoteBrokerLink>().StartAsync(ct).ConfigureAwait(false);
-            await app.StartAsync(ct).ConfigureAwait(false);
-        }
-        catch
-        {
-            await app.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+            if (services.GetService<KafkaLiveFeed>() is { } live) await live.StartAsync(token).ConfigureAwait(false);
+            await services.GetRequiredService<RemoteBrokerLink>().StartAsync(token).ConfigureAwait(false);
+        }, ct).ConfigureAwait(false);
         var server = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>();
         var port = server.Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses
             .Select(a => new Uri(a.Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal)).Port).FirstOrDefault() ?? listeners.HttpPort;
@@ -166,40 +136,23 @@ public sealed class BridgesHost : IAsyncDisposable
     }
 
     /// <summary>Entry point of <c>iotrealtime-bridges</c>: serves until SIGINT/SIGTERM. Returns the exit code.</summary>
-    public static async Task<int> RunAsync(string[] args)
-    {
-        if (args.Length > 0 && args[0] is "-h" or "--help" or "help")
-        {
-            await Console.Out.WriteLineAsync(Usage).ConfigureAwait(false);
-            return 0;
-        }
-        var configuration = new ConfigurationBuilder()
+    public static Task<int> RunAsync(string[] args) =>
+        RunUntilShutdownAsync(args, Usage,
+            async () => await StartAsync(BuildConfiguration(args), consoleLifetime: true, CancellationToken.None).ConfigureAwait(false),
+            e => e switch
+            {
+                ArgumentException => e.Message,
+                MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or IOException or Confluent.Kafka.KafkaException => $"Cannot start: {e.Message}",
+                _ => null,
+            });
+
+    static IConfiguration BuildConfiguration(string[] args) =>
+        new ConfigurationBuilder()
             .SetBasePath(AppContext.BaseDirectory)
             .AddJsonFile("appsettings.json", optional: true, reloadOnChange: false)
             .AddEnvironmentVariables("IOTRT_")
             .AddCommandLine(args)
             .Build();
-        BridgesHost host;
-        try
-        {
-            host = await StartAsync(configuration, consoleLifetime: true, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (ArgumentException e)
-        {
-            await Console.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
-            return 2;
-        }
-        catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or IOException or Confluent.Kafka.KafkaException)
-        {
-            await Console.Error.WriteLineAsync($"Cannot start: {e.Message}").ConfigureAwait(false);
-            return 2;
-        }
-        await using (host.ConfigureAwait(false))
-        {
-            await host._app.WaitForShutdownAsync().ConfigureAwait(false);
-        }
-        return 0;
-    }
 
     const string Usage = """
         iotrealtime-bridges: SSE (/sse), multiplexed WebSocket (/ws) and the dashboard for a remote IotRealtime broker.
@@ -209,24 +162,4 @@ public sealed class BridgesHost : IAsyncDisposable
           [--Bridges:History:Kafka:BootstrapServers=kafka:9092 --Bridges:History:Kafka:Topics:0=mqtt]   (SSE resumes from Kafka)
           --Bridges:... (see docs/bridges.md)
         """;
-
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        try
-        {
-            await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
-        }
-        finally
-        {
-            await _app.DisposeAsync().ConfigureAwait(false);
-        }
-    }
-
-    sealed class EmbeddedLifetime : IHostLifetime
-    {
-        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    }
 }

@@ -6,7 +6,7 @@ using IotRealtime.Bridges.Operations;
 using IotRealtime.Bridges.Sse;
 using IotRealtime.Bridges.WebSockets;
 using IotRealtime.Broker.Engine;
-using IotRealtime.Broker.Engine.Operations;
+using IotRealtime.Hosting.Metrics;
 using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Engine.Security;
 using Microsoft.AspNetCore.Builder;

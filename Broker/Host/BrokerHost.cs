@@ -3,7 +3,7 @@ using IotRealtime.Bridges.Feed;
 using IotRealtime.Broker.Engine.Persistence;
 using System.Net;
 using IotRealtime.Broker.Engine;
-using IotRealtime.Broker.Engine.Operations;
+using IotRealtime.Hosting.Metrics;
 using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Engine.Security;
 using IotRealtime.Broker.Host.Auth;
@@ -13,6 +13,7 @@ using IotRealtime.Broker.Host.Listeners;
 using IotRealtime.Broker.Host.Operations;
 using IotRealtime.Broker.Host.Transport;
 using IotRealtime.Broker.Kafka;
+using IotRealtime.Hosting.Web;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -21,7 +22,6 @@ using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace IotRealtime.Broker.Host;
@@ -30,14 +30,11 @@ namespace IotRealtime.Broker.Host;
 /// The broker process as an embeddable object: Kestrel listeners for MQTT over TCP, TLS, WebSocket (/mqtt) and secure
 /// WebSocket, /healthz, and the engine behind them. Tests and benchmarks start it in-process on port 0.
 /// </summary>
-public sealed class BrokerHost : IAsyncDisposable
+public sealed class BrokerHost : EmbeddableHost
 {
-    readonly WebApplication _app;
-    int _disposed;
-
     BrokerHost(WebApplication app, HostSettings settings, int mqttPort, int? mqttsPort, int httpPort, int? httpsPort)
+        : base(app)
     {
-        _app = app;
         Settings = settings;
         MqttPort = mqttPort;
         MqttsPort = mqttsPort;
@@ -61,8 +58,6 @@ public sealed class BrokerHost : IAsyncDisposable
 
     public MqttBroker Broker => Services.GetRequiredService<MqttBroker>();
 
-    public IServiceProvider Services => _app.Services;
-
     /// <summary>Validates <paramref name="configuration"/>, binds the listeners and starts serving.</summary>
     /// <exception cref="BrokerConfigurationException">The configuration is invalid; the message lists each bad key.</exception>
     public static Task<BrokerHost> StartAsync(IConfiguration configuration, CancellationToken ct = default) =>
@@ -76,28 +71,12 @@ public sealed class BrokerHost : IAsyncDisposable
     {
         var settings = HostSettings.Load(configuration);
 
-        // An empty builder: configuration comes only from the caller, so an embedded host is not changed by
-        // whatever appsettings.json or environment variables the embedding process happens to have.
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
-        builder.Configuration.AddConfiguration(configuration);
-        // Per-request logs would drown the broker's own; the Logging section can turn them back on.
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ";
-            o.UseUtcTimestamp = true;
-        });
-        if (logging is not null) builder.Logging.AddProvider(logging);
-        if (!consoleLifetime) builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
-
+        var builder = CreateBuilder(configuration, consoleLifetime, logging);
         ConfigureServices(builder.Services, settings);
 
         var listeners = new List<(string Transport, ListenOptions Options)>();
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
+        builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.AddServerHeader = false;
             // Listeners:MaxConnections is enforced by ConnectionLimit over every listener, not Kestrel's own limit
             // (which logs a warning per refused socket); a client must finish its request headers in time, and an idle
             // connection (none sent yet, or between requests) is closed after the keep-alive timeout
@@ -105,7 +84,6 @@ public sealed class BrokerHost : IAsyncDisposable
             kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(settings.Listeners.KeepAliveTimeoutSeconds);
             ConfigureListeners(kestrel, settings, listeners);
         });
-        builder.Services.AddRoutingCore();
         builder.Services.AddConnections();
 
         var app = builder.Build();
@@ -113,18 +91,13 @@ public sealed class BrokerHost : IAsyncDisposable
 
         var broker = app.Services.GetRequiredService<MqttBroker>();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<BrokerHost>();
-        try
+        await StartServingAsync(app, (services, _) =>
         {
             broker.Start();
-            app.Services.GetService<KafkaPresenceForwarder>(); // subscribes to presence before the first client connects
-            app.Services.GetRequiredService<RuntimeMetrics>(); // its lag probe runs from the start, not from the first scrape
-            await app.StartAsync(ct).ConfigureAwait(false);
-        }
-        catch
-        {
-            await app.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+            services.GetService<KafkaPresenceForwarder>(); // subscribes to presence before the first client connects
+            services.GetRequiredService<RuntimeMetrics>(); // its lag probe runs from the start, not from the first scrape
+            return Task.CompletedTask;
+        }, ct).ConfigureAwait(false);
 
         int? PortOf(string transport) => transport == "mqtt" && app.Services.GetService<SocketListener>() is { } socketListener
             ? (socketListener.Port >= 0 ? socketListener.Port : null)
@@ -251,61 +224,17 @@ public sealed class BrokerHost : IAsyncDisposable
     {
         if (args.Length > 0 && args[0] == PasswdCommand.Name) return await PasswdCommand.RunAsync(args[1..], Console.In, Console.Out, Console.Error).ConfigureAwait(false);
         if (args.Length > 0 && args[0] == ReplayCommand.Name) return await ReplayCommand.RunAsync(args[1..], Console.Out, Console.Error).ConfigureAwait(false);
-        if (args.Length > 0 && args[0] is "-h" or "--help" or "help")
-        {
-            await Console.Out.WriteLineAsync(CommandLine.Usage).ConfigureAwait(false);
-            return 0;
-        }
-
-        BrokerHost host;
-        try
-        {
-            host = await StartAsync(CommandLine.BuildConfiguration(args), consoleLifetime: true, logging: null, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (BrokerConfigurationException e)
-        {
-            await Console.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
-            return 2;
-        }
-        catch (FormatException e)
-        {
-            // Malformed command line or appsettings.json.
-            await Console.Error.WriteLineAsync($"Invalid broker configuration: {e.Message}").ConfigureAwait(false);
-            return 2;
-        }
-        catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException or AddressInUseException)
-        {
-            await Console.Error.WriteLineAsync($"Cannot listen: {e.Message}").ConfigureAwait(false);
-            return 2;
-        }
-
-        await using (host.ConfigureAwait(false))
-        {
-            await host._app.WaitForShutdownAsync().ConfigureAwait(false);
-        }
-        return 0;
+        return await RunUntilShutdownAsync(args, CommandLine.Usage,
+            async () => await StartAsync(CommandLine.BuildConfiguration(args), consoleLifetime: true, logging: null, CancellationToken.None).ConfigureAwait(false),
+            e => e switch
+            {
+                BrokerConfigurationException => e.Message,
+                // Malformed command line or appsettings.json.
+                FormatException => $"Invalid broker configuration: {e.Message}",
+                IOException { InnerException: System.Net.Sockets.SocketException or AddressInUseException } => $"Cannot listen: {e.Message}",
+                _ => null,
+            }).ConfigureAwait(false);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        HostLog.Stopping(Services.GetRequiredService<ILoggerFactory>().CreateLogger<BrokerHost>());
-        try
-        {
-            await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
-        }
-        finally
-        {
-            // Disposing the container disposes the engine after Kestrel has closed every connection.
-            await _app.DisposeAsync().ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>An embedded host stops when its owner disposes it, not on Ctrl+C sent to the embedding process.</summary>
-    sealed class EmbeddedLifetime : IHostLifetime
-    {
-        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    }
+    protected override void OnStopping() => HostLog.Stopping(Services.GetRequiredService<ILoggerFactory>().CreateLogger<BrokerHost>());
 }

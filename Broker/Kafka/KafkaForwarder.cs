@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
 using IotRealtime.Broker.Engine;
-using IotRealtime.Broker.Engine.Operations;
+using IotRealtime.Hosting.Metrics;
 using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Engine.Routing;
 using Microsoft.Extensions.Logging;

@@ -1,4 +1,5 @@
 using IotRealtime.Broker.Engine.Routing;
+using IotRealtime.Hosting.Kafka;
 
 namespace IotRealtime.Broker.Kafka;
 
@@ -119,16 +120,16 @@ public sealed class KafkaOptions
             {
                 yield return $"{key}:Filter: '{rule.Filter}' is not a valid MQTT topic filter.";
             }
-            if (!IsValidKafkaTopic(rule.Topic))
+            if (!KafkaTopicName.IsValid(rule.Topic))
             {
-                yield return $"{key}:Topic: '{rule.Topic}' is not a valid Kafka topic (1-249 characters of a-z, A-Z, 0-9, '.', '_', '-').";
+                yield return $"{key}:Topic: '{rule.Topic}' is not a valid Kafka topic ({KafkaTopicName.Rule}).";
             }
         }
-        if (DefaultTopic.Length > 0 && !IsValidKafkaTopic(DefaultTopic))
+        if (DefaultTopic.Length > 0 && !KafkaTopicName.IsValid(DefaultTopic))
         {
-            yield return $"{Section}:DefaultTopic: '{DefaultTopic}' is not a valid Kafka topic (1-249 characters of a-z, A-Z, 0-9, '.', '_', '-'; empty forwards only rule matches).";
+            yield return $"{Section}:DefaultTopic: '{DefaultTopic}' is not a valid Kafka topic ({KafkaTopicName.Rule}; empty forwards only rule matches).";
         }
-        if (!string.IsNullOrEmpty(PresenceTopic) && !IsValidKafkaTopic(PresenceTopic))
+        if (!string.IsNullOrEmpty(PresenceTopic) && !KafkaTopicName.IsValid(PresenceTopic))
         {
             yield return $"{Section}:PresenceTopic: '{PresenceTopic}' is not a valid Kafka topic.";
         }
@@ -143,9 +144,4 @@ public sealed class KafkaOptions
             yield return $"{Section}:Compression: '{Compression}' is not valid; expected one of {string.Join(", ", Compressions)}.";
         }
     }
-
-    /// <summary>1-249 characters of a-z, A-Z, 0-9, '.', '_', '-', not "." or "..".</summary>
-    public static bool IsValidKafkaTopic(string? topic) =>
-        !string.IsNullOrEmpty(topic) && topic.Length <= 249 && topic is not "." and not ".."
-        && topic.All(c => c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '.' or '_' or '-');
 }

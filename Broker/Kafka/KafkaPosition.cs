@@ -1,5 +1,6 @@
 using System.Globalization;
 using Confluent.Kafka;
+using IotRealtime.Hosting.Kafka;
 
 namespace IotRealtime.Broker.Kafka;
 
@@ -28,7 +29,7 @@ public readonly record struct KafkaPosition(string Topic, int Partition, long Of
         var topic = span[..middle];
         if (!int.TryParse(span[(middle + 1)..last], NumberStyles.None, CultureInfo.InvariantCulture, out var partition)) return false;
         if (!long.TryParse(span[(last + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var offset) || offset < -1) return false;
-        if (!KafkaOptions.IsValidKafkaTopic(topic.ToString())) return false;
+        if (!KafkaTopicName.IsValid(topic.ToString())) return false;
         position = new KafkaPosition(topic.ToString(), partition, offset);
         return true;
     }

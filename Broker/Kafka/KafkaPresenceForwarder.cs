@@ -4,6 +4,7 @@ using System.Text.Json;
 using Confluent.Kafka;
 using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Engine.Operations;
+using IotRealtime.Hosting.Metrics;
 using Microsoft.Extensions.Logging;
 
 namespace IotRealtime.Broker.Kafka;

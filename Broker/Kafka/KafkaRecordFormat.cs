@@ -5,26 +5,18 @@ using System.Text.Json;
 using System.Text.Unicode;
 using Confluent.Kafka;
 using IotRealtime.Broker.Engine;
+using IotRealtime.Hosting.Kafka;
 
 namespace IotRealtime.Broker.Kafka;
 
 /// <summary>
 /// The one definition of how an MQTT message is laid out in a Kafka record, shared by the forwarder (writes), the
 /// replayer, bridges and telemetry (read). Value = the payload bytes; key = client id or MQTT topic (per rule);
-/// timestamp = CreateTime, the moment the broker received the message; headers below; every other header is an MQTT 5
-/// user property with its own name.
+/// timestamp = CreateTime, the moment the broker received the message; headers named in <see cref="KafkaRecordHeaders"/>;
+/// every other header is an MQTT 5 user property with its own name.
 /// </summary>
 public static class KafkaRecordFormat
 {
-    public const string TopicHeader = "mqtt.topic";
-    public const string QosHeader = "mqtt.qos";
-    public const string RetainHeader = "mqtt.retain";
-    public const string ClientIdHeader = "mqtt.client_id";
-    public const string ContentTypeHeader = "mqtt.content_type";
-
-    /// <summary>Headers in this namespace are the forwarder's own; all others are user properties.</summary>
-    public const string HeaderPrefix = "mqtt.";
-
     static readonly byte[] True = "true"u8.ToArray();
     static readonly byte[] False = "false"u8.ToArray();
     static readonly byte[][] QosValues = ["0"u8.ToArray(), "1"u8.ToArray(), "2"u8.ToArray()];
@@ -35,12 +27,12 @@ public static class KafkaRecordFormat
         ArgumentNullException.ThrowIfNull(message);
         var headers = new Headers
         {
-            { TopicHeader, Encoding.UTF8.GetBytes(message.Topic) },
-            { QosHeader, QosValues[(int)message.QoS] },
-            { RetainHeader, message.Retain ? True : False },
+            { KafkaRecordHeaders.Topic, Encoding.UTF8.GetBytes(message.Topic) },
+            { KafkaRecordHeaders.Qos, QosValues[(int)message.QoS] },
+            { KafkaRecordHeaders.Retain, message.Retain ? True : False },
         };
-        if (message.PublisherClientId is { } clientId) headers.Add(ClientIdHeader, Encoding.UTF8.GetBytes(clientId));
-        if (message.ContentType is { } contentType) headers.Add(ContentTypeHeader, Encoding.UTF8.GetBytes(contentType));
+        if (message.PublisherClientId is { } clientId) headers.Add(KafkaRecordHeaders.ClientId, Encoding.UTF8.GetBytes(clientId));
+        if (message.ContentType is { } contentType) headers.Add(KafkaRecordHeaders.ContentType, Encoding.UTF8.GetBytes(contentType));
         if (message.UserProperties is { } properties)
         {
             foreach (var property in properties) headers.Add(property.Name, property.ValueBuffer.ToArray());
@@ -73,13 +65,13 @@ public static class KafkaRecordFormat
                 var value = header.GetValueBytes() ?? [];
                 switch (header.Key)
                 {
-                    case TopicHeader: topic = Encoding.UTF8.GetString(value); break;
-                    case QosHeader: qos = value is [(byte)'1'] ? 1 : value is [(byte)'2'] ? 2 : 0; break;
-                    case RetainHeader: retain = value.AsSpan().SequenceEqual(True); break;
-                    case ClientIdHeader: clientId = Encoding.UTF8.GetString(value); break;
-                    case ContentTypeHeader: contentType = Encoding.UTF8.GetString(value); break;
+                    case KafkaRecordHeaders.Topic: topic = Encoding.UTF8.GetString(value); break;
+                    case KafkaRecordHeaders.Qos: qos = value is [(byte)'1'] ? 1 : value is [(byte)'2'] ? 2 : 0; break;
+                    case KafkaRecordHeaders.Retain: retain = value.AsSpan().SequenceEqual(True); break;
+                    case KafkaRecordHeaders.ClientId: clientId = Encoding.UTF8.GetString(value); break;
+                    case KafkaRecordHeaders.ContentType: contentType = Encoding.UTF8.GetString(value); break;
                     default:
-                        if (!header.Key.StartsWith(HeaderPrefix, StringComparison.Ordinal)) (properties ??= []).Add(new(header.Key, value));
+                        if (!header.Key.StartsWith(KafkaRecordHeaders.Prefix, StringComparison.Ordinal)) (properties ??= []).Add(new(header.Key, value));
                         break;
                 }
             }

@@ -1,6 +1,6 @@
 using System.Net;
-using System.Text;
-using IotRealtime.Broker.Engine.Operations;
+using IotRealtime.Hosting.Metrics;
+using IotRealtime.Hosting.Web;
 using IotRealtime.Telemetry.Configuration;
 using IotRealtime.Telemetry.History;
 using IotRealtime.Telemetry.Ingest;
@@ -12,7 +12,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace IotRealtime.Telemetry;
@@ -21,14 +20,11 @@ namespace IotRealtime.Telemetry;
 /// The telemetry service as an embeddable object: the Kafka consumer that feeds the sinks (PostgreSQL, InfluxDB), and
 /// /healthz, /metrics and the history API on one HTTP port. Tests and benchmarks start it in-process on port 0.
 /// </summary>
-public sealed class TelemetryHost : IAsyncDisposable
+public sealed class TelemetryHost : EmbeddableHost
 {
-    readonly WebApplication _app;
-    int _disposed;
-
     TelemetryHost(WebApplication app, TelemetrySettings settings, int httpPort)
+        : base(app)
     {
-        _app = app;
         Settings = settings;
         HttpPort = httpPort;
     }
@@ -37,8 +33,6 @@ public sealed class TelemetryHost : IAsyncDisposable
 
     /// <summary>The bound HTTP port (/healthz, /metrics, /api/history).</summary>
     public int HttpPort { get; }
-
-    public IServiceProvider Services => _app.Services;
 
     public TelemetryMetrics Metrics => Services.GetRequiredService<TelemetryMetrics>();
 
@@ -54,46 +48,23 @@ public sealed class TelemetryHost : IAsyncDisposable
     {
         var settings = TelemetrySettings.Load(configuration);
 
-        // An empty builder: configuration comes only from the caller, so an embedded host is not changed by whatever
-        // appsettings.json or environment variables the embedding process happens to have.
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
-        builder.Configuration.AddConfiguration(configuration);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ";
-            o.UseUtcTimestamp = true;
-        });
-        if (!consoleLifetime) builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
-
+        var builder = CreateBuilder(configuration, consoleLifetime);
         ListenOptions? http = null;
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
+        builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.AddServerHeader = false;
             kestrel.Listen(IPAddress.Parse(settings.Http.BindAddress), settings.Http.Port, o =>
             {
                 o.Protocols = HttpProtocols.Http1;
                 http = o;
             });
         });
-        builder.Services.AddRoutingCore();
         ConfigureServices(builder.Services, settings);
 
         var app = builder.Build();
         MapEndpoints(app);
         HistoryEndpoints.Map(app);
 
-        try
-        {
-            await app.StartAsync(ct).ConfigureAwait(false);
-        }
-        catch
-        {
-            await app.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+        await StartServingAsync(app, beforeListening: null, ct).ConfigureAwait(false);
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<TelemetryHost>();
         TelemetryLog.Started(logger, http!.IPEndPoint!.ToString(), string.Join(", ", app.Services.GetServices<ITelemetrySink>().Select(s => s.Name)));
         return new TelemetryHost(app, settings, http.IPEndPoint!.Port);
@@ -128,69 +99,20 @@ public sealed class TelemetryHost : IAsyncDisposable
             context.Response.StatusCode = state.StartsWith("failed", StringComparison.Ordinal) ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
             return context.Response.WriteAsync(state);
         });
-        app.MapGet("/metrics", static context =>
-        {
-            var w = new StringBuilder();
-            foreach (var source in context.RequestServices.GetServices<IMetricsSource>()) source.WriteMetrics(w);
-            context.Response.ContentType = PrometheusText.ContentType;
-            return context.Response.WriteAsync(w.ToString());
-        });
+        MetricsEndpoint.Map(app);
     }
 
     /// <summary>Entry point of <c>iotrealtime-telemetry</c>: runs until SIGINT/SIGTERM. Returns the exit code.</summary>
-    public static async Task<int> RunAsync(string[] args)
-    {
-        if (args.Length > 0 && args[0] is "-h" or "--help" or "help")
-        {
-            await Console.Out.WriteLineAsync(TelemetryCommandLine.Usage).ConfigureAwait(false);
-            return 0;
-        }
-        TelemetryHost host;
-        try
-        {
-            host = await StartAsync(TelemetryCommandLine.BuildConfiguration(args), consoleLifetime: true, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (TelemetryConfigurationException e)
-        {
-            await Console.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
-            return 2;
-        }
-        catch (FormatException e)
-        {
-            await Console.Error.WriteLineAsync($"Invalid telemetry configuration: {e.Message}").ConfigureAwait(false);
-            return 2;
-        }
-        catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException or Microsoft.AspNetCore.Connections.AddressInUseException)
-        {
-            await Console.Error.WriteLineAsync($"Cannot listen: {e.Message}").ConfigureAwait(false);
-            return 2;
-        }
-        await using (host.ConfigureAwait(false))
-        {
-            await host._app.WaitForShutdownAsync().ConfigureAwait(false);
-        }
-        return 0;
-    }
+    public static Task<int> RunAsync(string[] args) =>
+        RunUntilShutdownAsync(args, TelemetryCommandLine.Usage,
+            async () => await StartAsync(TelemetryCommandLine.BuildConfiguration(args), consoleLifetime: true, CancellationToken.None).ConfigureAwait(false),
+            e => e switch
+            {
+                TelemetryConfigurationException => e.Message,
+                FormatException => $"Invalid telemetry configuration: {e.Message}",
+                IOException { InnerException: System.Net.Sockets.SocketException or Microsoft.AspNetCore.Connections.AddressInUseException } => $"Cannot listen: {e.Message}",
+                _ => null,
+            });
 
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        TelemetryLog.Stopping(Services.GetRequiredService<ILoggerFactory>().CreateLogger<TelemetryHost>());
-        try
-        {
-            await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
-        }
-        finally
-        {
-            await _app.DisposeAsync().ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>An embedded host stops when its owner disposes it, not on Ctrl+C sent to the embedding process.</summary>
-    sealed class EmbeddedLifetime : IHostLifetime
-    {
-        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    }
+    protected override void OnStopping() => TelemetryLog.Stopping(Services.GetRequiredService<ILoggerFactory>().CreateLogger<TelemetryHost>());
 }

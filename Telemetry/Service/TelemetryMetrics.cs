@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
-using IotRealtime.Broker.Engine.Operations;
+using IotRealtime.Hosting.Metrics;
 
 namespace IotRealtime.Telemetry;
 

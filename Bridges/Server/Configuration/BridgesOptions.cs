@@ -1,4 +1,5 @@
-using System.Globalization;
+using IotRealtime.Hosting.Configuration;
+using IotRealtime.Hosting.Kafka;
 using Microsoft.Extensions.Configuration;
 
 namespace IotRealtime.Bridges.Configuration;
@@ -67,8 +68,7 @@ public sealed class BridgesOptions
     /// <summary>Binds and validates the section; every problem names its key.</summary>
     public static BridgesOptions Load(IConfiguration configuration, List<string> errors)
     {
-        var options = new BridgesOptions();
-        SectionBinder.Bind(options, configuration.GetSection(Section), Section, errors);
+        var options = StrictBinder.Bind<BridgesOptions>(configuration, Section, errors);
         errors.AddRange(options.Validate());
         return options;
     }
@@ -136,7 +136,7 @@ public sealed class KafkaHistoryOptions
         if (Topics.Count == 0) yield return $"{key}:Topics must name at least one Kafka topic the broker forwards to.";
         foreach (var topic in Topics)
         {
-            if (!IotRealtime.Broker.Kafka.KafkaOptions.IsValidKafkaTopic(topic)) yield return $"{key}:Topics: '{topic}' is not a valid Kafka topic name.";
+            if (!KafkaTopicName.IsValid(topic)) yield return $"{key}:Topics: '{topic}' is not a valid Kafka topic name.";
         }
     }
 }
@@ -213,42 +213,5 @@ public sealed class WebSocketOptions
         if (IdleTimeoutSeconds < KeepAliveSeconds) yield return $"{p}IdleTimeoutSeconds must be at least KeepAliveSeconds ({KeepAliveSeconds}) (was {IdleTimeoutSeconds}).";
         if (MaxMessageBytes is < 1024 or > 16 * 1024 * 1024) yield return $"{p}MaxMessageBytes must be 1024..16777216 (was {MaxMessageBytes}).";
         if (StallTimeoutSeconds is < 1 or > 3600) yield return $"{p}StallTimeoutSeconds must be 1..3600 (was {StallTimeoutSeconds}).";
-    }
-}
-
-/// <summary>Binds a section key by key (nested option classes recursively), reporting misspelt keys and bad values by name.</summary>
-public static class SectionBinder
-{
-    public static void Bind(object options, IConfigurationSection section, string path, List<string> errors)
-    {
-        var properties = options.GetType().GetProperties().Where(p => p.CanWrite && p.SetMethod!.IsPublic)
-            .ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
-        foreach (var child in section.GetChildren())
-        {
-            var key = $"{path}:{child.Key}";
-            if (!properties.TryGetValue(child.Key, out var property))
-            {
-                errors.Add($"{key} is not a known setting; {path} has {string.Join(", ", properties.Keys.Order(StringComparer.Ordinal))}.");
-                continue;
-            }
-            var type = property.PropertyType;
-            if (type.IsClass && type != typeof(string) && !type.IsGenericType)
-            {
-                Bind(property.GetValue(options)!, child, key, errors);
-                continue;
-            }
-            try
-            {
-                var value = child.Get(type);
-                if (value is not null) property.SetValue(options, value);
-            }
-            catch (InvalidOperationException)
-            {
-                var t = Nullable.GetUnderlyingType(type) ?? type;
-                var accepted = t.IsEnum ? $"one of {string.Join(", ", Enum.GetNames(t))}" : t == typeof(bool) ? "true or false"
-                    : t == typeof(int) || t == typeof(long) ? "a whole number" : $"a {t.Name}";
-                errors.Add(string.Create(CultureInfo.InvariantCulture, $"{key}: '{child.Value}' is not valid; expected {accepted}."));
-            }
-        }
     }
 }

@@ -1,5 +1,6 @@
 using IotRealtime.Broker.Engine.Routing;
 using IotRealtime.Broker.Kafka;
+using IotRealtime.Hosting.Kafka;
 
 namespace IotRealtime.Bridges.Feed;
 
@@ -34,7 +35,7 @@ public sealed class KafkaHistory
         if (topics.Count == 0) throw new ArgumentException("Name at least one Kafka topic to read history from.", nameof(topics));
         foreach (var topic in topics)
         {
-            if (!KafkaOptions.IsValidKafkaTopic(topic)) throw new ArgumentException($"'{topic}' is not a valid Kafka topic name.", nameof(topics));
+            if (!KafkaTopicName.IsValid(topic)) throw new ArgumentException($"'{topic}' is not a valid Kafka topic name.", nameof(topics));
         }
         _replayer = replayer;
         Topics = topics.Distinct(StringComparer.Ordinal).ToArray();

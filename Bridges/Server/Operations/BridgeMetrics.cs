@@ -1,6 +1,6 @@
 using System.Text;
 using IotRealtime.Bridges.Feed;
-using IotRealtime.Broker.Engine.Operations;
+using IotRealtime.Hosting.Metrics;
 
 namespace IotRealtime.Bridges.Operations;
 

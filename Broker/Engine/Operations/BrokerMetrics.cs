@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using IotRealtime.Hosting.Metrics;
 using MQTTnet.Protocol;
 
 namespace IotRealtime.Broker.Engine.Operations;

@@ -3,6 +3,7 @@ using System.Text;
 using Confluent.Kafka;
 using IotRealtime.Broker.Engine.Routing;
 using IotRealtime.Broker.Kafka;
+using IotRealtime.Hosting.Kafka;
 using Microsoft.Extensions.Configuration;
 using MQTTnet;
 using MQTTnet.Protocol;
@@ -163,7 +164,7 @@ public static class ReplayCommand
         if (from is not null) a.From = ReplayFrom.Parse(from);
         if (after is not null) a.From = ReplayFrom.After(KafkaPosition.ParseList(after));
         if (a.Topic is null && a.Filter is null && a.From.Positions.Count == 0) throw new FormatException("give --topic KAFKA_TOPIC or --filter MQTT_FILTER.");
-        if (a.Topic is not null && !KafkaOptions.IsValidKafkaTopic(a.Topic)) throw new FormatException($"--topic '{a.Topic}' is not a valid Kafka topic.");
+        if (a.Topic is not null && !KafkaTopicName.IsValid(a.Topic)) throw new FormatException($"--topic '{a.Topic}' is not a valid Kafka topic.");
         if (a.Filter is not null && !TopicValidation.IsValidTopicFilter(a.Filter)) throw new FormatException($"--filter '{a.Filter}' is not a valid MQTT topic filter.");
         if (a.Into is null && (args.Contains("--prefix") || args.Contains("--rate"))) throw new FormatException("--prefix and --rate apply only with --into.");
         if (a.Prefix.Contains('+', StringComparison.Ordinal) || a.Prefix.Contains('#', StringComparison.Ordinal)) throw new FormatException($"--prefix '{a.Prefix}' must not contain wildcards.");

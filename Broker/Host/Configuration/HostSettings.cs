@@ -5,6 +5,7 @@ using IotRealtime.Broker.Host.Listeners;
 using IotRealtime.Broker.Host.Operations;
 using IotRealtime.Broker.Host.Tls;
 using IotRealtime.Broker.Kafka;
+using IotRealtime.Hosting.Configuration;
 using Microsoft.Extensions.Configuration;
 
 namespace IotRealtime.Broker.Host.Configuration;
@@ -55,14 +56,14 @@ public sealed class HostSettings
     public static HostSettings Load(IConfiguration configuration)
     {
         var errors = new List<string>();
-        var broker = Bind<BrokerOptions>(configuration, "Broker", errors);
-        var listeners = Bind<ListenerOptions>(configuration, ListenerOptions.Section, errors);
-        var tls = Bind<TlsOptions>(configuration, TlsOptions.Section, errors);
-        var auth = Bind<AuthOptions>(configuration, AuthOptions.Section, errors);
-        var data = Bind<DataOptions>(configuration, DataOptions.Section, errors);
-        var admin = Bind<AdminOptions>(configuration, AdminOptions.Section, errors);
-        var store = Bind<StoreOptions>(configuration, "Store", errors);
-        var kafka = Bind<KafkaOptions>(configuration, KafkaOptions.Section, errors);
+        var broker = StrictBinder.Bind<BrokerOptions>(configuration, "Broker", errors);
+        var listeners = StrictBinder.Bind<ListenerOptions>(configuration, ListenerOptions.Section, errors);
+        var tls = StrictBinder.Bind<TlsOptions>(configuration, TlsOptions.Section, errors);
+        var auth = StrictBinder.Bind<AuthOptions>(configuration, AuthOptions.Section, errors);
+        var data = StrictBinder.Bind<DataOptions>(configuration, DataOptions.Section, errors);
+        var admin = StrictBinder.Bind<AdminOptions>(configuration, AdminOptions.Section, errors);
+        var store = StrictBinder.Bind<StoreOptions>(configuration, "Store", errors);
+        var kafka = StrictBinder.Bind<KafkaOptions>(configuration, KafkaOptions.Section, errors);
         var bridges = IotRealtime.Bridges.Configuration.BridgesOptions.Load(configuration, errors);
         var storeDirectorySet = !string.IsNullOrWhiteSpace(configuration["Store:Directory"]);
 
@@ -70,7 +71,6 @@ public sealed class HostSettings
         errors.AddRange(admin.Validate());
         errors.AddRange(store.Validate());
         errors.AddRange(kafka.Validate());
-        CheckKafkaRuleKeys(configuration, errors);
         errors.AddRange(listeners.Validate(tls.Enabled));
         var tlsSetup = TlsSetup.Load(tls, errors);
 
@@ -129,63 +129,5 @@ public sealed class HostSettings
             AclDefault = AclAuthorizer.EffectiveDefault(auth.AclDefault, rules.Count),
             DataDirectory = dataDirectory,
         };
-    }
-
-    /// <summary>Rules are a list, bound as a whole: report misspelt keys and bad values inside each rule by name.</summary>
-    static void CheckKafkaRuleKeys(IConfiguration configuration, List<string> errors)
-    {
-        var known = typeof(KafkaRule).GetProperties().Select(p => p.Name).ToArray();
-        foreach (var rule in configuration.GetSection($"{KafkaOptions.Section}:Rules").GetChildren())
-        {
-            foreach (var child in rule.GetChildren())
-            {
-                var key = $"{KafkaOptions.Section}:Rules:{rule.Key}:{child.Key}";
-                if (!known.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
-                {
-                    errors.Add($"{key} is not a known setting; a rule has {string.Join(", ", known)}.");
-                }
-                else if (child.Key.Equals(nameof(KafkaRule.Mode), StringComparison.OrdinalIgnoreCase) && !Enum.TryParse<KafkaForwardMode>(child.Value, true, out _))
-                {
-                    errors.Add($"{key}: '{child.Value}' is not valid; expected one of {string.Join(", ", Enum.GetNames<KafkaForwardMode>())}.");
-                }
-                else if (child.Key.Equals(nameof(KafkaRule.Key), StringComparison.OrdinalIgnoreCase) && !Enum.TryParse<KafkaKeySource>(child.Value, true, out _))
-                {
-                    errors.Add($"{key}: '{child.Value}' is not valid; expected one of {string.Join(", ", Enum.GetNames<KafkaKeySource>())}.");
-                }
-            }
-        }
-    }
-
-    /// <summary>
-    /// Binds each key of <paramref name="section"/> on its own, so one bad value does not hide the others, and reports
-    /// keys that match no property: a misspelt "Listeners:MqttPrt" must not silently fall back to the default.
-    /// </summary>
-    static T Bind<T>(IConfiguration configuration, string section, List<string> errors) where T : class, new()
-    {
-        var options = new T();
-        var properties = typeof(T).GetProperties().Where(p => p.CanWrite && p.SetMethod!.IsPublic)
-            .ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
-        foreach (var child in configuration.GetSection(section).GetChildren())
-        {
-            if (!properties.TryGetValue(child.Key, out var property))
-            {
-                errors.Add($"{section}:{child.Key} is not a known setting; {section} has {string.Join(", ", properties.Keys.Order(StringComparer.Ordinal))}.");
-                continue;
-            }
-            try
-            {
-                var value = child.Get(property.PropertyType);
-                if (value is not null) property.SetValue(options, value);
-            }
-            catch (InvalidOperationException)
-            {
-                var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
-                var accepted = type.IsEnum ? $"one of {string.Join(", ", Enum.GetNames(type))}" : type == typeof(bool) ? "true or false"
-                    : type == typeof(int) || type == typeof(long) || type == typeof(uint) ? "a whole number"
-                    : $"a {type.Name}";
-                errors.Add($"{section}:{child.Key}: '{child.Value}' is not valid; expected {accepted}.");
-            }
-        }
-        return options;
     }
 }

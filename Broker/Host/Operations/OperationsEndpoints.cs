@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Engine.Operations;
+using IotRealtime.Hosting.Web;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -39,11 +40,7 @@ public static class OperationsEndpoints
             context.Response.StatusCode = reason is null ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
             return context.Response.WriteAsync(reason is null ? "ready" : "not ready: " + reason);
         });
-        app.MapGet("/metrics", context =>
-        {
-            context.Response.ContentType = PrometheusExporter.ContentType;
-            return context.Response.WriteAsync(PrometheusExporter.Write(broker, time, context.RequestServices.GetServices<IMetricsSource>()));
-        });
+        MetricsEndpoint.Map(app, w => PrometheusExporter.WriteEngine(w, broker, time));
 
         RequestDelegate Admin(RequestDelegate handler) => context => IsAuthorized(context, options) ? handler(context) : Deny(context, options);
 

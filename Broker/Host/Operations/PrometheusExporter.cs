@@ -1,25 +1,24 @@
 using System.Text;
 using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Engine.Operations;
-using static IotRealtime.Broker.Engine.Operations.PrometheusText;
+using IotRealtime.Hosting.Metrics;
+using static IotRealtime.Hosting.Metrics.PrometheusText;
 using MQTTnet.Protocol;
 
 namespace IotRealtime.Broker.Host.Operations;
 
 /// <summary>
 /// Writes the engine's metrics in the Prometheus text exposition format 0.0.4 (HELP and TYPE per family, then samples).
-/// Reads <see cref="MqttBroker"/> and <see cref="BrokerMetrics"/> directly: the same numbers the Meter publishes; then
-/// every registered <see cref="IMetricsSource"/> (Kafka forwarder, bridges) adds its own families.
+/// Reads <see cref="MqttBroker"/> and <see cref="BrokerMetrics"/> directly: the same numbers the Meter publishes. On
+/// <c>/metrics</c> (<see cref="IotRealtime.Hosting.Web.MetricsEndpoint"/>) every registered <see cref="IMetricsSource"/>
+/// (Kafka forwarder, bridges) adds its own families after these.
 /// </summary>
 public static class PrometheusExporter
 
 {
-    public const string ContentType = PrometheusText.ContentType;
-
-    public static string Write(MqttBroker broker, TimeProvider time, IEnumerable<IMetricsSource> sources)
+    public static void WriteEngine(StringBuilder w, MqttBroker broker, TimeProvider time)
     {
         var m = broker.Metrics;
-        var w = new StringBuilder(4096);
         Family(w, "iotrealtime_up", "gauge", "1 while the broker runs.", 1);
         Family(w, "iotrealtime_uptime_seconds", "gauge", "Seconds since the engine started.", (long)(time.GetUtcNow() - broker.StartedAt).TotalSeconds);
         Family(w, "iotrealtime_connections", "gauge", "Open MQTT connections (including ones that have not sent CONNECT yet).", broker.ConnectedClients);
@@ -47,7 +46,5 @@ public static class PrometheusExporter
         Family(w, "iotrealtime_draining", "gauge", "1 while the broker drains (refuses CONNECTs).", broker.IsDraining ? 1 : 0);
         Histogram(w, "iotrealtime_accept_latency_seconds", "Time publishes spent in an asynchronous accept stage (store, forwarders).", m.AcceptLatency);
         Histogram(w, "iotrealtime_store_write_latency_seconds", "Durable store write latency.", m.StoreWriteLatency);
-        foreach (var source in sources) source.WriteMetrics(w);
-        return w.ToString();
     }
 }

@@ -5,6 +5,7 @@ using Confluent.Kafka;
 using IotRealtime.Broker.Engine.Routing;
 using IotRealtime.Broker.Host.Configuration;
 using IotRealtime.Broker.Kafka;
+using IotRealtime.Hosting.Kafka;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -145,7 +146,7 @@ public static class ReplayEndpoints
         var topic = query["topic"].FirstOrDefault();
         var filter = query["filter"].FirstOrDefault();
         var after = lastEventId ?? query["after"].FirstOrDefault();
-        if (topic is not null && !KafkaOptions.IsValidKafkaTopic(topic)) throw new FormatException($"topic '{topic}' is not a valid Kafka topic");
+        if (topic is not null && !KafkaTopicName.IsValid(topic)) throw new FormatException($"topic '{topic}' is not a valid Kafka topic");
         if (filter is not null && !TopicValidation.IsValidTopicFilter(filter)) throw new FormatException($"filter '{filter}' is not a valid MQTT topic filter");
         if (topic is null && filter is null) throw new FormatException("give topic=<Kafka topic> or filter=<MQTT topic filter>");
 

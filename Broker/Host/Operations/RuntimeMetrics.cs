@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
-using IotRealtime.Broker.Engine.Operations;
-using static IotRealtime.Broker.Engine.Operations.PrometheusText;
+using IotRealtime.Hosting.Metrics;
+using static IotRealtime.Hosting.Metrics.PrometheusText;
 
 namespace IotRealtime.Broker.Host.Operations;
 

@@ -1,5 +1,5 @@
 using System.Text;
-using IotRealtime.Broker.Engine.Operations;
+using IotRealtime.Hosting.Metrics;
 using IotRealtime.Broker.Host.Listeners;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;

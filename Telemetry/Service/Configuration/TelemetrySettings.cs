@@ -1,5 +1,6 @@
 using System.Net;
-using System.Reflection;
+using IotRealtime.Hosting.Configuration;
+using IotRealtime.Hosting.Kafka;
 using Microsoft.Extensions.Configuration;
 using Npgsql;
 
@@ -49,7 +50,7 @@ public sealed class TelemetrySettings
     {
         var errors = new List<string>();
         var settings = new TelemetrySettings();
-        Bind(configuration.GetSection(Section), settings, Section, errors);
+        StrictBinder.Bind(settings, configuration.GetSection(Section), Section, errors);
         errors.AddRange(settings.Validate());
         if (errors.Count > 0) throw new TelemetryConfigurationException(errors);
         return settings;
@@ -62,7 +63,7 @@ public sealed class TelemetrySettings
         if (Kafka.Topics.Count == 0) yield return $"{kafka}:Topics must name at least one Kafka topic (a list: {kafka}:Topics:0=mqtt, or comma-separated).";
         foreach (var topic in Kafka.Topics)
         {
-            if (!IsValidKafkaTopic(topic)) yield return $"{kafka}:Topics: '{topic}' is not a valid Kafka topic (1-249 characters of a-z, A-Z, 0-9, '.', '_', '-').";
+            if (!KafkaTopicName.IsValid(topic)) yield return $"{kafka}:Topics: '{topic}' is not a valid Kafka topic ({KafkaTopicName.Rule}).";
         }
         if (string.IsNullOrWhiteSpace(Kafka.GroupId)) yield return $"{kafka}:GroupId must not be empty.";
         if (Kafka.SessionTimeoutMs < 1) yield return $"{kafka}:SessionTimeoutMs must be at least 1 (got {Kafka.SessionTimeoutMs}).";
@@ -121,56 +122,6 @@ public sealed class TelemetrySettings
         catch (Exception e) when (e is ArgumentException or FormatException or KeyNotFoundException)
         {
             return e.Message;
-        }
-    }
-
-    static bool IsValidKafkaTopic(string? topic) =>
-        !string.IsNullOrEmpty(topic) && topic.Length <= 249 && topic is not "." and not ".."
-        && topic.All(c => c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '.' or '_' or '-');
-
-    /// <summary>
-    /// Binds each key of <paramref name="section"/> on its own, recursing into nested option objects, so one bad value
-    /// does not hide the others; keys that match no property are reported. A list may also be given comma-separated.
-    /// </summary>
-    static void Bind(IConfigurationSection section, object target, string path, List<string> errors)
-    {
-        var properties = target.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(p => p.CanWrite && p.SetMethod!.IsPublic)
-            .ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
-        foreach (var child in section.GetChildren())
-        {
-            var key = $"{path}:{child.Key}";
-            if (!properties.TryGetValue(child.Key, out var property))
-            {
-                errors.Add($"{key} is not a known setting; {path} has {string.Join(", ", properties.Keys.Order(StringComparer.Ordinal))}.");
-                continue;
-            }
-            var type = property.PropertyType;
-            if (type == typeof(List<string>))
-            {
-                var list = child.Value is { } joined
-                    ? joined.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList()
-                    : child.GetChildren().Select(c => c.Value ?? string.Empty).ToList();
-                property.SetValue(target, list);
-            }
-            else if (type.IsClass && type != typeof(string))
-            {
-                Bind(child, property.GetValue(target)!, key, errors);
-            }
-            else
-            {
-                try
-                {
-                    var value = child.Get(type);
-                    if (value is not null) property.SetValue(target, value);
-                }
-                catch (InvalidOperationException)
-                {
-                    var accepted = type.IsEnum ? $"one of {string.Join(", ", Enum.GetNames(type))}" : type == typeof(bool) ? "true or false"
-                        : type == typeof(int) || type == typeof(long) ? "a whole number" : $"a {type.Name}";
-                    errors.Add($"{key}: '{child.Value}' is not valid; expected {accepted}.");
-                }
-            }
         }
     }
 }

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using IotRealtime.Broker.Engine.Operations;
+using IotRealtime.Hosting.Metrics;
 using IotRealtime.Telemetry.Configuration;
 using IotRealtime.Telemetry.Influx;
 using IotRealtime.Telemetry.Sinks;

@@ -1,5 +1,5 @@
 using System.Text;
-using IotRealtime.Broker.Engine.Operations;
+using IotRealtime.Hosting.Metrics;
 
 namespace IotRealtime.Telemetry.Influx;
 

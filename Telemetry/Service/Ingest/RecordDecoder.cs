@@ -1,11 +1,12 @@
 using Confluent.Kafka;
+using IotRealtime.Hosting.Kafka;
 using IotRealtime.Telemetry.Sinks;
 
 namespace IotRealtime.Telemetry.Ingest;
 
 /// <summary>
-/// Reads one Kafka record in the broker's format (KafkaForwarder: value = MQTT payload, headers mqtt.topic,
-/// mqtt.client_id, ...; timestamp = broker receive time) into readings, or a parked payload with the reason.
+/// Reads one Kafka record in the broker's format (KafkaRecordFormat: value = MQTT payload, headers named in
+/// <see cref="KafkaRecordHeaders"/>; timestamp = broker receive time) into readings, or a parked payload with the reason.
 /// </summary>
 sealed class RecordDecoder(TimeProvider time)
 {
@@ -21,8 +22,8 @@ sealed class RecordDecoder(TimeProvider time)
         string? device = null;
         if (message.Headers is { } headers)
         {
-            if (headers.TryGetLastBytes("mqtt.topic", out var topic)) mqttTopic = _names.Get(topic);
-            if (headers.TryGetLastBytes("mqtt.client_id", out var clientId) && clientId.Length > 0) device = _names.Get(clientId);
+            if (headers.TryGetLastBytes(KafkaRecordHeaders.Topic, out var topic)) mqttTopic = _names.Get(topic);
+            if (headers.TryGetLastBytes(KafkaRecordHeaders.ClientId, out var clientId) && clientId.Length > 0) device = _names.Get(clientId);
         }
         device ??= DeviceFromTopic(mqttTopic) ?? (message.Key is { Length: > 0 } key ? _names.Get(key) : null);
 

@@ -1,4 +1,4 @@
-namespace IotRealtime.Broker.Engine.Operations;
+namespace IotRealtime.Hosting.Metrics;
 
 /// <summary>A fixed-bucket latency histogram (seconds), lock-free to record, read as cumulative buckets for Prometheus.</summary>
 public sealed class LatencyHistogram

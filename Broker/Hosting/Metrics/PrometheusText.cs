@@ -1,16 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace IotRealtime.Broker.Engine.Operations;
-
-/// <summary>
-/// A component that adds its own families to <c>/metrics</c> (Kafka forwarder, bridges, telemetry). Registered in the
-/// host's services; the exporter calls every one after the engine's families.
-/// </summary>
-public interface IMetricsSource
-{
-    void WriteMetrics(StringBuilder w);
-}
+namespace IotRealtime.Hosting.Metrics;
 
 /// <summary>Helpers that write the Prometheus text exposition format 0.0.4 (HELP and TYPE per family, then samples).</summary>
 public static class PrometheusText
