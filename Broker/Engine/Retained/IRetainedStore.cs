@@ -15,6 +15,4 @@ public interface IRetainedStore
 
     /// <summary>Retained messages whose topic matches the plain topic filter, in no particular order.</summary>
     IReadOnlyList<MqttMessage> Match(string topicFilter, DateTimeOffset now);
-
-    IReadOnlyList<MqttMessage> All();
 }
