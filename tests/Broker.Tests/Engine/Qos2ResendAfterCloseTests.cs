@@ -306,31 +306,14 @@ public sealed class Qos2ResendAfterCloseTests
     }
 
     /// <summary>The in-memory store, except that while <see cref="Failing"/> nothing becomes durable and waits fail, as when the disk refuses writes.</summary>
-    sealed class FailingStore : IBrokerStore
+    sealed class FailingStore : ForwardingBrokerStore
     {
-        readonly InMemoryBrokerStore _inner = new();
         public volatile bool Failing;
 
-        public StoredState Load() => _inner.Load();
-        public long RetainSet(MqttMessage message) => _inner.RetainSet(message);
-        public long RetainClear(string topic) => _inner.RetainClear(topic);
-        public long SessionStarted(string clientId, uint expiryInterval, string? username, MqttMessage? will, uint willDelaySeconds) =>
-            _inner.SessionStarted(clientId, expiryInterval, username, will, willDelaySeconds);
-        public long SessionOffline(string clientId, DateTimeOffset at, DateTimeOffset? willDueAt) => _inner.SessionOffline(clientId, at, willDueAt);
-        public long SessionExpiryChanged(string clientId, uint expiryInterval) => _inner.SessionExpiryChanged(clientId, expiryInterval);
-        public long SessionEnded(string clientId) => _inner.SessionEnded(clientId);
-        public long Subscribed(string clientId, StoredSubscription subscription) => _inner.Subscribed(clientId, subscription);
-        public long Unsubscribed(string clientId, string filter) => _inner.Unsubscribed(clientId, filter);
-        public long Enqueued(string clientId, StoredDelivery delivery) => _inner.Enqueued(clientId, delivery);
-        public long InflightChanged(string clientId, long deliveryId, ushort packetId, StoredDeliveryState state) => _inner.InflightChanged(clientId, deliveryId, packetId, state);
-        public long Completed(string clientId, long deliveryId) => _inner.Completed(clientId, deliveryId);
-        public long InboundQos2Added(string clientId, ushort packetId) => _inner.InboundQos2Added(clientId, packetId);
-        public long InboundQos2Released(string clientId, ushort packetId) => _inner.InboundQos2Released(clientId, packetId);
-        public long Position => Failing ? _inner.Position + 1 : _inner.Position;
-        public bool IsDurable(long position) => !Failing && _inner.IsDurable(position);
-        public ValueTask WaitDurableAsync(long position, CancellationToken cancellationToken = default) =>
-            Failing ? ValueTask.FromException(new IOException("The disk refuses writes.")) : _inner.WaitDurableAsync(position, cancellationToken);
-        public bool Healthy => !Failing;
-        public ValueTask DisposeAsync() => _inner.DisposeAsync();
+        public override long Position => Failing ? Inner.Position + 1 : Inner.Position;
+        public override bool IsDurable(long position) => !Failing && Inner.IsDurable(position);
+        public override ValueTask WaitDurableAsync(long position, CancellationToken cancellationToken = default) =>
+            Failing ? ValueTask.FromException(new IOException("The disk refuses writes.")) : Inner.WaitDurableAsync(position, cancellationToken);
+        public override bool Healthy => !Failing;
     }
 }

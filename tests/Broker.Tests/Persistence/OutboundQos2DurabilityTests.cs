@@ -18,9 +18,8 @@ namespace IotRealtime.Broker.Tests.Persistence;
 public sealed class OutboundQos2DurabilityTests
 {
     /// <summary>A store whose records become durable only when the test says so; it notes who waits for what.</summary>
-    sealed class GatedStore : IBrokerStore
+    sealed class GatedStore : ForwardingBrokerStore
     {
-        readonly InMemoryBrokerStore _inner = new();
         readonly Lock _lock = new();
         long _durable = long.MaxValue;
         TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -32,7 +31,7 @@ public sealed class OutboundQos2DurabilityTests
         {
             lock (_lock)
             {
-                _durable = _inner.Position;
+                _durable = Inner.Position;
                 _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
             }
         }
@@ -46,12 +45,12 @@ public sealed class OutboundQos2DurabilityTests
             }
         }
 
-        public bool IsDurable(long position)
+        public override bool IsDurable(long position)
         {
             lock (_lock) return position <= _durable;
         }
 
-        public async ValueTask WaitDurableAsync(long position, CancellationToken cancellationToken = default)
+        public override async ValueTask WaitDurableAsync(long position, CancellationToken cancellationToken = default)
         {
             Task released;
             lock (_lock)
@@ -63,29 +62,12 @@ public sealed class OutboundQos2DurabilityTests
             await released.WaitAsync(cancellationToken);
         }
 
-        public long InflightChanged(string clientId, long deliveryId, ushort packetId, StoredDeliveryState state)
+        public override long InflightChanged(string clientId, long deliveryId, ushort packetId, StoredDeliveryState state)
         {
-            var position = _inner.InflightChanged(clientId, deliveryId, packetId, state);
+            var position = Inner.InflightChanged(clientId, deliveryId, packetId, state);
             InflightRecords.Enqueue((clientId, packetId, position));
             return position;
         }
-
-        public StoredState Load() => _inner.Load();
-        public long RetainSet(MqttMessage message) => _inner.RetainSet(message);
-        public long RetainClear(string topic) => _inner.RetainClear(topic);
-        public long SessionStarted(string clientId, uint expiryInterval, string? username, MqttMessage? will, uint willDelaySeconds) => _inner.SessionStarted(clientId, expiryInterval, username, will, willDelaySeconds);
-        public long SessionOffline(string clientId, DateTimeOffset at, DateTimeOffset? willDueAt) => _inner.SessionOffline(clientId, at, willDueAt);
-        public long SessionExpiryChanged(string clientId, uint expiryInterval) => _inner.SessionExpiryChanged(clientId, expiryInterval);
-        public long SessionEnded(string clientId) => _inner.SessionEnded(clientId);
-        public long Subscribed(string clientId, StoredSubscription subscription) => _inner.Subscribed(clientId, subscription);
-        public long Unsubscribed(string clientId, string filter) => _inner.Unsubscribed(clientId, filter);
-        public long Enqueued(string clientId, StoredDelivery delivery) => _inner.Enqueued(clientId, delivery);
-        public long Completed(string clientId, long deliveryId) => _inner.Completed(clientId, deliveryId);
-        public long InboundQos2Added(string clientId, ushort packetId) => _inner.InboundQos2Added(clientId, packetId);
-        public long InboundQos2Released(string clientId, ushort packetId) => _inner.InboundQos2Released(clientId, packetId);
-        public long Position => _inner.Position;
-        public bool Healthy => true;
-        public ValueTask DisposeAsync() => _inner.DisposeAsync();
     }
 
     [Theory]
