@@ -308,6 +308,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
                 switch (Options.QueueOverflowPolicy)
                 {
                     case QueueOverflowPolicy.DropOldest:
+                    case QueueOverflowPolicy.Backpressure:
                         // as many of the oldest as it takes (a message always fits an empty queue)
                         while (session.PendingCount > 0 && !FitsQueue(session, delivery))
                         {
@@ -332,6 +333,11 @@ public sealed partial class MqttBroker : IAsyncDisposable
                 Persist(session, delivery);
                 session.EnqueuePending(delivery);
             }
+            if (origin is not null && connection is not null && connection != origin
+                && Options.QueueOverflowPolicy == QueueOverflowPolicy.Backpressure && OverHighWater(session))
+            {
+                origin.HoldBackFor(session.WhenDrained(Options.MaxQueuedBytes / 4, Options.MaxQueuedMessages / 4));
+            }
         }
         if (overflow && Options.QueueOverflowPolicy == QueueOverflowPolicy.Disconnect)
         {
@@ -348,6 +354,10 @@ public sealed partial class MqttBroker : IAsyncDisposable
     /// <summary>Whether <paramref name="delivery"/> fits the session's queue: its byte budget first, the message cap as a second guard.</summary>
     bool FitsQueue(Session session, Delivery delivery) =>
         session.PendingCount < Options.MaxQueuedMessages && session.PendingBytes + Session.QueueCost(delivery) <= Options.MaxQueuedBytes;
+
+    /// <summary>Backpressure's high-water mark: half the byte budget or half the message cap.</summary>
+    bool OverHighWater(Session session) =>
+        session.PendingBytes > Options.MaxQueuedBytes / 2 || session.PendingCount > Options.MaxQueuedMessages / 2;
 
     /// <summary>Records a QoS 1/2 delivery to a stored session. Called under the session's lock, so the log order is the queue order.</summary>
     void Persist(Session session, Delivery delivery)

@@ -161,6 +161,7 @@ internal sealed partial class MqttConnection
             _lingerForDisconnect = lingerForPeer;
         }
         _closeRequested = true;
+        InterruptHoldBack();
         Signal();
         if (lingerForPeer)
         {
@@ -221,7 +222,7 @@ internal sealed partial class MqttConnection
             return;
         }
         CheckWriteStall(now);
-        if (_keepAlive > 0 && _broker.Time.GetElapsedTime(Volatile.Read(ref _lastActivity), now).TotalSeconds > _keepAlive * 1.5)
+        if (_keepAlive > 0 && !_heldBack && _broker.Time.GetElapsedTime(Volatile.Read(ref _lastActivity), now).TotalSeconds > _keepAlive * 1.5)
         {
             _broker.Log.KeepAliveExpired(ClientId);
             RequestClose(MqttDisconnectReasonCode.KeepAliveTimeout);
@@ -260,6 +261,12 @@ internal sealed partial class MqttConnection
                     {
                         _closeRequested = true;
                         return;
+                    }
+                    if (MustHoldBack)
+                    {
+                        EndReadBatch();
+                        await WaitWhileHeldBackAsync().ConfigureAwait(false);
+                        BeginReadBatch();
                     }
                 }
             }

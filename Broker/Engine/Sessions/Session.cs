@@ -59,6 +59,10 @@ internal sealed class Session(string clientId)
     {
         var delivery = _pending!.Dequeue();
         PendingBytes -= QueueCost(delivery);
+        if (_drained is not null && PendingBytes <= _drainedAtBytes && PendingCount <= _drainedAtCount)
+        {
+            ReleaseDrainWaiters();
+        }
         return delivery;
     }
 
@@ -66,6 +70,40 @@ internal sealed class Session(string clientId)
     {
         _pending?.Clear();
         PendingBytes = 0;
+        ReleaseDrainWaiters();
+    }
+
+    // publishers held back by QueueOverflowPolicy.Backpressure wait on this until the queue is down to the low-water mark
+    TaskCompletionSource? _drained;
+    long _drainedAtBytes;
+    int _drainedAtCount;
+
+    /// <summary>
+    /// Called under the session's lock: a task that completes once the queue holds at most <paramref name="bytes"/> bytes
+    /// and <paramref name="count"/> messages, or the session goes offline or ends (nobody is left to drain it). All
+    /// publishers held back share it.
+    /// </summary>
+    public Task WhenDrained(long bytes, int count)
+    {
+        if ((PendingBytes <= bytes && PendingCount <= count) || _connection is null || _ended)
+        {
+            return Task.CompletedTask;
+        }
+        if (_drained is null)
+        {
+            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            (_drainedAtBytes, _drainedAtCount) = (bytes, count);
+        }
+        return _drained.Task;
+    }
+
+    void ReleaseDrainWaiters()
+    {
+        if (_drained is { } drained)
+        {
+            _drained = null;
+            drained.TrySetResult();
+        }
     }
 
     /// <summary>Deliveries sent and not yet completed, by packet id. A plain dictionary: acknowledgements remove from
@@ -156,7 +194,21 @@ internal sealed class Session(string clientId)
         return false;
     }
 
-    public MqttConnection? Connection { get; set; }
+    MqttConnection? _connection;
+
+    /// <summary>The connection the session is attached to; null while offline (which releases held-back publishers).</summary>
+    public MqttConnection? Connection
+    {
+        get => _connection;
+        set
+        {
+            _connection = value;
+            if (value is null)
+            {
+                ReleaseDrainWaiters();
+            }
+        }
+    }
     public bool IsConnected => Connection is not null;
 
     /// <summary>Seconds the session outlives its connection; uint.MaxValue = never expires.</summary>
@@ -166,7 +218,20 @@ internal sealed class Session(string clientId)
     public DateTimeOffset? DisconnectedAt { get; set; }
     public Will? PendingWill { get; set; }
     public DateTimeOffset? WillDueAt { get; set; }
-    public bool Ended { get; set; }
+    bool _ended;
+
+    public bool Ended
+    {
+        get => _ended;
+        set
+        {
+            _ended = value;
+            if (value)
+            {
+                ReleaseDrainWaiters();
+            }
+        }
+    }
 
     /// <summary>The session is in the durable store: its changes are recorded there.</summary>
     public bool Stored { get; set; }
