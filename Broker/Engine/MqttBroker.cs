@@ -336,7 +336,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
             if (origin is not null && connection is not null && connection != origin
                 && Options.QueueOverflowPolicy == QueueOverflowPolicy.Backpressure && OverHighWater(session))
             {
-                origin.HoldBackFor(session.WhenDrained(Options.MaxQueuedBytes / 4, Options.MaxQueuedMessages / 4));
+                origin.Hold.HoldUntil(session.WhenDrained(Options.MaxQueuedBytes / 4, Options.MaxQueuedMessages / 4));
             }
         }
         if (overflow && Options.QueueOverflowPolicy == QueueOverflowPolicy.Disconnect)
