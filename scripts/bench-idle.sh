@@ -55,6 +55,8 @@ if [[ -n $out && $(realpath -m "$out") == "$root/docs/benchmarks/"* ]]; then
     exit 2
 fi
 bench_check_tree
+# A wrong revision is refused before anything is built.
+[[ -z $baseline_rev ]] || bench_baseline_names "$baseline_rev"
 
 # Both the broker and the simulator hold one descriptor per connection plus their own.
 need_files=$((connections + 100))

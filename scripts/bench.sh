@@ -61,13 +61,15 @@ for s in $scenarios; do
         || { echo "bench: --scenarios takes idle fanin0 fanout fanin1 latency connect burst0 fleet1 p2p shared (was '$s')" >&2; exit 2; }
 done
 bench_check_tree
+# A wrong revision is refused before anything is built.
+[[ -z $baseline_rev ]] || bench_baseline_names "$baseline_rev"
 
 # At most 20,000 open files for every process started from here (15,000 connections need about 15,100).
 bench_limit_open_files 20000
 
 bench_init_work bench-suite
 bench_build
-[[ -n $baseline_rev ]] && bench_build_baseline "$baseline_rev"
+[[ -z $baseline_rev ]] || bench_build_baseline "$baseline_rev"
 bench_ensure_mosquitto
 bench_results suite
 
