@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark suite: every row of the broker's targets, ours next to Eclipse Mosquitto, interleaved in one run.
 #   scripts/bench.sh [--runs N] [--scenarios "idle fanin0 fanout fanin1 latency connect burst0 fleet1"] [--duration S]
-#                    [--fleet-duration S] [--allow-dirty]
+#                    [--fleet-duration S] [--idle-connections N] [--baseline REV] [--allow-dirty]
 # Scenarios (iotrealtime-sim, MQTT 3.1.1, 100 B payloads, closed loops unless said otherwise):
-#   idle     scripts/bench-idle.sh: broker RSS per idle connection, 15,000 held
+#   idle     scripts/bench-idle.sh: broker RSS per idle connection, 15,000 held (--idle-connections N: N instead)
 #   fanin0   QoS 0 fan-in, 50 publishers -> 1 subscriber, <= 1000 in flight (also: broker CPU s per million QoS 0 msgs)
 #   fanout   QoS 0 fan-out, 1 publisher -> 1000 subscribers, <= 100 messages (100,000 deliveries) in flight
 #   fanin1   QoS 1 fan-in, 50 publishers -> 1 subscriber, <= 500 in flight
@@ -21,6 +21,11 @@
 # limits), run the simulator, read the broker's CPU time (utime+stime, /proc/PID/stat) before and after and its VmRSS
 # after, stop it. Results go to docs/benchmarks/suite-<UTC date and time>.txt, a new file per run; a tree with
 # uncommitted changes is refused unless --allow-dirty. Every step is bounded in time; processes are stopped by PID.
+# --baseline REV (before/after): also builds git revision REV of our broker (Release, in a git worktree of its own under
+# the work dir, removed at exit) and runs it as a third broker, ours@<short rev>, with ours' arguments, in every run
+# and scenario, idle included: ours then ours@<rev> on odd runs, ours@<rev> then ours on even runs, mosquitto last.
+# The results record git describe of REV and, per scenario, the ratio after/before (ours / ours@<rev>) of the median
+# figure (idle: of KB per connection) and whether it is within 5 % (no more than 5 % slower, or higher in latency/RSS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -32,18 +37,23 @@ runs=3
 scenarios="idle fanin0 fanout fanin1 latency connect burst0 fleet1"
 duration=10
 fleet_duration=100
+idle_connections=15000
+baseline_rev=""
+baseline_name=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --runs) runs=$2; shift 2 ;;
         --scenarios) scenarios=$2; shift 2 ;;
         --duration) duration=$2; shift 2 ;;
         --fleet-duration) fleet_duration=$2; shift 2 ;;
+        --idle-connections) idle_connections=$2; shift 2 ;;
+        --baseline) baseline_rev=$2; shift 2 ;;
         --allow-dirty) shift ;;
-        -h|--help) sed -n 2,26p "$0"; exit 0 ;;
-        *) echo "bench: unknown option '$1' (accepted: --runs, --scenarios, --duration, --fleet-duration, --allow-dirty)" >&2; exit 2 ;;
+        -h|--help) sed -n 2,28p "$0"; exit 0 ;;
+        *) echo "bench: unknown option '$1' (accepted: --runs, --scenarios, --duration, --fleet-duration, --idle-connections, --baseline, --allow-dirty)" >&2; exit 2 ;;
     esac
 done
-for n in runs duration fleet_duration; do
+for n in runs duration fleet_duration idle_connections; do
     bench_require_positive "${n//_/-}" "${!n}"
 done
 for s in $scenarios; do
@@ -51,12 +61,15 @@ for s in $scenarios; do
         || { echo "bench: --scenarios takes idle fanin0 fanout fanin1 latency connect burst0 fleet1 p2p shared (was '$s')" >&2; exit 2; }
 done
 bench_check_tree
+# A wrong revision is refused before anything is built.
+[[ -z $baseline_rev ]] || bench_baseline_names "$baseline_rev"
 
 # At most 20,000 open files for every process started from here (15,000 connections need about 15,100).
 bench_limit_open_files 20000
 
 bench_init_work bench-suite
 bench_build
+[[ -z $baseline_rev ]] || bench_build_baseline "$baseline_rev"
 bench_ensure_mosquitto
 bench_results suite
 
@@ -67,9 +80,10 @@ start_broker() {
             # No per-client inflight or queue limits, so mosquitto never drops what the closed loop lets through.
             bench_start_mosquitto "$port" "$dir" "max_inflight_messages 0" "max_queued_messages 0"
             ;;
-        ours)
-            bench_start_ours "$port" "$dir" --Listeners:BindAddress=127.0.0.1 --Data:Directory="$dir/data" \
-                --Store:Durability=None --Broker:SysInterval=0
+        ours|ours@*)
+            # The baseline gets exactly ours' arguments, from its own build.
+            bench_start_dll "$([[ $target == ours ]] && echo "$broker_dll" || echo "$baseline_dll")" "$port" "$dir" \
+                --Listeners:BindAddress=127.0.0.1 --Data:Directory="$dir/data" --Store:Durability=None --Broker:SysInterval=0
             ;;
     esac
 }
@@ -115,8 +129,11 @@ loss_row() {
 }
 
 if [[ " $scenarios " == *" idle "* ]]; then
-    echo "== idle (scripts/bench-idle.sh --runs $runs)"
-    scripts/bench-idle.sh --runs "$runs" --out "$work/idle.txt" $( ((bench_allow_dirty)) && echo --allow-dirty) | grep -E '^(==|   held)' || true
+    idle_args=(--runs "$runs" --connections "$idle_connections" --out "$work/idle.txt")
+    [[ -n $baseline_rev ]] && idle_args+=(--baseline "$baseline_rev" --baseline-dll "$baseline_dll")
+    ((bench_allow_dirty)) && idle_args+=(--allow-dirty)
+    echo "== idle (scripts/bench-idle.sh ${idle_args[*]})"
+    scripts/bench-idle.sh "${idle_args[@]}" | grep -E '^(==|   held)' || true
     [[ -s $work/idle.txt ]] || { echo "bench: bench-idle.sh wrote no results" >&2; exit 1; }
 fi
 
@@ -129,7 +146,7 @@ rss_curves=$work/rss.tsv
 for run in $(seq 1 "$runs"); do
     for scenario in $scenarios; do
         [[ $scenario == idle ]] && continue
-        for target in ours mosquitto; do
+        for target in $(bench_run_order "$run" ours mosquitto); do
             dir=$work/$run-$scenario-$target
             mkdir -p "$dir"
             port=$(free_port)
@@ -189,44 +206,48 @@ out=$bench_out
         grep -v '^#' "$work/idle.txt"
         echo
     fi
-    python3 - "$results" "$work/idle.txt" "$losses" "$rss_curves" <<'PY'
+    python3 - "$results" "$work/idle.txt" "$losses" "$rss_curves" "$baseline_name" "$idle_connections" <<'PY'
 import os, statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 losses = [l.rstrip("\n").split("\t") for l in open(sys.argv[3]) if l.strip()]
 curves = [l.rstrip("\n").split("\t") for l in open(sys.argv[4]) if l.strip()]
+base = sys.argv[5]  # ours@<short rev> with --baseline, else empty
+idle_n = int(sys.argv[6])
+brokers = ["ours"] + ([base] if base else []) + ["mosquitto"]
+bw = max(10, len(base))
 # run scenario target figure unit deliveries lost dup result rss_kb cpu_s load
-print(f"{'run':<4} {'scenario':<8} {'broker':<10} {'figure':>12} {'unit':<13} {'deliveries':>11} {'lost':>8} {'dup':>4} {'RSS MB':>8} {'cpu s':>7} {'cpu s/M':>8} {'load':>5}  result")
+print(f"{'run':<4} {'scenario':<8} {'broker':<{bw}} {'figure':>12} {'unit':<13} {'deliveries':>11} {'lost':>8} {'dup':>4} {'RSS MB':>8} {'cpu s':>7} {'cpu s/M':>8} {'load':>5}  result")
 def cpu_per_m(r):
     d = float(r[5])
     return float(r[10]) / (d / 1e6) if d > 0 else float("nan")
 for r in rows:
-    print(f"{r[0]:<4} {r[1]:<8} {r[2]:<10} {float(r[3]):>12.1f} {r[4]:<13} {r[5]:>11} {r[6]:>8} {r[7]:>4} {int(r[9]) / 1024:>8.1f} {float(r[10]):>7.2f} {cpu_per_m(r):>8.2f} {r[11]:>5}  {r[8]}")
+    print(f"{r[0]:<4} {r[1]:<8} {r[2]:<{bw}} {float(r[3]):>12.1f} {r[4]:<13} {r[5]:>11} {r[6]:>8} {r[7]:>4} {int(r[9]) / 1024:>8.1f} {float(r[10]):>7.2f} {cpu_per_m(r):>8.2f} {r[11]:>5}  {r[8]}")
 print()
 if losses:
     # run scenario target published received lost lost% dup p50 p90 p99 note
     print("loss (burst0: QoS 0, fleet1: acknowledged QoS 1 at the backend subscriber), end-to-end latency in ms")
-    print(f"{'run':<4} {'scenario':<8} {'broker':<10} {'sent':>10} {'received':>10} {'lost':>9} {'lost %':>8} {'dup':>5} {'e2e p50':>9} {'e2e p90':>9} {'e2e p99':>9}  notes")
+    print(f"{'run':<4} {'scenario':<8} {'broker':<{bw}} {'sent':>10} {'received':>10} {'lost':>9} {'lost %':>8} {'dup':>5} {'e2e p50':>9} {'e2e p90':>9} {'e2e p99':>9}  notes")
     for r in losses:
-        print(f"{r[0]:<4} {r[1]:<8} {r[2]:<10} {r[3]:>10} {r[4]:>10} {r[5]:>9} {float(r[6]):>8.3f} {r[7]:>5} {float(r[8]):>9.1f} {float(r[9]):>9.1f} {float(r[10]):>9.1f}  {r[11] if r[11] != '-' else ''}")
+        print(f"{r[0]:<4} {r[1]:<8} {r[2]:<{bw}} {r[3]:>10} {r[4]:>10} {r[5]:>9} {float(r[6]):>8.3f} {r[7]:>5} {float(r[8]):>9.1f} {float(r[9]):>9.1f} {float(r[10]):>9.1f}  {r[11] if r[11] != '-' else ''}")
     print()
 if curves:
     print("broker RSS over time (MB, every 5 s from the start of the load)")
     for r in curves:
-        print(f"  run {r[0]} {r[1]} {r[2]:<10} {r[3]}")
+        print(f"  run {r[0]} {r[1]} {r[2]:<{bw}} {r[3]}")
     print()
 med = {}
 print("medians (min-max) and ratio ours/mosquitto")
 for s in dict.fromkeys(r[1] for r in rows):
-    for t in ("ours", "mosquitto"):
+    for t in brokers:
         sel = [r for r in rows if r[1] == s and r[2] == t]
         if not sel: continue
         fig = [float(r[3]) for r in sel]; rss = [int(r[9]) / 1024 for r in sel]; cpu = [cpu_per_m(r) for r in sel]
         med[(s, t)] = (statistics.median(fig), statistics.median(rss), statistics.median(cpu))
-        print(f"  {s:<8} {t:<10} {med[(s, t)][0]:>12.1f} {sel[0][4]:<13} ({min(fig):.1f}-{max(fig):.1f}), RSS {med[(s, t)][1]:.1f} MB ({min(rss):.1f}-{max(rss):.1f}), "
+        print(f"  {s:<8} {t:<{bw}} {med[(s, t)][0]:>12.1f} {sel[0][4]:<13} ({min(fig):.1f}-{max(fig):.1f}), RSS {med[(s, t)][1]:.1f} MB ({min(rss):.1f}-{max(rss):.1f}), "
               f"cpu {med[(s, t)][2]:.2f} s/M ({min(cpu):.2f}-{max(cpu):.2f}), {sum(r[8].startswith('clean') for r in sel)}/{len(sel)} clean")
     if (s, "ours") in med and (s, "mosquitto") in med:
         o, m = med[(s, "ours")], med[(s, "mosquitto")]
-        print(f"  {s:<8} ratio      figure {o[0] / m[0]:.2f}, RSS {o[1] / m[1]:.2f}, cpu/M {o[2] / m[2]:.2f}")
+        print(f"  {s:<8} {'ratio':<{bw}} figure {o[0] / m[0]:.2f}, RSS {o[1] / m[1]:.2f}, cpu/M {o[2] / m[2]:.2f}")
 print()
 idle = {}
 if os.path.exists(sys.argv[2]):
@@ -237,7 +258,7 @@ targets = []
 def target(name, ours, mosq, unit, ok, goal):
     if ours is None or mosq is None: return
     targets.append((name, ours, mosq, unit, ours / mosq if mosq else float("nan"), ok, goal))
-if idle: target("RSS per idle connection, 15,000 held", idle.get("ours"), idle.get("mosquitto"), "KB", idle.get("ours", 99) <= 2, "<= 2 KB")
+if idle: target(f"RSS per idle connection, {idle_n:,} held", idle.get("ours"), idle.get("mosquitto"), "KB", idle.get("ours", 99) <= 2, "<= 2 KB")
 g = lambda s, i=0, t="ours": med[(s, t)][i] if (s, t) in med else None
 if g("fanin0"): target("QoS 0 fan-in 50 -> 1", g("fanin0"), g("fanin0", 0, "mosquitto"), "msg/s", g("fanin0") >= 1.2 * g("fanin0", 0, "mosquitto"), ">= 1.2x")
 if g("fanout"): target("QoS 0 fan-out 1 -> 1000", g("fanout"), g("fanout", 0, "mosquitto"), "deliveries/s", g("fanout") >= 1.2 * g("fanout", 0, "mosquitto"), ">= 1.2x")
@@ -251,11 +272,29 @@ for name, o, m, unit, ratio, ok, goal in targets:
 closed = [r for r in rows if r[1] not in ("latency", "connect", "burst0", "fleet1")]
 print(f"  zero loss in closed-loop runs: {sum(r[8] == 'clean' for r in closed)}/{len(closed)} clean")
 for s in ("burst0", "fleet1"):
-    for t in ("ours", "mosquitto"):
+    for t in brokers:
         sel = [r for r in losses if r[1] == s and r[2] == t]
         if sel:
             pct = [float(r[6]) for r in sel]
-            print(f"  {s} {t:<10} lost {statistics.median(pct):.3f} % median ({min(pct):.3f}-{max(pct):.3f}), {sum(int(r[5]) == 0 and int(r[7]) == 0 for r in sel)}/{len(sel)} runs without loss or duplicates")
+            print(f"  {s} {t:<{bw}} lost {statistics.median(pct):.3f} % median ({min(pct):.3f}-{max(pct):.3f}), {sum(int(r[5]) == 0 and int(r[7]) == 0 for r in sel)}/{len(sel)} runs without loss or duplicates")
+if base:
+    # Rates: a regression is a lower figure; latency and memory: a higher one. Within 5 % unless 5 % worse than before.
+    print()
+    print(f"after/before: ours / {base} (medians; within 5 % = no more than 5 % worse, in the figure's direction)")
+    def before_after(name, after, before, unit, higher_better, extra=""):
+        if after is None or before is None or before == 0: return
+        ratio = after / before
+        ok = ratio >= 0.95 if higher_better else ratio <= 1.05
+        print(f"  {name:<28} after {after:>12.2f} {unit:<13} before {before:>12.2f}  after/before {ratio:>6.3f} ({'higher' if higher_better else 'lower'} is better)  "
+              f"{'within 5 %' if ok else 'NOT within 5 %'}{extra}")
+    if "ours" in idle and base in idle:
+        before_after(f"idle, {idle_n:,} held", idle["ours"], idle[base], "KB/conn", False)
+    for s in dict.fromkeys(r[1] for r in rows):
+        if (s, "ours") not in med or (s, base) not in med: continue
+        unit = next(r[4] for r in rows if r[1] == s)
+        o, b = med[(s, "ours")], med[(s, base)]
+        extra = f"; RSS {o[1] / b[1]:.3f}, cpu/M {o[2] / b[2]:.3f}" if b[1] and b[2] == b[2] and b[2] else ""
+        before_after(s, o[0], b[0], unit, unit.endswith("/s"), extra)
 PY
 } >"$out"
 bench_finish

@@ -7,6 +7,7 @@
 #   bench_args "$@"            first thing, before parsing: records the command line, notes --allow-dirty
 #   (parse options; accept --allow-dirty as a flag)
 #   bench_check_tree           refuses a tree with uncommitted changes unless --allow-dirty; records git describe
+#   bench_build_baseline REV   (scripts that take --baseline) builds revision REV of the broker beside ours
 #   bench_results KIND         reserves docs/benchmarks/KIND-<UTC date and time>.txt, a new file per run
 #   { bench_header "title"; ...; } >"$bench_out"   the results, headed by command, commit, machine, load averages
 #   bench_finish               marks the run complete (a run that stops early leaves a note saying so)
@@ -81,6 +82,10 @@ bench_header() {
     echo "# $title"
     echo "# command: $bench_command"
     echo "# commit: ${bench_describe:-unknown} (git describe --always --dirty, taken before the build)"
+    if [[ -n ${baseline_name:-} ]]; then
+        echo "# baseline: $baseline_name is revision $baseline_commit (git describe --always: $baseline_describe), built Release in a"
+        echo "#   worktree of its own and run with the same arguments as ours; after/before = ours / $baseline_name"
+    fi
     echo "# machine: $(bench_machine)"
     echo "# started: $bench_started, load average (1/5/15 min) $bench_load_start"
     echo "# ended:   $(date -u +%Y-%m-%dT%H:%M:%SZ), load average (1/5/15 min) $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -104,6 +109,7 @@ bench_cleanup() {
     for pid in "${pids[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
+    bench_remove_baseline
     if [[ -n ${bench_out:-} && ${bench_finished:-0} != 1 && -f $bench_out ]]; then
         printf '# ended %s with exit code %s before the results were complete; logs were in %s\n' \
             "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$rc" "${work:-?}" >>"$bench_out"
@@ -119,6 +125,58 @@ bench_build() {
         || { tail -30 "$work/build-sim.log"; echo "$bench_name: simulator build failed" >&2; exit 1; }
     broker_dll=$root/artifacts/bench/broker/iotrealtime-broker.dll
     sim_dll=$root/artifacts/bench/sim/iotrealtime-sim.dll
+}
+
+# Names revision $1 as the baseline: sets baseline_commit, baseline_describe (git describe --always) and
+# baseline_name (ours@<short rev>, its name in the results); exits 2 if it is not a commit of this repository.
+bench_baseline_names() {
+    local rev=$1
+    baseline_commit=$(git -C "$root" rev-parse --verify --quiet "$rev^{commit}") \
+        || { echo "$bench_name: --baseline: '$rev' is not a commit of this repository" >&2; exit 2; }
+    baseline_describe=$(git -C "$root" describe --always "$baseline_commit")
+    baseline_name=ours@$(git -C "$root" rev-parse --short "$baseline_commit")
+}
+
+# Builds revision $1 of the broker (Release) in a detached worktree under $work, so that neither its sources nor its
+# bin/obj touch ours; the worktree is removed when the script exits. Sets baseline_dll and the names above.
+bench_build_baseline() {
+    bench_baseline_names "$1"
+    echo "== build baseline $baseline_name ($baseline_describe, Release)"
+    baseline_src=$work/baseline-src
+    timeout 120 git -C "$root" worktree add --detach "$baseline_src" "$baseline_commit" >"$work/baseline-worktree.log" 2>&1 \
+        || { cat "$work/baseline-worktree.log"; echo "$bench_name: cannot check out $baseline_name" >&2; exit 1; }
+    timeout 1200 dotnet build "$baseline_src/Broker/Host" -c Release -o "$baseline_src/artifacts/bench/broker" --nologo -v q \
+        >"$work/build-baseline.log" 2>&1 \
+        || { tail -30 "$work/build-baseline.log"; echo "$bench_name: baseline broker build failed (or took over 20 min)" >&2; exit 1; }
+    baseline_dll=$baseline_src/artifacts/bench/broker/iotrealtime-broker.dll
+    [[ -f $baseline_dll ]] || { echo "$bench_name: the baseline build made no $baseline_dll" >&2; exit 1; }
+}
+
+# Removes the worktree bench_build_baseline made (its build output with it); the EXIT trap calls it.
+bench_remove_baseline() {
+    [[ -n ${baseline_src:-} && -e $baseline_src ]] || return 0
+    timeout 60 git -C "$root" worktree remove --force "$baseline_src" >/dev/null 2>&1 \
+        || { rm -rf "$baseline_src"; timeout 60 git -C "$root" worktree prune >/dev/null 2>&1 || true; }
+}
+
+# The brokers of run $1 in order, from the rest of the arguments, with the baseline (if any) right after ours; on
+# even runs the baseline goes before ours, so that neither always runs first.
+bench_run_order() {
+    local run=$1 b
+    shift
+    local list=("$@")
+    if [[ -n ${baseline_name:-} ]]; then
+        list=()
+        for b in "$@"; do
+            if [[ $b == ours ]]; then
+                if (( run % 2 )); then list+=(ours "$baseline_name"); else list+=("$baseline_name" ours); fi
+            else
+                list+=("$b")
+            fi
+        done
+        [[ " $* " == *" ours "* ]] || list+=("$baseline_name")
+    fi
+    echo "${list[*]}"
 }
 
 bench_ensure_mosquitto() {
@@ -192,11 +250,18 @@ bench_start_mosquitto() {
 # Starts our broker with MQTT on PORT, HTTP on a free port, no TLS listeners, and the further arguments (a fresh
 # DIR/data is made for them to name), logging to DIR/broker.log; prints its PID.
 bench_start_ours() {
-    local port=$1 dir=$2 http_port
-    shift 2
+    bench_start_dll "$broker_dll" "$@"
+}
+
+# bench_start_ours with the broker built at DLL (the baseline's, for one).
+bench_start_dll() {
+    local dll=$1 port=$2 dir=$3 http_port
+    shift 3
+    # PORT is not listened on yet, so free_port could hand it out again.
     http_port=$(free_port)
+    while [[ $http_port == "$port" ]]; do http_port=$(free_port); done
     mkdir -p "$dir/data"
-    dotnet "$broker_dll" --mqtt-port "$port" --http-port "$http_port" --mqtts-port -1 --https-port -1 "$@" >"$dir/broker.log" 2>&1 &
+    dotnet "$dll" --mqtt-port "$port" --http-port "$http_port" --mqtts-port -1 --https-port -1 "$@" >"$dir/broker.log" 2>&1 &
     echo $!
 }
 
