@@ -16,6 +16,10 @@
 #            --fleet-duration s (default 100); lost, duplicated, end-to-end p50/p90/p99, broker RSS every 5 s
 #   p2p      QoS 1, 50 publisher/subscriber pairs, <= 1000 in flight (not in the default list)
 #   shared   QoS 1, 50 publishers -> $share/g/bench/# with 10 consumers, <= 1000 in flight (not in the default list)
+#   burst0s  burst0 with ours' queue budget cut to 1 MiB (Broker:MaxQueuedBytes), overflow policy DropOldest: what a
+#            subscriber that falls behind loses (not in the default list)
+#   burst0bp burst0s with Broker:QueueOverflowPolicy=Backpressure: publishers are held back instead (not in the
+#            default list; a --baseline from before the policy existed cannot run it)
 # Each run, each scenario, ours then mosquitto: start the broker on a free loopback port (ours: Store:Durability=None,
 # Broker:SysInterval=0, fresh data dir, its defaults otherwise; mosquitto: set_tcp_nodelay true, no inflight/queue
 # limits), run the simulator, read the broker's CPU time (utime+stime, /proc/PID/stat) before and after and its VmRSS
@@ -57,8 +61,8 @@ for n in runs duration fleet_duration idle_connections; do
     bench_require_positive "${n//_/-}" "${!n}"
 done
 for s in $scenarios; do
-    [[ $s =~ ^(idle|fanin0|fanout|fanin1|latency|connect|burst0|fleet1|p2p|shared)$ ]] \
-        || { echo "bench: --scenarios takes idle fanin0 fanout fanin1 latency connect burst0 fleet1 p2p shared (was '$s')" >&2; exit 2; }
+    [[ $s =~ ^(idle|fanin0|fanout|fanin1|latency|connect|burst0|fleet1|p2p|shared|burst0s|burst0bp)$ ]] \
+        || { echo "bench: --scenarios takes idle fanin0 fanout fanin1 latency connect burst0 fleet1 p2p shared burst0s burst0bp (was '$s')" >&2; exit 2; }
 done
 bench_check_tree
 # A wrong revision is refused before anything is built.
@@ -82,9 +86,19 @@ start_broker() {
             ;;
         ours|ours@*)
             # The baseline gets exactly ours' arguments, from its own build.
+            # shellcheck disable=SC2046 # the scenario's settings are words on purpose
             bench_start_dll "$([[ $target == ours ]] && echo "$broker_dll" || echo "$baseline_dll")" "$port" "$dir" \
-                --Listeners:BindAddress=127.0.0.1 --Data:Directory="$dir/data" --Store:Durability=None --Broker:SysInterval=0
+                --Listeners:BindAddress=127.0.0.1 --Data:Directory="$dir/data" --Store:Durability=None --Broker:SysInterval=0 \
+                $(ours_scenario_args "$scenario")
             ;;
+    esac
+}
+
+# Settings of ours (and the baseline) that a scenario exists to measure.
+ours_scenario_args() {
+    case $1 in
+        burst0s) echo "--Broker:MaxQueuedBytes=1048576" ;;
+        burst0bp) echo "--Broker:MaxQueuedBytes=1048576 --Broker:QueueOverflowPolicy=Backpressure" ;;
     esac
 }
 
@@ -97,7 +111,7 @@ sim_args() {
         fanout) echo "fanout --subscribers 1000 --qos 0 --payload 100 --inflight 100 --messages 20000 --duration $d" ;;
         latency) echo "latency --publishers 5 --qos 1 --payload 100 --rate 5000 --messages $((5000 * d)) --duration $((d + 5))" ;;
         connect) echo "connect --connections 15000 --rate 1000 --hold 0 --keepalive 300 --connect-timeout 10" ;;
-        burst0) echo "fanin --publishers 50 --qos 0 --payload 100 --ahead 1000 --messages 20000000 --duration $d" ;;
+        burst0|burst0s|burst0bp) echo "fanin --publishers 50 --qos 0 --payload 100 --ahead 1000 --messages 20000000 --duration $d" ;;
         # 3,900 msg/s from 2,000 devices: one publish per device every 2000/3900 s.
         fleet1) echo "run --devices 2000 --interval 0.5128 --jitter 0.05 --qos 1 --payload-size 100 --verify --churn-rate 500 --connect-rate 1000 --duration $fleet_duration --no-progress" ;;
         p2p) echo "p2p --publishers 50 --qos 1 --payload 100 --inflight 1000 --messages 5000000 --duration $d" ;;
@@ -109,7 +123,7 @@ sim_args() {
 figure_row() {
     local scenario=$1 json=$2
     case $scenario in
-        burst0) jq -r '[.steady_messages_per_second, "msg/s", .received, .lost, .duplicates, (if .stalled then "stalled" elif .lost == 0 and .duplicates == 0 then "clean" else "lost \(.lost_percent) %" end)] | @tsv' "$json" ;;
+        burst0|burst0s|burst0bp) jq -r '[.steady_messages_per_second, "msg/s", .received, .lost, .duplicates, (if .stalled then "stalled" elif .lost == 0 and .duplicates == 0 then "clean" else "lost \(.lost_percent) %" end)] | @tsv' "$json" ;;
         fleet1) jq -r '[.end_to_end_latency.p90_ms, "ms e2e p90", .published, .lost, .duplicates, (if .lost == 0 and .duplicates == 0 and .connected == .devices then "clean" else "NOT CLEAN" end)] | @tsv' "$json" ;;
         fanin0|fanin1) jq -r '[.steady_messages_per_second, "msg/s", .received, .lost, .duplicates, (if .stalled then "stalled" elif (.lost == 0 and .duplicates == 0 and .received == .published) then "clean" else "NOT CLEAN" end)] | @tsv' "$json" ;;
         fanout|p2p|shared) jq -r '[.steady_deliveries_per_second, "deliveries/s", .deliveries, .lost, .duplicates, (if .stalled then "stalled" elif (.lost == 0 and .duplicates == 0 and .deliveries == .expected_deliveries) then "clean" else "NOT CLEAN" end)] | @tsv' "$json" ;;
@@ -122,7 +136,7 @@ figure_row() {
 loss_row() {
     local scenario=$1 json=$2
     case $scenario in
-        burst0) jq -r '[.published, .received, .lost, .lost_percent, .duplicates, .end_to_end_latency.p50_ms, .end_to_end_latency.p90_ms, .end_to_end_latency.p99_ms, "-"] | @tsv' "$json" ;;
+        burst0|burst0s|burst0bp) jq -r '[.published, .received, .lost, .lost_percent, .duplicates, .end_to_end_latency.p50_ms, .end_to_end_latency.p90_ms, .end_to_end_latency.p99_ms, "-"] | @tsv' "$json" ;;
         fleet1) jq -r '[.published, .received, .lost, (if .published > 0 then (.lost * 100000 / .published | round / 1000) else 0 end), .duplicates, .end_to_end_latency.p50_ms, .end_to_end_latency.p90_ms, .end_to_end_latency.p99_ms,
                         "devices \(.connected)/\(.devices), churn \(.churn_connected)/\(.churn_attempts) connected (p99 \(.churn_latency.p99_ms) ms)"] | @tsv' "$json" ;;
     esac
@@ -186,7 +200,7 @@ for run in $(seq 1 "$runs"); do
             row=$(figure_row "$scenario" "$dir/sim.json")
             cpu_s=$(awk -v t="$((cpu_after - cpu_before))" -v tps="$ticks_per_second" 'BEGIN { printf "%.2f", t / tps }')
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$scenario" "$target" "$row" "$rss" "$cpu_s" "$load" >>"$results"
-            if [[ $scenario == burst0 || $scenario == fleet1 ]]; then
+            if [[ $scenario == burst0* || $scenario == fleet1 ]]; then
                 printf '%s\t%s\t%s\t%s\n' "$run" "$scenario" "$target" "$(loss_row "$scenario" "$dir/sim.json")" >>"$losses"
             fi
             sleep 2 # let TIME_WAIT and the page cache settle between runs
@@ -200,7 +214,7 @@ out=$bench_out
     echo "# ours: --Store:Durability=None --Broker:SysInterval=0, fresh data dir, defaults otherwise; mosquitto: ${bench_mosquitto_base[*]}, max_inflight_messages 0, max_queued_messages 0"
     echo "# rates: at the subscribers, 10-90 % of the deliveries; RSS: broker VmRSS after the run; cpu: broker utime+stime per million deliveries"
     echo "#   (fleet1: per million messages published, the churn's connects included); load: 1-minute load average as each broker started"
-    for s in $scenarios; do [[ $s == idle ]] || echo "#   $s: iotrealtime-sim $(sim_args "$s")"; done
+    for s in $scenarios; do [[ $s == idle ]] || echo "#   $s: iotrealtime-sim $(sim_args "$s")$( [[ -n $(ours_scenario_args "$s") ]] && echo "; ours also $(ours_scenario_args "$s")")"; done
     echo
     if [[ -s $work/idle.txt ]]; then
         grep -v '^#' "$work/idle.txt"
@@ -225,7 +239,7 @@ for r in rows:
 print()
 if losses:
     # run scenario target published received lost lost% dup p50 p90 p99 note
-    print("loss (burst0: QoS 0, fleet1: acknowledged QoS 1 at the backend subscriber), end-to-end latency in ms")
+    print("loss (burst0*: QoS 0, fleet1: acknowledged QoS 1 at the backend subscriber), end-to-end latency in ms")
     print(f"{'run':<4} {'scenario':<8} {'broker':<{bw}} {'sent':>10} {'received':>10} {'lost':>9} {'lost %':>8} {'dup':>5} {'e2e p50':>9} {'e2e p90':>9} {'e2e p99':>9}  notes")
     for r in losses:
         print(f"{r[0]:<4} {r[1]:<8} {r[2]:<{bw}} {r[3]:>10} {r[4]:>10} {r[5]:>9} {float(r[6]):>8.3f} {r[7]:>5} {float(r[8]):>9.1f} {float(r[9]):>9.1f} {float(r[10]):>9.1f}  {r[11] if r[11] != '-' else ''}")
@@ -269,9 +283,9 @@ if g("connect"): target("connect p99, 15,000 at 1,000/s", g("connect"), g("conne
 print("targets (medians)")
 for name, o, m, unit, ratio, ok, goal in targets:
     print(f"  {name:<38} ours {o:>12.2f} {unit:<13} mosquitto {m:>12.2f}  ratio {ratio:>6.2f}  target {goal:<15} {'met' if ok else 'NOT met'}")
-closed = [r for r in rows if r[1] not in ("latency", "connect", "burst0", "fleet1")]
+closed = [r for r in rows if r[1] not in ("latency", "connect", "burst0", "burst0s", "burst0bp", "fleet1")]
 print(f"  zero loss in closed-loop runs: {sum(r[8] == 'clean' for r in closed)}/{len(closed)} clean")
-for s in ("burst0", "fleet1"):
+for s in ("burst0", "burst0s", "burst0bp", "fleet1"):
     for t in brokers:
         sel = [r for r in losses if r[1] == s and r[2] == t]
         if sel:
