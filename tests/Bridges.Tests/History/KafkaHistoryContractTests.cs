@@ -46,9 +46,9 @@ public sealed class KafkaHistoryContractTests : HistorySourceContract
 
     sealed class Harness(KafkaMockCluster kafka, IProducer<byte[]?, byte[]> producer, KafkaHistory history, byte[] padding) : IHistoryHarness
     {
-        public Task<HistoryRead> ReadAsync(IReadOnlyList<string> filters, HistoryStart start) => history.ReadAsync(filters, start);
+        public IHistorySource Source => history;
 
-        public async Task<string> AppendAsync(string topic, string payload)
+        public async Task<FeedMessage> AppendMessageAsync(string topic, string payload)
         {
             // the record the broker's forwarder writes for this publish, one batch per record (awaited one at a time)
             var record = KafkaRecordFormat.Encode(new MqttMessage
@@ -62,11 +62,13 @@ public sealed class KafkaHistoryContractTests : HistorySourceContract
             record.Headers.Add("x-padding", padding);
             var delivered = await producer.ProduceAsync(Topic, record).WaitAsync(Timeouts.Default);
             Assert.Equal(PersistenceStatus.Persisted, delivered.Status);
-            // its position is the id the history gives it: the newest message on its topic
+            // the history's message for it (the newest on its topic): its id is its position, and it names its record in
+            // Kafka as the live feed's messages do
             var read = await history.ReadAsync([topic], HistoryStart.Earliest);
             var last = read.Messages[^1];
             Assert.Equal(payload, Encoding.UTF8.GetString(last.Payload.Span));
-            return last.Id;
+            Assert.Equal(new KafkaPosition(Topic, 0, delivered.Offset.Value), last.KafkaPosition);
+            return last;
         }
 
         public async ValueTask DisposeAsync()
