@@ -143,7 +143,7 @@ public sealed class KafkaHistory : IHistorySource
     {
         foreach (var filter in filters)
         {
-            if (TopicValidation.Matches(filter, topic)) return true;
+            if (TopicFilter.Matches(filter, topic)) return true;
         }
         return false;
     }

@@ -232,7 +232,7 @@ public sealed class MemoryHistory : IHistorySource
     {
         for (var i = 0; i < filters.Count; i++)
         {
-            if (TopicValidation.Matches(filters[i], topic)) return true;
+            if (TopicFilter.Matches(filters[i], topic)) return true;
         }
         return false;
     }
