@@ -5,6 +5,7 @@ using IotRealtime.Bridges.Fleet;
 using IotRealtime.Bridges.Operations;
 using IotRealtime.Bridges.Remote;
 using IotRealtime.Hosting.Configuration;
+using IotRealtime.Hosting.Metrics;
 using IotRealtime.Hosting.Web;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -84,9 +85,11 @@ public sealed class BridgesHost : EmbeddableHost
             var replayer = new Broker.Kafka.KafkaReplayer(kafkaHistory.BootstrapServers!);
             builder.Services.AddSingleton(replayer);
             builder.Services.AddSingleton(new KafkaHistory(replayer, kafkaHistory.Topics));
-            // SSE and the WebSocket resume from it
-            builder.Services.AddSingleton<IHistorySource>(sp => sp.GetRequiredService<KafkaHistory>());
-            builder.Services.AddSingleton(sp => new KafkaLiveFeed(replayer, sp.GetRequiredService<KafkaHistory>(), sp.GetRequiredService<FeedHub>(), sp.GetRequiredService<ILogger<KafkaLiveFeed>>()));
+            // SSE and the WebSocket resume from it: the live feed's newest messages in memory, Kafka behind them
+            builder.Services.AddSingleton(sp => new KafkaFrontHistory(sp.GetRequiredService<KafkaHistory>(), sp.GetRequiredService<FeedHub>(), bridges.History.MaxBytes));
+            builder.Services.AddSingleton<IHistorySource>(sp => sp.GetRequiredService<KafkaFrontHistory>());
+            builder.Services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<KafkaFrontHistory>());
+            builder.Services.AddSingleton(sp => new KafkaLiveFeed(replayer, sp.GetRequiredService<KafkaHistory>(), sp.GetRequiredService<KafkaFrontHistory>(), sp.GetRequiredService<ILogger<KafkaLiveFeed>>()));
         }
         builder.Services.AddSingleton<IBrokerLink>(sp => sp.GetRequiredService<RemoteBrokerLink>());
         builder.Services.AddBridgesCore(bridges, requireToken: bridges.RequireToken ?? false);

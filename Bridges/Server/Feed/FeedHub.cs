@@ -61,11 +61,14 @@ public sealed class FeedHub
     public void Publish(FeedMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        lock (History.Sync)
-        {
-            _appended++;
-            if (_listeners > 0) Dispatch(message);
-        }
+        lock (History.Sync) PublishLocked(message);
+    }
+
+    /// <summary>As <see cref="Publish"/>, for a caller that holds the feed's lock (<see cref="KafkaFrontHistory"/>: keeping and dispatching are one step).</summary>
+    internal void PublishLocked(FeedMessage message)
+    {
+        _appended++;
+        if (_listeners > 0) Dispatch(message);
     }
 
     void Dispatch(FeedMessage message)

@@ -1,9 +1,11 @@
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
+using IotRealtime.Bridges.Feed;
 using IotRealtime.Bridges.Host;
 using IotRealtime.Bridges.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using MQTTnet;
 
 namespace IotRealtime.Bridges.Tests.History;
@@ -38,7 +40,7 @@ public sealed class KafkaSseResumeTests
         ["Kafka:Rules:1:Mode"] = "Durable",
     });
 
-    static Task<BridgesHost> StartBridgesAsync(TestBridges broker, KafkaMockCluster kafka) => BridgesHost.StartAsync(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+    static Task<BridgesHost> StartBridgesAsync(TestBridges broker, KafkaMockCluster kafka, params (string Key, string Value)[] extra) => BridgesHost.StartAsync(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
     {
         ["Upstream:Host"] = "127.0.0.1",
         ["Upstream:Port"] = broker.MqttPort.ToString(CultureInfo.InvariantCulture),
@@ -48,7 +50,7 @@ public sealed class KafkaSseResumeTests
         ["Bridges:History:Kafka:BootstrapServers"] = kafka.BootstrapServers,
         ["Bridges:History:Kafka:Topics:0"] = "alpha",
         ["Bridges:History:Kafka:Topics:1"] = "beta",
-    }).Build());
+    }).AddInMemoryCollection(extra.Select(e => new KeyValuePair<string, string?>(e.Key, e.Value))).Build());
 
     static HttpClient Http(BridgesHost bridges) => new() { BaseAddress = new Uri($"http://127.0.0.1:{bridges.HttpPort}/"), Timeout = Timeout.InfiniteTimeSpan };
 
@@ -224,10 +226,64 @@ public sealed class KafkaSseResumeTests
             await TestBridges.PublishAsync(publisher, "a/d1", "after-a");
             await using var again = await WsTestClient.ConnectAsync(WsUri(bridges));
             await again.SendAsync(new { op = "sub", ch = "a/#", from = end.GetProperty("id").GetString() });
-            var resumed = await again.ReceiveAsync();
+            // from history or live (the read may come before the live feed consumed it): either way first and once
+            var resumed = await again.ReceiveEventAsync("msg");
             Assert.Equal(("a/d1", "after-a"), Of(resumed));
             Assert.Equal("a/#", resumed.GetProperty("ch").GetString());
         }
+    }
+
+    [Fact]
+    public async Task A_WebSocket_resume_older_than_the_memory_history_is_answered_from_Kafka_and_a_recent_one_from_memory()
+    {
+        await using var kafka = StartKafka();
+        await using var broker = await StartBrokerAsync(kafka);
+        var publisher = await broker.ConnectMqttAsync("pub-5");
+        // memory holds about four of these messages (each counts its payload, its topic twice and 200 bytes)
+        await using var bridges = await StartBridgesAsync(broker, kafka, ("Bridges:History:MaxBytes", "1024"));
+        var front = bridges.Services.GetRequiredService<KafkaFrontHistory>();
+        await using var ws = await WsTestClient.ConnectAsync(WsUri(bridges));
+        await ws.SendAsync(new { op = "sub", ch = "a/#" });
+        await ws.ReceiveEventAsync("subscribed", "a/#");
+        var sent = new List<(string Topic, string Payload)>();
+        for (var i = 0; i < 12; i++)
+        {
+            sent.Add(($"a/d{i % 2}", $"m-{i}"));
+            await TestBridges.PublishAsync(publisher, sent[^1].Topic, sent[^1].Payload);
+        }
+        var ids = new List<string>();
+        foreach (var expected in sent)
+        {
+            var message = await ws.ReceiveEventAsync("msg");
+            Assert.Equal(expected, Of(message));
+            ids.Add(message.GetProperty("id").GetString()!);
+        }
+
+        // the second message is long gone from memory: Kafka answers, with every later message and no gap
+        var kafkaReads = front.KafkaReads;
+        var memoryReads = front.MemoryReads;
+        await using (var old = await WsTestClient.ConnectAsync(WsUri(bridges)))
+        {
+            await old.SendAsync(new { op = "sub", ch = "a/#", from = ids[1] });
+            var frames = await old.ReceiveUntilAsync(f => Ev(f) == "subscribed");
+            Assert.All(frames[..^1], f => Assert.Equal("msg", Ev(f)));
+            Assert.Equal(sent.Skip(2), frames[..^1].Select(Of));
+        }
+        Assert.Equal(kafkaReads + 1, front.KafkaReads);
+        Assert.Equal(memoryReads, front.MemoryReads);
+
+        // the eleventh is still in memory: memory answers, with the same guarantees
+        await using (var recent = await WsTestClient.ConnectAsync(WsUri(bridges)))
+        {
+            await recent.SendAsync(new { op = "sub", ch = "a/#", from = ids[10] });
+            var frames = await recent.ReceiveUntilAsync(f => Ev(f) == "subscribed");
+            Assert.Equal([sent[11]], frames[..^1].Select(Of));
+            // and live messages follow exactly once
+            await TestBridges.PublishAsync(publisher, "a/d0", "live");
+            Assert.Equal(("a/d0", "live"), Of(await recent.ReceiveAsync()));
+        }
+        Assert.Equal(memoryReads + 1, front.MemoryReads);
+        Assert.Equal(kafkaReads + 1, front.KafkaReads);
     }
 
     [Fact]
