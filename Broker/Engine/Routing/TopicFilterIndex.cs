@@ -26,7 +26,7 @@ public sealed class TopicFilterIndex<T>
 
     public bool TryGetValue(string filter, out T value)
     {
-        if ((_exact.TryGetValue(filter, out var entry) || _wildcardByText.TryGetValue(filter, out entry)))
+        if (_exact.TryGetValue(filter, out var entry) || _wildcardByText.TryGetValue(filter, out entry))
         {
             value = entry.Value;
             return true;
