@@ -5,6 +5,7 @@ using IotRealtime.Bridges.Fleet;
 using IotRealtime.Bridges.Operations;
 using IotRealtime.Bridges.Remote;
 using IotRealtime.Hosting.Configuration;
+using IotRealtime.Hosting.Metrics;
 using IotRealtime.Hosting.Web;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -80,11 +81,15 @@ public sealed class BridgesHost : EmbeddableHost
             feedFromMqtt: !kafkaHistory.Enabled));
         if (kafkaHistory.Enabled)
         {
-            // the live feed and SSE history come from the Kafka topics the broker forwards to (docs/bridges.md)
+            // the live feed and the history streams resume from come from the Kafka topics the broker forwards to (docs/bridges.md)
             var replayer = new Broker.Kafka.KafkaReplayer(kafkaHistory.BootstrapServers!);
             builder.Services.AddSingleton(replayer);
             builder.Services.AddSingleton(new KafkaHistory(replayer, kafkaHistory.Topics));
-            builder.Services.AddSingleton(sp => new KafkaLiveFeed(replayer, sp.GetRequiredService<KafkaHistory>(), sp.GetRequiredService<FeedHub>(), sp.GetRequiredService<ILogger<KafkaLiveFeed>>()));
+            // SSE and the WebSocket resume from it: the live feed's newest messages in memory, Kafka behind them
+            builder.Services.AddSingleton(sp => new KafkaFrontHistory(sp.GetRequiredService<KafkaHistory>(), sp.GetRequiredService<FeedHub>(), bridges.History.MaxBytes));
+            builder.Services.AddSingleton<IHistorySource>(sp => sp.GetRequiredService<KafkaFrontHistory>());
+            builder.Services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<KafkaFrontHistory>());
+            builder.Services.AddSingleton(sp => new KafkaLiveFeed(replayer, sp.GetRequiredService<KafkaHistory>(), sp.GetRequiredService<KafkaFrontHistory>(), sp.GetRequiredService<ILogger<KafkaLiveFeed>>()));
         }
         builder.Services.AddSingleton<IBrokerLink>(sp => sp.GetRequiredService<RemoteBrokerLink>());
         builder.Services.AddBridgesCore(bridges, requireToken: bridges.RequireToken ?? false);
@@ -159,7 +164,7 @@ public sealed class BridgesHost : EmbeddableHost
         Settings (appsettings.json, IOTRT_ environment variables (as the broker) with __ for ':', or --Key=value):
           --Upstream:Host=127.0.0.1 --Upstream:Port=1883 [--Upstream:Username=u --Upstream:Password=p] [--Upstream:Filters:0=#]
           --Listeners:HttpPort=8090 --Listeners:BindAddress=0.0.0.0
-          [--Bridges:History:Kafka:BootstrapServers=kafka:9092 --Bridges:History:Kafka:Topics:0=mqtt]   (SSE resumes from Kafka)
+          [--Bridges:History:Kafka:BootstrapServers=kafka:9092 --Bridges:History:Kafka:Topics:0=mqtt]   (SSE and WebSocket resume from Kafka)
           --Bridges:... (see docs/bridges.md)
         """;
 }

@@ -57,7 +57,8 @@ public static class BridgesExtensions
         services.TryAddSingleton<IMqttAuthenticator, AllowAllAuthenticator>();
         services.AddSingleton(options);
         services.AddSingleton(new MemoryHistory(options.History));
-        services.AddSingleton<IHistorySource>(sp => sp.GetRequiredService<MemoryHistory>());
+        // the standalone host registers the Kafka history first when Bridges:History:Kafka is set
+        services.TryAddSingleton<IHistorySource>(sp => sp.GetRequiredService<MemoryHistory>());
         services.AddSingleton(sp => new FeedHub(sp.GetRequiredService<MemoryHistory>(), options.History.Record));
         services.AddSingleton(sp => new BridgeAuth(new TokenService(TokenService.KeyFrom(options.TokenKey), TimeSpan.FromMinutes(options.TokenLifetimeMinutes), sp.GetRequiredService<TimeProvider>()), requireToken));
         services.AddSingleton(sp => new BridgeMetrics(sp.GetRequiredService<FeedHub>()));

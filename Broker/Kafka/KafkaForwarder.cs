@@ -22,7 +22,10 @@ public sealed class KafkaForwarder : IPublishStage, IMetricsSource, IAsyncDispos
     readonly ILogger _logger;
     readonly TimeProvider _time;
     readonly IProducer<byte[]?, byte[]> _producer;
-    readonly Route[] _routes;
+    // the rules by filter, first added first: the first matching rule wins
+    readonly TopicFilterIndex<Route> _routes = new();
+    // the same routes in rule order (a repeated filter only once), for the metrics
+    readonly List<Route> _routeList = [];
     readonly Route? _defaultRoute;
     readonly TimeSpan _durableTimeout;
     readonly LatencyHistogram _latency = new();
@@ -41,7 +44,13 @@ public sealed class KafkaForwarder : IPublishStage, IMetricsSource, IAsyncDispos
         _time = time;
         _logger = logger;
         _durableTimeout = TimeSpan.FromMilliseconds(options.DurableTimeoutMs);
-        _routes = options.Rules.Where(r => r is not null).Select(r => new Route(r)).ToArray();
+        foreach (var rule in options.Rules)
+        {
+            // a later rule with the same filter never matches first
+            if (rule is null) continue;
+            var route = new Route(rule);
+            if (_routes.TryAdd(rule.Filter, route)) _routeList.Add(route);
+        }
         _defaultRoute = options.DefaultTopic.Length == 0
             ? null
             : new Route(new KafkaRule { Filter = "#", Topic = options.DefaultTopic, Mode = options.DefaultMode, Key = options.DefaultKey });
@@ -88,12 +97,9 @@ public sealed class KafkaForwarder : IPublishStage, IMetricsSource, IAsyncDispos
 
     Route? RouteFor(string mqttTopic)
     {
-        foreach (var route in _routes)
-        {
-            if (TopicValidation.Matches(route.Rule.Filter, mqttTopic)) return route;
-        }
+        if (_routes.TryFirstMatch(mqttTopic, out var route)) return route;
         // The default rule is "#", which (per MQTT) never takes $-topics such as $SYS.
-        return _defaultRoute is not null && TopicValidation.Matches(_defaultRoute.Rule.Filter, mqttTopic) ? _defaultRoute : null;
+        return _defaultRoute is not null && TopicFilter.Matches(_defaultRoute.Rule.Filter, mqttTopic) ? _defaultRoute : null;
     }
 
     /// <summary>Produces one record outside the rules (presence events); <paramref name="delivered"/> sees the report.</summary>
@@ -214,7 +220,7 @@ public sealed class KafkaForwarder : IPublishStage, IMetricsSource, IAsyncDispos
     {
         ArgumentNullException.ThrowIfNull(w);
         // A rule whose filter repeats an earlier one never matches; leaving it out keeps every series unique.
-        var routes = _routes.Append(_defaultRoute).OfType<Route>().DistinctBy(r => r.Rule.Filter).ToArray();
+        var routes = _routeList.Append(_defaultRoute).OfType<Route>().DistinctBy(r => r.Rule.Filter).ToArray();
         PerRule(w, routes, "iotrealtime_kafka_forwarded_total", "counter", "Records Kafka confirmed, by forwarding rule.", r => r.Forwarded);
         PerRule(w, routes, "iotrealtime_kafka_failed_total", "counter", "Records Kafka did not take (delivery error or refused by the producer), by rule.", r => r.Failed);
         PerRule(w, routes, "iotrealtime_kafka_dropped_total", "counter", "Async messages dropped because the buffer was full (AsyncOverflow=Drop), by rule.", r => r.Dropped);

@@ -209,7 +209,7 @@ public sealed class KafkaReplay : IAsyncDisposable
                 continue;
             }
             var record = KafkaRecordFormat.Decode(result);
-            if (filter is not null && (record.Topic is null || !TopicValidation.Matches(filter, record.Topic))) continue;
+            if (filter is not null && (record.Topic is null || !TopicFilter.Matches(filter, record.Topic))) continue;
             returned++;
             yield return record;
         }

@@ -6,9 +6,9 @@ namespace IotRealtime.Bridges.Feed;
 /// <summary>
 /// The live feed: every accepted message gets its position and is kept in <see cref="History"/>, then handed to each
 /// listener whose filter matches, all under one lock so that every listener sees messages in position order and a
-/// listener registered before a history read misses nothing after that read. Listeners are grouped by filter: a filter
-/// without wildcards is one dictionary lookup per message, and a message costs one match per distinct wildcard filter,
-/// never one per stream.
+/// listener registered before a history read misses nothing after that read. Listeners are grouped by filter in a
+/// <see cref="TopicFilterIndex{T}"/>: a filter without wildcards is one dictionary lookup per message, and a message
+/// costs one match per distinct wildcard filter, never one per stream.
 /// <para>
 /// Recording follows <see cref="HistoryRecording"/>: with <see cref="HistoryRecording.WhileListened"/> the broker's
 /// publish path pays one volatile read while no browser listens; recording starts with the first listener and stops
@@ -17,9 +17,8 @@ namespace IotRealtime.Bridges.Feed;
 /// </summary>
 public sealed class FeedHub
 {
-    // exact topic -> listeners, and wildcard filter -> listeners
-    readonly Dictionary<string, HashSet<FeedListener>> _exact = new(StringComparer.Ordinal);
-    readonly Dictionary<string, HashSet<FeedListener>> _wildcard = new(StringComparer.Ordinal);
+    // filter -> the listeners registered for it
+    readonly TopicFilterIndex<HashSet<FeedListener>> _listenersByFilter = new();
     readonly HistoryRecording _mode;
     long _appended;
     int _listeners;
@@ -62,19 +61,21 @@ public sealed class FeedHub
     public void Publish(FeedMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        lock (History.Sync)
-        {
-            _appended++;
-            if (_listeners > 0) Dispatch(message);
-        }
+        lock (History.Sync) PublishLocked(message);
+    }
+
+    /// <summary>As <see cref="Publish"/>, for a caller that holds the feed's lock (<see cref="KafkaFrontHistory"/>: keeping and dispatching are one step).</summary>
+    internal void PublishLocked(FeedMessage message)
+    {
+        _appended++;
+        if (_listeners > 0) Dispatch(message);
     }
 
     void Dispatch(FeedMessage message)
     {
-        if (_exact.TryGetValue(message.Topic, out var exact)) Offer(exact, message);
-        foreach (var (filter, listeners) in _wildcard)
+        foreach (var listeners in _listenersByFilter.Matching(message.Topic))
         {
-            if (TopicValidation.Matches(filter, message.Topic)) Offer(listeners, message);
+            Offer(listeners, message);
         }
     }
 
@@ -89,10 +90,6 @@ public sealed class FeedHub
         }
     }
 
-    static bool IsWildcard(string filter) => filter.AsSpan().IndexOfAny('+', '#') >= 0;
-
-    Dictionary<string, HashSet<FeedListener>> GroupOf(string filter) => IsWildcard(filter) ? _wildcard : _exact;
-
     /// <summary>Registers <paramref name="listener"/> for <paramref name="filters"/>: it gets every message appended from now on.</summary>
     public void Subscribe(FeedListener listener, IReadOnlyList<string> filters)
     {
@@ -102,8 +99,11 @@ public sealed class FeedHub
             listener.Filters = filters.Distinct(StringComparer.Ordinal).ToArray();
             foreach (var filter in listener.Filters)
             {
-                var group = GroupOf(filter);
-                if (!group.TryGetValue(filter, out var list)) group[filter] = list = new HashSet<FeedListener>(ReferenceEqualityComparer.Instance);
+                if (!_listenersByFilter.TryGetValue(filter, out var list))
+                {
+                    list = new HashSet<FeedListener>(ReferenceEqualityComparer.Instance);
+                    _listenersByFilter.TryAdd(filter, list);
+                }
                 list.Add(listener);
             }
             _listeners++;
@@ -117,8 +117,7 @@ public sealed class FeedHub
             if (listener.Filters.Length == 0) return;
             foreach (var filter in listener.Filters)
             {
-                var group = GroupOf(filter);
-                if (group.TryGetValue(filter, out var list) && list.Remove(listener) && list.Count == 0) group.Remove(filter);
+                if (_listenersByFilter.TryGetValue(filter, out var list) && list.Remove(listener) && list.Count == 0) _listenersByFilter.Remove(filter);
             }
             listener.Filters = [];
             if (--_listeners == 0) _idleSince = Environment.TickCount64;

@@ -13,6 +13,7 @@ public sealed class FeedMessage
 {
     byte[]? _sseFrame;
     byte[]? _wsTail;
+    int _wsTailIdEnd;
 
     readonly string _epoch;
     string? _id;
@@ -61,11 +62,14 @@ public sealed class FeedMessage
     /// <summary>The WebSocket frame after <c>{"ch":"…",</c>: <c>"ev":"msg","id":…}</c>, built on first use.</summary>
     public ReadOnlyMemory<byte> WebSocketTail => _wsTail ??= BuildWebSocketTail();
 
-    /// <summary>Where a message of the Kafka live feed is in Kafka; null for other messages.</summary>
+    /// <summary>Where a message of the Kafka live feed or the Kafka history is in Kafka; null for other messages.</summary>
     public IotRealtime.Broker.Kafka.KafkaPosition? KafkaPosition { get; init; }
 
     /// <summary>The SSE event without its <c>id:</c> line (<c>event: message</c>, <c>data:</c>, blank line), for streams that write their own id.</summary>
     public ReadOnlyMemory<byte> SseFrameWithoutId => SseFrame[(Encoding.UTF8.GetByteCount(Id) + 5)..];
+
+    /// <summary>The WebSocket frame after its id (<c>,"topic":…}</c>), for streams that write their own id (<see cref="StreamCursor"/>).</summary>
+    public ReadOnlyMemory<byte> WebSocketTailAfterId => WebSocketTail[_wsTailIdEnd..];
 
     public bool IsUtf8 => Utf8.IsValid(Payload.Span);
 
@@ -98,6 +102,9 @@ public sealed class FeedMessage
             json.WriteStartObject();
             json.WriteString("ev", "msg");
             json.WriteString("id", Id);
+            json.Flush();
+            // where the id ends in the tail, whose opening brace is cut below
+            _wsTailIdEnd = buffer.WrittenCount - 1;
             json.WriteString("topic", Topic);
             WritePayload(json, "data");
             json.WriteNumber("qos", QoS);

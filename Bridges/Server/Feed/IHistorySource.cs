@@ -45,22 +45,27 @@ public sealed record HistoryGap(string Reason, string? Requested, string? Resume
 public sealed record HistoryRead(IReadOnlyList<FeedMessage> Messages, HistoryGap? Gap, long LastSeq, string LastPosition);
 
 /// <summary>
-/// A history of accepted messages that streams resume from. Guarantees, checked by the shared contract suite
-/// (tests/Bridges.Tests/History/HistorySourceContract.cs):
+/// A history of accepted messages that streams resume from: the in-memory history (<see cref="MemoryHistory"/>,
+/// <c>&lt;epoch&gt;-&lt;seq&gt;</c> positions) and the Kafka history (<see cref="KafkaHistory"/>, <c>k:</c> cursors).
+/// SSE and the WebSocket both resume through it. Guarantees, checked by the shared contract suite
+/// (tests/Bridges.Tests/History/HistorySourceContract.cs) for both:
 /// <list type="bullet">
 /// <item>A read after position P returns every held message matching the filters with a position after P, in
-/// position order, and no message at or before P.</item>
+/// position order, and no message at or before P (Kafka: per partition).</item>
 /// <item>When any message after P that matched the filters is no longer held, the read says so with a gap
 /// (reason history-truncated) and continues from the oldest message still held; never a silent gap.</item>
 /// <item>A position this history did not issue (another epoch, malformed, or ahead of the newest) is answered with a
 /// gap (reason unknown-position) and everything held.</item>
-/// <item>Reads and appends are atomic with respect to each other: a read sees a prefix of the appended messages.</item>
+/// <item>A read sees a prefix of the appended messages; a stream that registered for live messages before the read
+/// and passes them through <see cref="Follow"/> gets every later message once and none the read covered.</item>
 /// </list>
 /// </summary>
 public interface IHistorySource
 {
-    /// <summary>The current epoch: positions of another epoch are unknown to this history.</summary>
-    string Epoch { get; }
+    /// <summary>Reads the messages matching <paramref name="filters"/> from <paramref name="start"/>; completes synchronously for the in-memory history.</summary>
+    /// <exception cref="Confluent.Kafka.KafkaException">Kafka history only: Kafka could not be reached.</exception>
+    ValueTask<HistoryRead> ReadAsync(IReadOnlyList<string> filters, HistoryStart start, CancellationToken cancellationToken = default);
 
-    HistoryRead Read(IReadOnlyList<string> filters, HistoryStart start);
+    /// <summary>A new cursor for one stream after <paramref name="read"/>: which live messages it still sends, and with what position.</summary>
+    StreamCursor Follow(HistoryRead read);
 }

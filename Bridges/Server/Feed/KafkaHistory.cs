@@ -19,7 +19,7 @@ namespace IotRealtime.Bridges.Feed;
 /// opens its own replay (assign(), no consumer group), so reads never disturb each other.
 /// </para>
 /// </summary>
-public sealed class KafkaHistory
+public sealed class KafkaHistory : IHistorySource
 {
     /// <summary>The prefix that marks a position as a Kafka cursor.</summary>
     public const string PositionPrefix = "k:";
@@ -53,7 +53,7 @@ public sealed class KafkaHistory
     /// </summary>
     /// <exception cref="Confluent.Kafka.KafkaException">Kafka could not be reached within the replayer's request timeout.</exception>
     /// <exception cref="ArgumentException">A topic does not exist.</exception>
-    public async Task<HistoryRead> ReadAsync(IReadOnlyList<string> filters, HistoryStart start, CancellationToken cancellationToken = default)
+    public async ValueTask<HistoryRead> ReadAsync(IReadOnlyList<string> filters, HistoryStart start, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(filters);
         if (start.Kind == HistoryStartKind.Live)
@@ -85,6 +85,14 @@ public sealed class KafkaHistory
             var skip = after.ToDictionary(p => (p.Topic, p.Partition), p => p.Offset);
             return await HeldWithGapAsync(filters, GapReason.HistoryTruncated, requested, skip, after, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Live messages (from <see cref="KafkaLiveFeed"/>) are deduplicated by offset against a cursor of the stream's own.</summary>
+    public StreamCursor Follow(HistoryRead read)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        if (!TryParseCursor(read.LastPosition, out var covered)) throw new ArgumentException($"'{read.LastPosition}' is not a read of this history.", nameof(read));
+        return new KafkaStreamCursor(covered);
     }
 
     /// <summary>Everything held (less what <paramref name="skip"/> covers), after a gap event.</summary>
@@ -121,7 +129,10 @@ public sealed class KafkaHistory
                 if (skip is not null && skip.TryGetValue((position.Topic, position.Partition), out var covered) && position.Offset <= covered) continue;
                 cursor.Advance(position);
                 if (record.Topic is not { } topic || !Matches(filters, topic)) continue;
-                messages.Add(new FeedMessage(PositionPrefix + cursor, messages.Count, topic, record.Payload, record.QoS, record.Retain, record.Timestamp));
+                messages.Add(new FeedMessage(PositionPrefix + cursor, messages.Count, topic, record.Payload, record.QoS, record.Retain, record.Timestamp)
+                {
+                    KafkaPosition = position,
+                });
             }
             foreach (var end in replay.End) cursor.Advance(end with { Offset = end.Offset - 1 });
             return new HistoryRead(messages, null, -1, PositionPrefix + cursor);
@@ -132,7 +143,7 @@ public sealed class KafkaHistory
     {
         foreach (var filter in filters)
         {
-            if (TopicValidation.Matches(filter, topic)) return true;
+            if (TopicFilter.Matches(filter, topic)) return true;
         }
         return false;
     }

@@ -7,26 +7,27 @@ namespace IotRealtime.Bridges.Feed;
 /// <summary>
 /// The live feed of the standalone bridges when Kafka history is configured: one consumer assigned to every partition
 /// of <see cref="KafkaHistory.Topics"/> from their high watermarks at start (assign(), no consumer group), whose records
-/// go to <see cref="FeedHub.Publish"/> with their <see cref="FeedMessage.KafkaPosition"/>. Streams registered before a
-/// <see cref="KafkaHistory.ReadAsync"/> miss nothing after it: a consumer reads only below the high watermark, so every
-/// record dispatched before a registration is covered by a later read.
+/// go, with their <see cref="FeedMessage.KafkaPosition"/>, to <see cref="KafkaFrontHistory"/>, which keeps the newest
+/// in memory and hands them to the feed hub's streams. Streams registered before a <see cref="KafkaHistory.ReadAsync"/>
+/// miss nothing after it: a consumer reads only below the high watermark, so every record dispatched before a
+/// registration is covered by a later read (and a memory read is atomic with the dispatch).
 /// </summary>
 public sealed class KafkaLiveFeed : IAsyncDisposable
 {
     readonly KafkaReplayer _replayer;
     readonly KafkaHistory _history;
-    readonly FeedHub _hub;
+    readonly KafkaFrontHistory _front;
     readonly ILogger _logger;
     readonly CancellationTokenSource _stop = new();
     Thread? _thread;
     long _seq;
     int _disposed;
 
-    public KafkaLiveFeed(KafkaReplayer replayer, KafkaHistory history, FeedHub hub, ILogger<KafkaLiveFeed> logger)
+    public KafkaLiveFeed(KafkaReplayer replayer, KafkaHistory history, KafkaFrontHistory front, ILogger<KafkaLiveFeed> logger)
     {
         _replayer = replayer;
         _history = history;
-        _hub = hub;
+        _front = front;
         _logger = logger;
     }
 
@@ -53,6 +54,7 @@ public sealed class KafkaLiveFeed : IAsyncDisposable
         }).SetLogHandler((_, _) => { }).SetErrorHandler((_, _) => { }).Build();
         consumer.Assign(end.Select(p => new TopicPartitionOffset(p.Topic, p.Partition, p.Offset)));
         var cursor = new KafkaCursor(end);
+        _front.Start(end);
         _thread = new Thread(() => Run(consumer, cursor)) { IsBackground = true, Name = "bridges-kafka-feed" };
         _thread.Start();
     }
@@ -80,11 +82,11 @@ public sealed class KafkaLiveFeed : IAsyncDisposable
                 if (result is null || result.IsPartitionEOF) continue;
                 var record = KafkaRecordFormat.Decode(result);
                 cursor.Advance(record.Position);
-                if (record.Topic is not { } topic) continue;
-                _hub.Publish(new FeedMessage(KafkaHistory.PositionPrefix + cursor, ++_seq, topic, record.Payload, record.QoS, record.Retain, record.Timestamp)
-                {
-                    KafkaPosition = record.Position,
-                });
+                _front.Append(record.Position, record.Topic is not { } topic ? null
+                    : new FeedMessage(KafkaHistory.PositionPrefix + cursor, ++_seq, topic, record.Payload, record.QoS, record.Retain, record.Timestamp)
+                    {
+                        KafkaPosition = record.Position,
+                    });
             }
             consumer.Close();
         }

@@ -169,6 +169,15 @@ public sealed class MemoryHistory : IHistorySource
         lock (Sync) return ReadLocked(filters, start);
     }
 
+    public ValueTask<HistoryRead> ReadAsync(IReadOnlyList<string> filters, HistoryStart start, CancellationToken cancellationToken = default) =>
+        new(Read(filters, start));
+
+    public StreamCursor Follow(HistoryRead read)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        return new SeqStreamCursor(read.LastSeq);
+    }
+
     internal HistoryRead ReadLocked(IReadOnlyList<string> filters, HistoryStart start)
     {
         if (start.Kind == HistoryStartKind.Live) return new HistoryRead([], null, _seq, new FeedPosition(Epoch, _seq).ToString());
@@ -223,7 +232,7 @@ public sealed class MemoryHistory : IHistorySource
     {
         for (var i = 0; i < filters.Count; i++)
         {
-            if (TopicValidation.Matches(filters[i], topic)) return true;
+            if (TopicFilter.Matches(filters[i], topic)) return true;
         }
         return false;
     }

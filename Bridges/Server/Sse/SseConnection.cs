@@ -6,7 +6,6 @@ using IotRealtime.Bridges.Feed;
 using IotRealtime.Bridges.Operations;
 using IotRealtime.Broker.Engine.Operations;
 using IotRealtime.Broker.Engine.Security;
-using IotRealtime.Broker.Kafka;
 
 namespace IotRealtime.Bridges.Sse;
 
@@ -81,21 +80,20 @@ sealed class SseConnection : FeedListener, IBridgeStream
     }
 
     /// <summary>Writes the stream until the client goes, the queue overflows (Disconnect policy) or the server drains.</summary>
-    public async Task RunAsync(PipeWriter writer, FeedHub hub, IHistorySource history, IReadOnlyList<string> filters, HistoryStart start, int retryMs, TimeProvider time, CancellationToken cancellationToken,
-        KafkaHistory? kafka = null)
+    /// <exception cref="Confluent.Kafka.KafkaException">The Kafka history could not be read (before anything was flushed).</exception>
+    public async Task RunAsync(PipeWriter writer, FeedHub hub, IHistorySource history, IReadOnlyList<string> filters, HistoryStart start, int retryMs, TimeProvider time, CancellationToken cancellationToken)
     {
         // nothing is flushed (not even the headers) until the stream is registered: a client that has the response
         // knows that everything published from then on reaches it
         EventJson.WriteUtf8(writer, $"retry: {retryMs}\n\n");
 
-        long replayedUpTo = 0;
-        KafkaCursor? kafkaCursor = null;
+        StreamCursor? cursor = null;
         string? lastId = start.Position;
         if (filters.Count > 0)
         {
             // live first (it queues), then history: nothing between the read and the registration can be missed
             hub.Subscribe(this, filters);
-            var read = kafka is null ? history.Read(filters, start) : await kafka.ReadAsync(filters, start, cancellationToken).ConfigureAwait(false);
+            var read = await history.ReadAsync(filters, start, cancellationToken).ConfigureAwait(false);
             if (read.Gap is { } gap)
             {
                 WriteGap(writer, gap);
@@ -109,20 +107,14 @@ sealed class SseConnection : FeedListener, IBridgeStream
                 if (++replayed % BatchSize == 0) await Flush(writer, time, cancellationToken).ConfigureAwait(false);
             }
             _metrics.SseSent(replayed);
-            replayedUpTo = read.LastSeq;
             // an id-only event is not dispatched, but sets EventSource's last event id: a reconnect before the first
             // live message resumes from here instead of "now", so nothing published in between is missed
-            if (read.Messages.Count == 0 || read.Messages[^1].Seq != read.LastSeq)
+            if (read.Messages.Count == 0 || read.Messages[^1].Id != read.LastPosition)
             {
                 EventJson.WriteUtf8(writer, $"id: {read.LastPosition}\n\n");
                 lastId = read.LastPosition;
             }
-            if (kafka is not null)
-            {
-                // this stream's own cursor: where the read ended, advanced by each live message sent (dedupe by offset)
-                var covered = KafkaPosition.ParseList(read.LastPosition[KafkaHistory.PositionPrefix.Length..]);
-                kafkaCursor = new KafkaCursor(covered.Select(p => p with { Offset = p.Offset + 1 }));
-            }
+            cursor = history.Follow(read);
         }
         await Flush(writer, time, cancellationToken).ConfigureAwait(false);
 
@@ -153,22 +145,19 @@ sealed class SseConnection : FeedListener, IBridgeStream
                 }
                 else if (item.Message is { } message)
                 {
-                    if (kafkaCursor is not null)
+                    if (cursor is null || !cursor.Take(message, out var ownId)) continue;
+                    var id = ownId ?? message.Id;
+                    if (item.GapBefore) WriteGap(writer, EventJson.OverflowGap(lastId, id));
+                    if (ownId is null)
                     {
-                        if (message.KafkaPosition is not { } at || Covered(kafkaCursor, at)) continue;
-                        kafkaCursor.Advance(at);
-                        var id = KafkaHistory.PositionPrefix + kafkaCursor;
-                        if (item.GapBefore) WriteGap(writer, EventJson.OverflowGap(lastId, id));
-                        EventJson.WriteUtf8(writer, $"id: {id}\n");
-                        writer.Write(message.SseFrameWithoutId.Span);
-                        lastId = id;
-                        sent++;
-                        continue;
+                        writer.Write(message.SseFrame.Span);
                     }
-                    if (message.Seq <= replayedUpTo) continue;
-                    if (item.GapBefore) WriteGap(writer, EventJson.OverflowGap(lastId, message.Id));
-                    writer.Write(message.SseFrame.Span);
-                    lastId = message.Id;
+                    else
+                    {
+                        EventJson.WriteUtf8(writer, $"id: {ownId}\n");
+                        writer.Write(message.SseFrameWithoutId.Span);
+                    }
+                    lastId = id;
                     sent++;
                 }
                 else if (item.Presence is { } presence)
@@ -190,15 +179,6 @@ sealed class SseConnection : FeedListener, IBridgeStream
         else _metrics.OverflowDisconnect(webSocket: false);
         _queue.Wake();
         _abort();
-    }
-
-    static bool Covered(KafkaCursor cursor, KafkaPosition at)
-    {
-        foreach (var p in cursor.Positions)
-        {
-            if (p.Topic == at.Topic && p.Partition == at.Partition) return at.Offset <= p.Offset;
-        }
-        return false;
     }
 
     Item MarkGap(Item item)

@@ -11,7 +11,7 @@ namespace IotRealtime.Bridges.Sse;
 
 /// <summary>GET /sse?topic=…&amp;topic=…[&amp;lastEventId=…][&amp;from=earliest][&amp;token=…] (docs/bridges.md).</summary>
 sealed class SseEndpoint(BridgesOptions options, FeedHub hub, IHistorySource history, IBrokerLink broker, BridgeAuth auth,
-    StreamRegistry registry, BridgeMetrics metrics, TimeProvider time, KafkaHistory? kafka = null)
+    StreamRegistry registry, BridgeMetrics metrics, TimeProvider time)
 {
     public const string PresenceFilter = "$presence";
 
@@ -82,7 +82,7 @@ sealed class SseEndpoint(BridgesOptions options, FeedHub hub, IHistorySource his
             context.Response.Headers["X-Accel-Buffering"] = "no";
             if (topics.Contains(PresenceFilter)) presence = broker.SubscribePresence(connection.OfferPresence);
             var retry = sse.RetryMs + Random.Shared.Next(sse.RetryJitterMs + 1);
-            await connection.RunAsync(context.Response.BodyWriter, hub, history, filters, start, retry, time, context.RequestAborted, kafka).ConfigureAwait(false);
+            await connection.RunAsync(context.Response.BodyWriter, hub, history, filters, start, retry, time, context.RequestAborted).ConfigureAwait(false);
         }
         catch (Confluent.Kafka.KafkaException e) when (!context.Response.HasStarted)
         {

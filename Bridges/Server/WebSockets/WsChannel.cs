@@ -45,8 +45,8 @@ sealed class WsChannel : FeedListener
     /// <summary>Cleared on unsubscribe: items still queued for it are skipped.</summary>
     public volatile bool Active = true;
 
-    /// <summary>Send loop only: the high-water mark of its history read; live messages at or below it were replayed.</summary>
-    public long ReplayedUpTo { get; set; }
+    /// <summary>Send loop only: where the channel stands after its history read (null until it is read): which live messages it still sends, with which id.</summary>
+    public StreamCursor? Cursor { get; set; }
 
     /// <summary>Send loop only: the last position sent on this channel.</summary>
     public string? LastId { get; set; }

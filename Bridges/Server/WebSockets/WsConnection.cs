@@ -431,8 +431,8 @@ sealed class WsConnection : IBridgeStream
                     }
                     if (item.Message is { } message)
                     {
-                        if (message.Seq <= channel.ReplayedUpTo) continue;
-                        await SendMessageAsync(channel, message, cancellationToken).ConfigureAwait(false);
+                        if (channel.Cursor is not { } cursor || !cursor.Take(message, out var ownId)) continue;
+                        await SendMessageAsync(channel, message, ownId, cancellationToken).ConfigureAwait(false);
                         sent++;
                     }
                     else if (item.Presence is { } presence)
@@ -489,15 +489,34 @@ sealed class WsConnection : IBridgeStream
             _hub.Unsubscribe(channel);
             return 0;
         }
-        var read = _history.Read(filters, channel.Start);
-        channel.ReplayedUpTo = read.LastSeq;
+        HistoryRead read;
+        try
+        {
+            read = await _history.ReadAsync(filters, channel.Start, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Confluent.Kafka.KafkaException e)
+        {
+            // the channel cannot start where it was asked to: it goes, the socket and its other channels stay
+            lock (_channels)
+            {
+                if (channel.Active && _channels.Remove(channel.Name)) Remove(channel);
+            }
+            await SendAsync(Frame(w =>
+            {
+                w.WriteString("ev", "error");
+                w.WriteString("ch", channel.Name);
+                w.WriteString("reason", $"history is not available from Kafka now: {e.Error.Reason}; subscribe again later");
+            }), cancellationToken).ConfigureAwait(false);
+            return 0;
+        }
+        channel.Cursor = _history.Follow(read);
         channel.LastId = channel.Start.Position;
         if (read.Gap is { } gap) await SendGapAsync(channel, gap, cancellationToken).ConfigureAwait(false);
         var sent = 0;
         foreach (var message in read.Messages)
         {
             if (!channel.Accepts(message.Topic)) continue;
-            await SendMessageAsync(channel, message, cancellationToken).ConfigureAwait(false);
+            await SendMessageAsync(channel, message, null, cancellationToken).ConfigureAwait(false);
             sent++;
         }
         channel.LastId = read.LastPosition;
@@ -511,14 +530,25 @@ sealed class WsConnection : IBridgeStream
         return sent;
     }
 
-    async ValueTask SendMessageAsync(WsChannel channel, FeedMessage message, CancellationToken cancellationToken)
+    /// <param name="ownId">The channel's own position for the message (<see cref="StreamCursor.Take"/>), or null for the message's id.</param>
+    async ValueTask SendMessageAsync(WsChannel channel, FeedMessage message, string? ownId, CancellationToken cancellationToken)
     {
         // one frame per message: the channel's prefix and the message's shared tail, copied into a reused buffer
         _scratch.ResetWrittenCount();
         _scratch.Write(channel.Prefix);
-        _scratch.Write(message.WebSocketTail.Span);
+        if (ownId is null)
+        {
+            _scratch.Write(message.WebSocketTail.Span);
+        }
+        else
+        {
+            _scratch.Write("\"ev\":\"msg\",\"id\":\""u8);
+            _scratch.Write(JsonEncodedText.Encode(ownId).EncodedUtf8Bytes);
+            _scratch.Write("\""u8);
+            _scratch.Write(message.WebSocketTailAfterId.Span);
+        }
         await SendAsync(_scratch.WrittenMemory, cancellationToken).ConfigureAwait(false);
-        channel.LastId = message.Id;
+        channel.LastId = ownId ?? message.Id;
     }
 
     ValueTask SendGapAsync(WsChannel channel, HistoryGap gap, CancellationToken cancellationToken)

@@ -4,7 +4,7 @@ namespace IotRealtime.Broker.Engine.Retained;
 /// The default retained store: a tree keyed by topic levels. A SUBSCRIBE's lookup walks the filter's levels: an exact
 /// level steps to one child, "+" visits the children of one node, "#" collects a subtree, so its cost follows the
 /// levels walked and the matches, not the number of retained messages. Matching is that of
-/// <see cref="Routing.TopicValidation.Matches"/>, including MQTT-4.7.2-1 (a filter starting with a wildcard does not
+/// <see cref="Routing.TopicFilter.Matches(string, string)"/>, including MQTT-4.7.2-1 (a filter starting with a wildcard does not
 /// match $ topics). Clearing a topic prunes the nodes it leaves empty, so memory follows the retained topics.
 /// Thread-safe: lookups share a lock, set and remove take it exclusively.
 /// </summary>
@@ -86,7 +86,7 @@ public sealed class InMemoryRetainedStore : IRetainedStore
     {
         var result = new List<MqttMessage>();
         List<MqttMessage>? expired = null;
-        var levels = topicFilter.Split('/');
+        var levels = new Routing.TopicFilter(topicFilter).LevelArray;
         _lock.EnterReadLock();
         try
         {

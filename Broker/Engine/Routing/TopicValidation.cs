@@ -2,7 +2,7 @@ using System.Text;
 
 namespace IotRealtime.Broker.Engine.Routing;
 
-/// <summary>MQTT topic name and topic filter rules (MQTT 5 §4.7, 3.1.1 §4.7).</summary>
+/// <summary>MQTT topic name and topic filter validity (MQTT 5 §4.7, 3.1.1 §4.7); what a filter matches is <see cref="TopicFilter"/>.</summary>
 public static class TopicValidation
 {
     public const string SharePrefix = "$share/";
@@ -68,46 +68,8 @@ public static class TopicValidation
         return true;
     }
 
-    /// <summary>Whether <paramref name="topic"/> matches <paramref name="filter"/> (plain filter, no $share prefix).</summary>
-    public static bool Matches(string filter, string topic)
-    {
-        if (topic.Length > 0 && topic[0] == '$' && filter.Length > 0 && (filter[0] == '+' || filter[0] == '#'))
-        {
-            return false;
-        }
-        var f = filter.AsSpan();
-        var t = topic.AsSpan();
-        while (true)
-        {
-            var fs = f.IndexOf('/');
-            var fl = fs < 0 ? f : f[..fs];
-            if (fl.Length == 1 && fl[0] == '#')
-            {
-                return true;
-            }
-            var ts = t.IndexOf('/');
-            var tl = ts < 0 ? t : t[..ts];
-            if (!(fl.Length == 1 && fl[0] == '+') && !fl.SequenceEqual(tl))
-            {
-                return false;
-            }
-            if (fs < 0 && ts < 0)
-            {
-                return true;
-            }
-            if (fs < 0)
-            {
-                return false;
-            }
-            f = f[(fs + 1)..];
-            if (ts < 0)
-            {
-                // topic ended: only a trailing "#" level still matches ("a/#" matches "a")
-                return f.Length == 1 && f[0] == '#';
-            }
-            t = t[(ts + 1)..];
-        }
-    }
+    /// <summary>Whether <paramref name="topic"/> matches <paramref name="filter"/> (plain filter, no $share prefix): <see cref="TopicFilter.Matches(string, string)"/>, which defines matching.</summary>
+    public static bool Matches(string filter, string topic) => TopicFilter.Matches(filter, topic);
 
     /// <summary>Strict UTF-8 check of raw bytes, rejecting U+0000 as MQTT requires.</summary>
     public static bool IsValidMqttUtf8(ReadOnlySpan<byte> bytes) =>

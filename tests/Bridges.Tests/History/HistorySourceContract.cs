@@ -7,11 +7,23 @@ namespace IotRealtime.Bridges.Tests.History;
 /// <summary>A history under test and the way messages get into it (for Kafka: produce and wait until readable).</summary>
 public interface IHistoryHarness : IAsyncDisposable
 {
-    /// <summary>A read of the history under test (<see cref="IHistorySource.Read"/>, or <see cref="KafkaHistory.ReadAsync"/>).</summary>
-    Task<HistoryRead> ReadAsync(IReadOnlyList<string> filters, HistoryStart start);
+    /// <summary>The history under test, read through the contract SSE and the WebSocket use.</summary>
+    IHistorySource Source { get; }
 
-    /// <summary>Appends a message and returns its position once the history can read it.</summary>
-    Task<string> AppendAsync(string topic, string payload);
+    /// <summary>
+    /// Appends a message and returns it once the history can read it, as the live feed hands it to streams (its id is
+    /// its position in this history).
+    /// </summary>
+    Task<FeedMessage> AppendMessageAsync(string topic, string payload);
+}
+
+static class HistoryHarnessExtensions
+{
+    public static async Task<HistoryRead> ReadAsync(this IHistoryHarness harness, IReadOnlyList<string> filters, HistoryStart start) =>
+        await harness.Source.ReadAsync(filters, start);
+
+    public static async Task<string> AppendAsync(this IHistoryHarness harness, string topic, string payload) =>
+        (await harness.AppendMessageAsync(topic, payload)).Id;
 }
 
 /// <summary>
@@ -90,6 +102,28 @@ public abstract class HistorySourceContract
     }
 
     [Fact]
+    public async Task A_followed_stream_skips_what_its_read_covered_and_sends_positions_a_resume_continues_from()
+    {
+        await using var h = await CreateAsync(100);
+        var covered = await h.AppendMessageAsync("a/1", "0");
+        var read = await h.ReadAsync(["a/1"], HistoryStart.Earliest);
+        Assert.Equal(["0"], Payloads(read));
+        var later = await h.AppendMessageAsync("a/1", "1");
+        var cursor = h.Source.Follow(read);
+        // the feed hands both to a stream registered before the read: the first was replayed, the second is new
+        Assert.False(cursor.Take(covered, out _));
+        Assert.True(cursor.Take(later, out var ownId));
+        Assert.False(cursor.Take(later, out _));
+        var resumed = await h.ReadAsync(["a/1"], HistoryStart.After(ownId ?? later.Id));
+        Assert.Null(resumed.Gap);
+        Assert.Empty(resumed.Messages);
+        // and the read's own position resumes exactly with the message sent live
+        var fromRead = await h.ReadAsync(["a/1"], HistoryStart.After(read.LastPosition));
+        Assert.Null(fromRead.Gap);
+        Assert.Equal(["1"], Payloads(fromRead));
+    }
+
+    [Fact]
     public async Task Live_reads_nothing()
     {
         await using var h = await CreateAsync(100);
@@ -106,9 +140,9 @@ public sealed class MemoryHistoryContractTests : HistorySourceContract
 
     sealed class Harness(MemoryHistory history) : IHistoryHarness
     {
-        public Task<HistoryRead> ReadAsync(IReadOnlyList<string> filters, HistoryStart start) => Task.FromResult(history.Read(filters, start));
+        public IHistorySource Source => history;
 
-        public Task<string> AppendAsync(string topic, string payload) => Task.FromResult(history.Append(topic, Encoding.UTF8.GetBytes(payload)).Id);
+        public Task<FeedMessage> AppendMessageAsync(string topic, string payload) => Task.FromResult(history.Append(topic, Encoding.UTF8.GetBytes(payload)));
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
