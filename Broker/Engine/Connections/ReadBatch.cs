@@ -1,0 +1,58 @@
+using IotRealtime.Broker.Engine.Sessions;
+
+namespace IotRealtime.Broker.Engine.Connections;
+
+/// <summary>
+/// While the reader works through one read's worth of packets, wake-ups of writers (its own, for acknowledgements,
+/// and subscribers', for deliveries) are collected and sent once at the end: a writer then finds a batch to encode
+/// and flush in one write, instead of waking per packet. Only the reader's thread touches it.
+/// </summary>
+internal sealed class ReadBatch(ConnectionState state)
+{
+    readonly ConnectionState _state = state;
+    // made on first use (an idle connection never needs them)
+    HashSet<MqttConnection>? _deferredSignals;
+    List<Subscription>? _routeScratch;
+    int _batchThread = -1;
+    DateTimeOffset? _batchUtcNow;
+
+    /// <summary>The list routing of this connection's publishes collects matches into, reused from one publish to the next.</summary>
+    public List<Subscription> RouteScratch => _routeScratch ??= new List<Subscription>();
+
+    public void Begin()
+    {
+        _batchThread = Environment.CurrentManagedThreadId;
+        _batchUtcNow = null;
+        _state.LastActivity = _state.Broker.Time.GetTimestamp();
+    }
+
+    /// <summary>The time of this read batch: every packet of one read shares it (one clock read per read, not per packet).</summary>
+    public DateTimeOffset Now() => _batchThread == Environment.CurrentManagedThreadId ? _batchUtcNow ??= _state.Broker.Time.GetUtcNow() : _state.Broker.Time.GetUtcNow();
+
+    public void End()
+    {
+        _batchThread = -1;
+        if (_deferredSignals is { Count: > 0 } deferred)
+        {
+            foreach (var connection in deferred)
+            {
+                connection.Signal();
+            }
+            deferred.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Defers waking <paramref name="target"/> to the end of this read batch. Only the reader's own thread, inside a
+    /// batch, defers; any other caller (accept-stage pumps, housekeeping) is told to signal at once.
+    /// </summary>
+    public bool Defer(MqttConnection target)
+    {
+        if (_batchThread != Environment.CurrentManagedThreadId)
+        {
+            return false;
+        }
+        (_deferredSignals ??= new HashSet<MqttConnection>(ReferenceEqualityComparer.Instance)).Add(target);
+        return true;
+    }
+}
