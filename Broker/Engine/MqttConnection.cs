@@ -22,7 +22,8 @@ namespace IotRealtime.Broker.Engine;
 internal sealed class MqttConnection
 {
     readonly ConnectionState _state;
-    readonly ReadBatch _batch;
+    // a mutable struct used in place: not readonly (see ReadBatch)
+    ReadBatch _batch = new();
     readonly InboundPipeline _inbound;
     readonly OutboundWriter _writer;
     // made on the first acknowledgement that may have to wait for the store: see SendAckWhenDurable
@@ -33,7 +34,6 @@ internal sealed class MqttConnection
     public MqttConnection(MqttBroker broker, IDuplexPipe transport, ConnectionInfo info)
     {
         _state = new ConnectionState(broker, this, transport, info);
-        _batch = new ReadBatch(_state);
         _inbound = new InboundPipeline(_state);
         _writer = new OutboundWriter(_state);
     }
@@ -248,7 +248,7 @@ internal sealed class MqttConnection
         {
             var result = await input.ReadAsync().ConfigureAwait(false);
             var buffer = result.Buffer;
-            _batch.Begin();
+            _batch.Begin(_state);
             try
             {
                 while (!_state.CloseRequested && MqttFrameReader.TryRead(ref buffer, _state.Broker.Options.MaximumPacketSize, out var header, out var body, out var total))
@@ -265,7 +265,7 @@ internal sealed class MqttConnection
                         // the batch ends where the reader yields its thread
                         _batch.End();
                         keep = await keepReading.ConfigureAwait(false);
-                        _batch.Begin();
+                        _batch.Begin(_state);
                     }
                     if (!keep)
                     {
@@ -357,7 +357,7 @@ internal sealed class MqttConnection
     // ---------------------------------------------------------------- read batch
 
     /// <summary>The time of this read batch (see <see cref="ReadBatch.Now"/>).</summary>
-    internal DateTimeOffset BatchNow() => _batch.Now();
+    internal DateTimeOffset BatchNow() => _batch.Now(_state.Broker.Time);
 
     /// <summary>
     /// Defers waking <paramref name="target"/> to the end of this connection's read batch. Only the reader's own thread,

@@ -12,7 +12,11 @@ namespace IotRealtime.Broker.Engine.Connections;
 /// holds none), and what it encodes lives in the formatter's own buffer only until its next encode: every packet is
 /// copied into the pipe at once, or into bytes the message keeps (<see cref="TryWriteShared"/>).
 /// </summary>
-internal sealed class OutboundEncoder(ConnectionState state)
+/// <remarks>
+/// A mutable struct that lives in its writer's field and is used there in place, never copied (the field must not be
+/// readonly): it costs no object of its own on every connection.
+/// </remarks>
+internal struct OutboundEncoder(ConnectionState state)
 {
     readonly ConnectionState _state = state;
     IMqttPacketFormatter? _encoder;

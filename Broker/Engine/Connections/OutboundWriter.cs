@@ -17,7 +17,8 @@ internal sealed class OutboundWriter
 
     readonly ConnectionState _state;
     readonly MqttBroker _broker;
-    readonly OutboundEncoder _encoder;
+    // a mutable struct used in place: not readonly (see OutboundEncoder)
+    OutboundEncoder _encoder;
     // control lane: a plain queue under its own lock (a ConcurrentQueue preallocates a segment per connection)
     readonly Queue<MqttPacket> _control = new();
     // made on first use (an idle connection never needs it): see WriteDeliveries

@@ -7,27 +7,32 @@ namespace IotRealtime.Broker.Engine.Connections;
 /// and subscribers', for deliveries) are collected and sent once at the end: a writer then finds a batch to encode
 /// and flush in one write, instead of waking per packet. Only the reader's thread touches it.
 /// </summary>
-internal sealed class ReadBatch(ConnectionState state)
+/// <remarks>
+/// A mutable struct that lives in its connection's field and is used there in place, never copied (the field must
+/// not be readonly): it costs no object of its own on every connection.
+/// </remarks>
+internal struct ReadBatch
 {
-    readonly ConnectionState _state = state;
     // made on first use (an idle connection never needs them)
     HashSet<MqttConnection>? _deferredSignals;
     List<Subscription>? _routeScratch;
-    int _batchThread = -1;
+    int _batchThread;
     DateTimeOffset? _batchUtcNow;
+
+    public ReadBatch() => _batchThread = -1;
 
     /// <summary>The list routing of this connection's publishes collects matches into, reused from one publish to the next.</summary>
     public List<Subscription> RouteScratch => _routeScratch ??= new List<Subscription>();
 
-    public void Begin()
+    public void Begin(ConnectionState state)
     {
         _batchThread = Environment.CurrentManagedThreadId;
         _batchUtcNow = null;
-        _state.LastActivity = _state.Broker.Time.GetTimestamp();
+        state.LastActivity = state.Broker.Time.GetTimestamp();
     }
 
     /// <summary>The time of this read batch: every packet of one read shares it (one clock read per read, not per packet).</summary>
-    public DateTimeOffset Now() => _batchThread == Environment.CurrentManagedThreadId ? _batchUtcNow ??= _state.Broker.Time.GetUtcNow() : _state.Broker.Time.GetUtcNow();
+    public DateTimeOffset Now(TimeProvider time) => _batchThread == Environment.CurrentManagedThreadId ? _batchUtcNow ??= time.GetUtcNow() : time.GetUtcNow();
 
     public void End()
     {
