@@ -1,9 +1,7 @@
-using System.Buffers;
 using System.IO.Pipelines;
+using IotRealtime.Broker.Engine.Connections;
 using IotRealtime.Broker.Engine.Framing;
-using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Engine.Routing;
-using IotRealtime.Broker.Engine.Security;
 using IotRealtime.Broker.Engine.Sessions;
 using MQTTnet.Adapter;
 using MQTTnet.Formatter;
@@ -13,56 +11,65 @@ using MQTTnet.Protocol;
 namespace IotRealtime.Broker.Engine;
 
 /// <summary>
-/// One client connection: a reader that decodes and handles packets, and a writer that encodes control packets
-/// (their own lane, always first) and then deliveries from the session, flushing once per batch.
+/// One client connection, composed of parts that each own one concern (<c>Broker/Engine/Connections</c>): this type
+/// reads frames (<see cref="MqttFrameReader"/>), decodes them and hands each to its handler — CONNECT to
+/// <see cref="ConnectHandler"/>, PUBLISH to <see cref="InboundPipeline"/>, PUBACK/PUBREC/PUBREL/PUBCOMP to
+/// <see cref="PublishAcknowledgements"/>, SUBSCRIBE/UNSUBSCRIBE to <see cref="SubscribeHandler"/> — and runs the
+/// connection's life (close, keep-alive, connect timeout). <see cref="OutboundWriter"/> is the only writer of the pipe,
+/// <see cref="DurableAckQueue"/> holds acknowledgements until the store is durable, and <see cref="ConnectionState"/>
+/// is the state they share.
 /// </summary>
-internal sealed partial class MqttConnection
+internal sealed class MqttConnection
 {
-    const int MaxDeliveriesPerBatch = 256;
-
-    readonly MqttBroker _broker;
-    readonly IDuplexPipe _transport;
-    MqttProtocolVersion _version;
-    // control lane: a plain queue under its own lock (a ConcurrentQueue preallocates a segment per connection)
-    readonly Queue<MqttPacket> _control = new();
-    // made on first use (an idle connection never needs them): see WriteDeliveries and EnqueueInbound
-    List<Delivery>? _batchList;
-    Queue<InboundEntry>? _inboundQueue;
-
-    int _signaled;
-    volatile bool _closeRequested;
-    bool _connected;
-    bool _cleanDisconnect;
-    Task? _pumpTask;
-    long _lastActivity;
-    // Broker:QueueOverflowPolicy=Backpressure: routing asks it to stop reading until a subscriber drains
-    readonly Connections.PublisherHold _hold = new();
-    readonly long _openedAt;
-    ushort _keepAlive;
-    int _clientReceiveMaximum;
-    uint _clientMaximumPacketSize;
-    ushort _clientTopicAliasMaximum;
-    Dictionary<ushort, string>? _inboundAliases;
-    Dictionary<string, ushort>? _outboundAliases;
-    bool _resendInflight;
-    bool _lingerForDisconnect;
-    int _qos1Pending;
-    uint _connectSessionExpiry;
+    readonly ConnectionState _state;
+    // a mutable struct used in place: not readonly (see ReadBatch)
+    ReadBatch _batch = new();
+    readonly InboundPipeline _inbound;
+    readonly OutboundWriter _writer;
+    // made on the first acknowledgement that may have to wait for the store: see SendAckWhenDurable
+    DurableAckQueue? _acks;
+    // made when first asked for (when the connection ends, or a drain watches it): an idle connection holds none
+    TaskCompletionSource? _closed;
 
     public MqttConnection(MqttBroker broker, IDuplexPipe transport, ConnectionInfo info)
     {
-        _broker = broker;
-        _transport = transport;
-        Info = info;
-        _openedAt = _lastActivity = broker.Time.GetTimestamp();
+        _state = new ConnectionState(broker, this, transport, info);
+        _inbound = new InboundPipeline(_state);
+        _writer = new OutboundWriter(_state);
     }
 
-    public ConnectionInfo Info { get; }
-    public Session? Session { get; private set; }
-    public MqttProtocolVersion ProtocolVersion => _version;
-    bool IsV5 => _version == MqttProtocolVersion.V500;
-    public Will? Will { get; set; }
+    public ConnectionInfo Info => _state.Info;
+    public Session? Session => _state.Session;
+    public MqttProtocolVersion ProtocolVersion => _state.Version;
+    public Will? Will { get => _state.Will; set => _state.Will = value; }
     public string? ClientId => Session?.ClientId;
+
+    /// <summary>Holds one of the broker's <see cref="BrokerOptions.MaxConnections"/> slots, given back when the connection ends.</summary>
+    public bool Admitted
+    {
+        get => _state.Admitted;
+        set => _state.Admitted = value;
+    }
+
+    /// <summary>When CONNECT was accepted; null before.</summary>
+    public DateTimeOffset? ConnectedAt => _state.ConnectedAt;
+
+    /// <summary>Completes when the connection has ended and its session is detached.</summary>
+    public TaskCompletionSource Closed =>
+        _closed ?? Interlocked.CompareExchange(ref _closed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null) ?? _closed!;
+
+    /// <summary>Why the connection ended: ClientDisconnect, ClientDisconnectWithWill, a server reason code name (KeepAliveTimeout, SessionTakenOver, …) or ConnectionLost.</summary>
+    public string CloseReason => _state.ClientSentDisconnect
+        ? (_state.CleanDisconnect ? "ClientDisconnect" : "ClientDisconnectWithWill")
+        : _state.CloseReason?.ToString() ?? "ConnectionLost";
+
+    public bool CleanDisconnect => _state.CleanDisconnect;
+
+    /// <summary>Rounds the writer has made: a test's check that an idle writer does not spin.</summary>
+    internal long WriteRounds => _writer.WriteRounds;
+
+    /// <summary>The list routing of this connection's publishes collects matches into, reused from one publish to the next.</summary>
+    internal List<Subscription> RouteScratch => _batch.RouteScratch;
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -75,7 +82,7 @@ internal sealed partial class MqttConnection
         }
         catch (MqttProtocolError error)
         {
-            _broker.Log.ProtocolError(Info.RemoteEndPoint?.ToString(), ClientId, error.Message);
+            _state.Broker.Log.ProtocolError(Info.RemoteEndPoint?.ToString(), ClientId, error.Message);
             RequestClose(error.ReasonCode, lingerForPeer: true);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
@@ -84,40 +91,40 @@ internal sealed partial class MqttConnection
         }
         catch (Exception ex)
         {
-            _broker.Log.ConnectionFailed(Info.RemoteEndPoint?.ToString(), ClientId, ex);
+            _state.Broker.Log.ConnectionFailed(Info.RemoteEndPoint?.ToString(), ClientId, ex);
         }
         finally
         {
-            _closeRequested = true;
+            _state.CloseRequested = true;
             Signal();
-            if (_pumpTask is { } pump)
+            if (_inbound.Pump is { } pump)
             {
                 try
                 {
-                    await pump.WaitAsync(TimeSpan.FromSeconds(5), _broker.Time).ConfigureAwait(false);
+                    await pump.WaitAsync(TimeSpan.FromSeconds(5), _state.Broker.Time).ConfigureAwait(false);
                 }
                 catch
                 {
                     // accept stage did not finish: its acknowledgements are not sent, the client will resend
                 }
             }
-            AbandonUndecidedInbound();
-            await StopWriterAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
-            if (_lingerForDisconnect)
+            _inbound.AbandonUndecidedInbound();
+            await _writer.StopAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            if (_state.LingerForDisconnect)
             {
                 await DrainInputBrieflyAsync().ConfigureAwait(false);
             }
             try
             {
-                await _transport.Input.CompleteAsync().ConfigureAwait(false);
-                await _transport.Output.CompleteAsync().ConfigureAwait(false);
+                await _state.Transport.Input.CompleteAsync().ConfigureAwait(false);
+                await _state.Transport.Output.CompleteAsync().ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
             {
                 // a transport that fails while closing (a broken pipe) must not keep the session online
             }
-            _broker.OnConnectionClosed(this, _cleanDisconnect);
-            _broker.ConnectionEnded(this);
+            _state.Broker.OnConnectionClosed(this, _state.CleanDisconnect);
+            _state.Broker.ConnectionEnded(this);
         }
     }
 
@@ -127,14 +134,14 @@ internal sealed partial class MqttConnection
     /// </summary>
     async Task DrainInputBrieflyAsync()
     {
-        using var linger = new CancellationTokenSource(TimeSpan.FromSeconds(2), _broker.Time);
+        using var linger = new CancellationTokenSource(TimeSpan.FromSeconds(2), _state.Broker.Time);
         try
         {
             while (!linger.IsCancellationRequested)
             {
                 // IsCanceled here is the CancelPendingRead of RequestClose: keep draining until the peer closes or time is up
-                var result = await _transport.Input.ReadAsync(linger.Token).ConfigureAwait(false);
-                _transport.Input.AdvanceTo(result.Buffer.End);
+                var result = await _state.Transport.Input.ReadAsync(linger.Token).ConfigureAwait(false);
+                _state.Transport.Input.AdvanceTo(result.Buffer.End);
                 if (result.IsCompleted)
                 {
                     return;
@@ -147,23 +154,22 @@ internal sealed partial class MqttConnection
         }
     }
 
-
     /// <summary>Asks the connection to close; with a reason, MQTT 5 clients get a DISCONNECT first.</summary>
     public void RequestClose(MqttDisconnectReasonCode? reason, bool lingerForPeer = false, string? serverReference = null)
     {
-        if (_closeRequested)
+        if (_state.CloseRequested)
         {
             return;
         }
-        _closeReason ??= reason;
-        if (reason is { } code && _connected && IsV5)
+        _state.CloseReason ??= reason;
+        if (reason is { } code && _state.Connected && _state.IsV5)
         {
-            EnqueueControl(new MqttDisconnectPacket { ReasonCode = code, ServerReference = serverReference });
+            _writer.EnqueueControl(new MqttDisconnectPacket { ReasonCode = code, ServerReference = serverReference });
             // a client in the middle of sending must still get to read why it is being disconnected
-            _lingerForDisconnect = lingerForPeer;
+            _state.LingerForDisconnect = lingerForPeer;
         }
-        _closeRequested = true;
-        _hold.Interrupt();
+        _state.CloseRequested = true;
+        Hold.Interrupt();
         Signal();
         if (lingerForPeer)
         {
@@ -171,7 +177,7 @@ internal sealed partial class MqttConnection
         }
         try
         {
-            _transport.Input.CancelPendingRead();
+            _state.Transport.Input.CancelPendingRead();
         }
         catch (InvalidOperationException)
         {
@@ -179,76 +185,75 @@ internal sealed partial class MqttConnection
         }
     }
 
-    /// <summary>Where routing asks this connection, as a publisher, to wait for a subscriber to drain (Backpressure).</summary>
-    internal Connections.PublisherHold Hold => _hold;
+    /// <summary>Where routing asks this publisher to wait for a subscriber to drain (Backpressure).</summary>
+    internal PublisherHold Hold { get; } = new();
 
-    public void Signal()
-    {
-        if (Interlocked.Exchange(ref _signaled, 1) == 0)
-        {
-            StartWriterIfIdle();
-        }
-    }
+    /// <summary>Wakes the writer: there is something to write.</summary>
+    public void Signal() => _writer.Signal();
 
-    void SendControl(MqttPacket packet)
+    /// <summary>Queues a control packet and wakes the writer (at the end of the read batch, when called from the reader).</summary>
+    internal void SendControl(MqttPacket packet)
     {
-        EnqueueControl(packet);
+        _writer.EnqueueControl(packet);
         if (!DeferSignal(this))
         {
             Signal();
         }
     }
 
-    void EnqueueControl(MqttPacket packet)
+    /// <summary>Sends an acknowledgement that promises durability once the store holds what was decided before it (see <see cref="DurableAckQueue"/>).</summary>
+    internal void SendAckWhenDurable(MqttPacket ack)
     {
-        lock (_control)
+        if (_state.Broker.Store is not { } store)
         {
-            _control.Enqueue(packet);
+            SendControl(ack);
+            return;
         }
-    }
-
-    bool TryDequeueControl(out MqttPacket packet)
-    {
-        lock (_control)
-        {
-            return _control.TryDequeue(out packet!);
-        }
+        // made by whichever thread gets there first (the reader, an accept-stage pump)
+        var acks = _acks ?? Interlocked.CompareExchange(ref _acks, new DurableAckQueue(_state, store), null) ?? _acks!;
+        acks.Send(ack);
     }
 
     /// <summary>Called by housekeeping on every tick (250 ms).</summary>
     public void CheckTimeouts(long now)
     {
-        if (!_connected)
+        var broker = _state.Broker;
+        if (!_state.Connected)
         {
-            if (_broker.Time.GetElapsedTime(_openedAt, now).TotalSeconds > _broker.Options.ConnectTimeoutSeconds)
+            if (broker.Time.GetElapsedTime(_state.OpenedAt, now).TotalSeconds > broker.Options.ConnectTimeoutSeconds)
             {
                 RequestClose(null);
             }
             return;
         }
-        CheckWriteStall(now);
-        if (_keepAlive > 0 && !_hold.IsWaiting && _broker.Time.GetElapsedTime(Volatile.Read(ref _lastActivity), now).TotalSeconds > _keepAlive * 1.5)
+        _writer.CheckWriteStall(now);
+        if (_state.KeepAlive > 0 && !Hold.IsWaiting && broker.Time.GetElapsedTime(_state.LastActivity, now).TotalSeconds > _state.KeepAlive * 1.5)
         {
-            _broker.Log.KeepAliveExpired(ClientId);
+            broker.Log.KeepAliveExpired(ClientId);
             RequestClose(MqttDisconnectReasonCode.KeepAliveTimeout);
         }
     }
 
     // ---------------------------------------------------------------- reading
 
+    /// <summary>
+    /// Memory: a frame's body is a view of the pipe's memory (see <see cref="MqttFrameReader"/>). It stays valid while its
+    /// handler runs — also one that completes later, as the reader awaits it before advancing the pipe — and no handler
+    /// keeps it: MQTTnet's decoder copies what a packet carries (payload, strings, properties) out of it.
+    /// </summary>
     async Task ReadLoopAsync()
     {
-        var input = _transport.Input;
+        var input = _state.Transport.Input;
         while (true)
         {
             var result = await input.ReadAsync().ConfigureAwait(false);
             var buffer = result.Buffer;
-            BeginReadBatch();
+            _batch.Begin(_state);
             try
             {
-                while (!_closeRequested && MqttFrameReader.TryRead(ref buffer, _broker.Options.MaximumPacketSize, out var header, out var body, out var total))
+                while (!_state.CloseRequested && MqttFrameReader.TryRead(ref buffer, _state.Broker.Options.MaximumPacketSize, out var header, out var body, out var total))
                 {
-                    _broker.CountReceived(total);
+                    _state.Broker.CountReceived(total);
                     var keepReading = HandleFrameAsync(header, body);
                     bool keep;
                     if (keepReading.IsCompletedSuccessfully)
@@ -258,30 +263,29 @@ internal sealed partial class MqttConnection
                     else
                     {
                         // the batch ends where the reader yields its thread
-                        EndReadBatch();
+                        _batch.End();
                         keep = await keepReading.ConfigureAwait(false);
-                        BeginReadBatch();
+                        _batch.Begin(_state);
                     }
                     if (!keep)
                     {
-                        _closeRequested = true;
+                        _state.CloseRequested = true;
                         return;
                     }
-                    if (_hold.IsRequested)
+                    if (Hold.IsRequested)
                     {
-                        EndReadBatch();
-                        await _hold.WaitAsync(TimeSpan.FromSeconds(_broker.Options.BackpressureTimeoutSeconds), _broker.Time, _broker.Metrics, () => _closeRequested).ConfigureAwait(false);
-                        Volatile.Write(ref _lastActivity, _broker.Time.GetTimestamp());
-                        BeginReadBatch();
+                        _batch.End();
+                        await Hold.WaitAsync(_state).ConfigureAwait(false);
+                        _batch.Begin(_state);
                     }
                 }
             }
             finally
             {
-                EndReadBatch();
+                _batch.End();
                 input.AdvanceTo(buffer.Start, buffer.End);
             }
-            if (_closeRequested || result.IsCompleted || result.IsCanceled)
+            if (_state.CloseRequested || result.IsCompleted || result.IsCanceled)
             {
                 return;
             }
@@ -292,37 +296,37 @@ internal sealed partial class MqttConnection
     {
         var type = (MqttControlPacketType)(header >> 4);
         var received = new ReceivedMqttPacket(header, body, body.Count + 2);
-        if (!_connected)
+        if (!_state.Connected)
         {
             if (type != MqttControlPacketType.Connect)
             {
                 throw new MqttProtocolError(MqttDisconnectReasonCode.ProtocolError, $"Expected CONNECT, got {type}.");
             }
-            return HandleConnectFrameAsync(header, body, received);
+            return new ConnectHandler(_state, _writer, _inbound).HandleConnectFrameAsync(header, body, received);
         }
-        ValidateFixedHeader(type, header);
+        FixedHeaderRules.Validate(type, header, _state.IsV5);
         var packet = Decode(received, type);
         switch (packet)
         {
             case MqttPublishPacket publish:
-                return HandlePublishAsync(publish, body);
+                return _inbound.HandlePublishAsync(publish, body);
             case MqttPubAckPacket ack:
-                HandlePubAck(ack.PacketIdentifier);
+                PublishAcknowledgements.HandlePubAck(_state, ack.PacketIdentifier);
                 break;
             case MqttPubRecPacket rec:
-                HandlePubRec(rec);
+                PublishAcknowledgements.HandlePubRec(_state, rec);
                 break;
             case MqttPubRelPacket rel:
-                HandlePubRel(rel.PacketIdentifier);
+                PublishAcknowledgements.HandlePubRel(_state, rel.PacketIdentifier);
                 break;
             case MqttPubCompPacket comp:
-                HandlePubComp(comp.PacketIdentifier);
+                PublishAcknowledgements.HandlePubComp(_state, comp.PacketIdentifier);
                 break;
             case MqttSubscribePacket subscribe:
-                HandleSubscribe(subscribe);
+                SubscribeHandler.HandleSubscribe(_state, subscribe);
                 break;
             case MqttUnsubscribePacket unsubscribe:
-                HandleUnsubscribe(unsubscribe);
+                SubscribeHandler.HandleUnsubscribe(_state, unsubscribe);
                 break;
             case MqttPingReqPacket:
                 SendControl(MqttPingRespPacket.Instance);
@@ -338,93 +342,10 @@ internal sealed partial class MqttConnection
         return ValueTask.FromResult(true);
     }
 
-    void ValidateFixedHeader(MqttControlPacketType type, byte header)
+    /// <summary>Decodes one frame with a formatter borrowed for it; the packet holds copies of the frame's bytes, never the frame.</summary>
+    internal MqttPacket Decode(ReceivedMqttPacket received, MqttControlPacketType type)
     {
-        var flags = header & 0x0F;
-        switch (type)
-        {
-            case MqttControlPacketType.Publish:
-                var qos = (flags >> 1) & 0x03;
-                if (qos == 3)
-                {
-                    throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "PUBLISH with QoS 3.");
-                }
-                if (qos == 0 && (flags & 0x08) != 0)
-                {
-                    throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "PUBLISH QoS 0 with DUP set.");
-                }
-                break;
-            case MqttControlPacketType.PubRel:
-            case MqttControlPacketType.Subscribe:
-            case MqttControlPacketType.Unsubscribe:
-                if (flags != 0x02)
-                {
-                    throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, $"{type} with reserved flags {flags:x}.");
-                }
-                break;
-            case MqttControlPacketType.Auth when !IsV5:
-            case (MqttControlPacketType)0:
-                throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, $"Reserved packet type {(int)type}.");
-            default:
-                if (flags != 0)
-                {
-                    throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, $"{type} with reserved flags {flags:x}.");
-                }
-                break;
-        }
-    }
-
-    // ---------------------------------------------------------------- CONNECT
-
-    async ValueTask<bool> HandleConnectFrameAsync(byte header, ArraySegment<byte> body, ReceivedMqttPacket received)
-    {
-        if ((header & 0x0F) != 0)
-        {
-            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "CONNECT with reserved flags.");
-        }
-        _version = DetectProtocolVersion(body);
-        if (_version == MqttProtocolVersion.Unknown)
-        {
-            // unknown protocol name/level: answer in 3.1.1 form (return code 1) as the spec asks, then close
-            await WriteRawAndFlushAsync([0x20, 0x02, 0x00, 0x01]).ConfigureAwait(false);
-            return false;
-        }
-        ValidateConnectFlags(body);
-        if (!IsV5 && IsEmptyClientIdWithoutCleanSession(body))
-        {
-            // checked on the bytes: MQTTnet's decoder throws on this CONNECT, and 3.1.1 wants CONNACK 0x02, not a bare close (MQTT-3.1.3-8)
-            return await RefuseConnectAsync(MqttConnectReasonCode.ClientIdentifierNotValid, MqttConnectReturnCode.ConnectionRefusedIdentifierRejected).ConfigureAwait(false);
-        }
-        var connect = (MqttConnectPacket)Decode(received, MqttControlPacketType.Connect);
-        return await HandleConnectAsync(connect).ConfigureAwait(false);
-    }
-
-    static MqttProtocolVersion DetectProtocolVersion(ArraySegment<byte> body)
-    {
-        var span = body.AsSpan();
-        if (span.Length < 7)
-        {
-            return MqttProtocolVersion.Unknown;
-        }
-        var nameLength = (span[0] << 8) | span[1];
-        if (span.Length < 2 + nameLength + 1)
-        {
-            return MqttProtocolVersion.Unknown;
-        }
-        var name = span.Slice(2, nameLength);
-        var level = span[2 + nameLength] & 0x7F; // bit 7 is Mosquitto's bridge flag
-        return (name.SequenceEqual("MQTT"u8), name.SequenceEqual("MQIsdp"u8), level) switch
-        {
-            (true, _, 5) => MqttProtocolVersion.V500,
-            (true, _, 4) => MqttProtocolVersion.V311,
-            (_, true, 3) => MqttProtocolVersion.V310,
-            _ => MqttProtocolVersion.Unknown,
-        };
-    }
-
-    MqttPacket Decode(ReceivedMqttPacket received, MqttControlPacketType type)
-    {
-        var formatter = _broker.Formatters.Rent(_version);
+        var formatter = _state.Broker.Formatters.Rent(_state.Version);
         try
         {
             return formatter.Decode(received);
@@ -435,247 +356,43 @@ internal sealed partial class MqttConnection
         }
         finally
         {
-            _broker.Formatters.Return(_version, formatter);
+            _state.Broker.Formatters.Return(_state.Version, formatter);
         }
     }
 
-    void ValidateConnectFlags(ArraySegment<byte> body)
-    {
-        var span = body.AsSpan();
-        var nameLength = (span[0] << 8) | span[1];
-        var flagsIndex = 2 + nameLength + 1;
-        if (span.Length <= flagsIndex)
-        {
-            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "CONNECT too short.");
-        }
-        var flags = span[flagsIndex];
-        var willFlag = (flags & 0x04) != 0;
-        var willQos = (flags >> 3) & 0x03;
-        var willRetain = (flags & 0x20) != 0;
-        if ((flags & 0x01) != 0)
-        {
-            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "CONNECT reserved flag set.");
-        }
-        if (willQos == 3 || (!willFlag && (willQos != 0 || willRetain)))
-        {
-            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "CONNECT will flags are inconsistent.");
-        }
-        if (!IsV5 && (flags & 0x40) != 0 && (flags & 0x80) == 0)
-        {
-            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "CONNECT password flag without username flag.");
-        }
-    }
+    // ---------------------------------------------------------------- read batch
 
-    /// <summary>3.1/3.1.1 CONNECT (no properties): clean session flag clear and a zero-length client id right after the keep alive.</summary>
-    static bool IsEmptyClientIdWithoutCleanSession(ArraySegment<byte> body)
-    {
-        var span = body.AsSpan();
-        var flagsIndex = 2 + ((span[0] << 8) | span[1]) + 1;
-        var idIndex = flagsIndex + 3;
-        return (span[flagsIndex] & 0x02) == 0 && span.Length >= idIndex + 2 && span[idIndex] == 0 && span[idIndex + 1] == 0;
-    }
+    /// <summary>The time of this read batch (see <see cref="ReadBatch.Now"/>).</summary>
+    internal DateTimeOffset BatchNow() => _batch.Now(_state.Broker.Time);
 
-    async ValueTask<bool> HandleConnectAsync(MqttConnectPacket connect)
-    {
-        var options = _broker.Options;
-        if (_broker.AdmitConnect(this) is { } refusal)
-        {
-            return await RefuseConnectAsync(refusal.Reason, MqttConnectReturnCode.ConnectionRefusedServerUnavailable, serverReference: refusal.ServerReference).ConfigureAwait(false);
-        }
-        if (IsV5 && connect.AuthenticationMethod is not null)
-        {
-            return await RefuseConnectAsync(MqttConnectReasonCode.BadAuthenticationMethod, MqttConnectReturnCode.ConnectionRefusedNotAuthorized).ConfigureAwait(false);
-        }
-        var clientId = connect.ClientId ?? string.Empty;
-        string? assigned = null;
-        if (clientId.Contains('\0') || clientId.Contains('\uFFFD') || (connect.Username?.Contains('\0') ?? false) || (connect.Username?.Contains('\uFFFD') ?? false))
-        {
-            throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, "CONNECT string is not valid MQTT UTF-8.");
-        }
-        if (clientId.Length == 0)
-        {
-            if (!IsV5 && !connect.CleanSession)
-            {
-                return await RefuseConnectAsync(MqttConnectReasonCode.ClientIdentifierNotValid, MqttConnectReturnCode.ConnectionRefusedIdentifierRejected).ConfigureAwait(false);
-            }
-            clientId = assigned = "auto-" + Guid.NewGuid().ToString("N");
-        }
-        if (clientId.Length > options.MaxClientIdLength)
-        {
-            return await RefuseConnectAsync(MqttConnectReasonCode.ClientIdentifierNotValid, MqttConnectReturnCode.ConnectionRefusedIdentifierRejected).ConfigureAwait(false);
-        }
-        if (connect.WillFlag)
-        {
-            if (connect.WillTopic is null || !TopicValidation.IsValidTopicName(connect.WillTopic))
-            {
-                return await RefuseConnectAsync(MqttConnectReasonCode.TopicNameInvalid, MqttConnectReturnCode.ConnectionRefusedUnacceptableProtocolVersion, malformed: !IsV5).ConfigureAwait(false);
-            }
-            if ((int)connect.WillQoS > options.MaximumQoS)
-            {
-                return await RefuseConnectAsync(MqttConnectReasonCode.QoSNotSupported, MqttConnectReturnCode.ConnectionRefusedServerUnavailable).ConfigureAwait(false);
-            }
-            if (connect.WillRetain && !options.RetainAvailable)
-            {
-                return await RefuseConnectAsync(MqttConnectReasonCode.RetainNotSupported, MqttConnectReturnCode.ConnectionRefusedServerUnavailable).ConfigureAwait(false);
-            }
-        }
-
-        var auth = await _broker.Authenticator.AuthenticateAsync(
-            new AuthenticationRequest(clientId, connect.Username, connect.Password, Info.ClientCertificate, Info), CancellationToken.None).ConfigureAwait(false);
-        if (!auth.Succeeded)
-        {
-            _broker.Log.AuthenticationFailed(clientId, connect.Username, Info.RemoteEndPoint?.ToString());
-            return auth.Failure == AuthenticationFailure.BadUserNameOrPassword
-                ? await RefuseConnectAsync(MqttConnectReasonCode.BadUserNameOrPassword, MqttConnectReturnCode.ConnectionRefusedBadUsernameOrPassword).ConfigureAwait(false)
-                : await RefuseConnectAsync(MqttConnectReasonCode.NotAuthorized, MqttConnectReturnCode.ConnectionRefusedNotAuthorized).ConfigureAwait(false);
-        }
-
-        // keep alive: MQTT 5 clients are told a lower Server Keep Alive; 3.1.1 clients cannot be told, so theirs is honoured
-        ushort serverKeepAlive = 0;
-        _keepAlive = connect.KeepAlivePeriod;
-        if (IsV5 && options.MaxKeepAlive > 0 && (connect.KeepAlivePeriod == 0 || connect.KeepAlivePeriod > options.MaxKeepAlive))
-        {
-            serverKeepAlive = (ushort)options.MaxKeepAlive;
-            _keepAlive = serverKeepAlive;
-        }
-
-        uint sessionExpiry;
-        uint grantedExpiry = 0;
-        if (IsV5)
-        {
-            sessionExpiry = Math.Min(connect.SessionExpiryInterval, options.MaxSessionExpiryInterval);
-            if (sessionExpiry != connect.SessionExpiryInterval)
-            {
-                grantedExpiry = sessionExpiry;
-            }
-            _clientReceiveMaximum = connect.ReceiveMaximum == 0 ? 65535 : connect.ReceiveMaximum;
-            _clientMaximumPacketSize = connect.MaximumPacketSize;
-            _clientTopicAliasMaximum = connect.TopicAliasMaximum;
-        }
-        else
-        {
-            sessionExpiry = connect.CleanSession ? 0 : uint.MaxValue;
-            _clientReceiveMaximum = options.MaxInflightOutbound;
-        }
-        _connectSessionExpiry = sessionExpiry;
-
-        var identity = new ClientIdentity(clientId, auth.Username);
-        if (connect.WillFlag)
-        {
-            var now = _broker.Time.GetUtcNow();
-            Will = new Will(
-                new MqttMessage
-                {
-                    Topic = connect.WillTopic!,
-                    Payload = connect.WillMessage ?? [],
-                    QoS = connect.WillQoS,
-                    Retain = connect.WillRetain,
-                    ContentType = connect.WillContentType,
-                    ResponseTopic = connect.WillResponseTopic,
-                    CorrelationData = connect.WillCorrelationData,
-                    PayloadFormat = connect.WillPayloadFormatIndicator,
-                    UserProperties = connect.WillUserProperties,
-                    PublisherClientId = clientId,
-                    PublisherUsername = auth.Username,
-                    ReceivedAt = now,
-                    ExpiresAt = connect.WillMessageExpiryInterval > 0 ? now.AddSeconds(connect.WillMessageExpiryInterval) : null,
-                },
-                IsV5 ? connect.WillDelayInterval : 0);
-        }
-
-        var (session, sessionPresent) = _broker.AttachSession(this, clientId, identity, connect.CleanSession, sessionExpiry);
-        Session = session;
-        _connected = true;
-        OnConnectAccepted();
-
-        var connAck = new MqttConnAckPacket
-        {
-            IsSessionPresent = sessionPresent,
-            ReasonCode = MqttConnectReasonCode.Success,
-            ReturnCode = MqttConnectReturnCode.ConnectionAccepted,
-        };
-        if (IsV5)
-        {
-            connAck.ReceiveMaximum = (ushort)options.ReceiveMaximum;
-            connAck.MaximumPacketSize = (uint)options.MaximumPacketSize;
-            connAck.TopicAliasMaximum = (ushort)options.TopicAliasMaximum;
-            connAck.MaximumQoS = (MqttQualityOfServiceLevel)options.MaximumQoS;
-            connAck.RetainAvailable = options.RetainAvailable;
-            connAck.WildcardSubscriptionAvailable = options.WildcardSubscriptionsAvailable;
-            connAck.SharedSubscriptionAvailable = options.SharedSubscriptionsAvailable;
-            connAck.SubscriptionIdentifiersAvailable = true;
-            connAck.AssignedClientIdentifier = assigned;
-            connAck.ServerKeepAlive = serverKeepAlive;
-            connAck.SessionExpiryInterval = grantedExpiry;
-        }
-        EnqueueControl(connAck);
-        lock (session)
-        {
-            _resendInflight = session.InflightCount > 0;
-        }
-        _writerEnabled = true;
-        Volatile.Write(ref _signaled, 1);
-        StartWriterIfIdle();
-        _broker.Log.ClientConnected(clientId, Info.Transport, ProtocolVersion.ToString(), sessionPresent);
-        _broker.OnClientConnected(this);
-        return true;
-    }
-
-    async ValueTask<bool> RefuseConnectAsync(MqttConnectReasonCode reason, MqttConnectReturnCode returnCode, bool malformed = false, string? serverReference = null)
-    {
-        if (malformed)
-        {
-            return false;
-        }
-        var packet = new MqttConnAckPacket { ReasonCode = reason, ReturnCode = returnCode, ServerReference = serverReference };
-        var formatter = _broker.Formatters.Rent(_version);
-        byte[] bytes;
-        try
-        {
-            bytes = formatter.Encode(packet).Packet.AsSpan().ToArray();
-        }
-        finally
-        {
-            _broker.Formatters.Return(_version, formatter);
-        }
-        await WriteRawAndFlushAsync(bytes).ConfigureAwait(false);
-        return false;
-    }
-
-    async ValueTask WriteRawAndFlushAsync(byte[] bytes)
-    {
-        try
-        {
-            await _transport.Output.WriteAsync(bytes).ConfigureAwait(false);
-            _broker.CountSent(bytes.Length);
-        }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException)
-        {
-        }
-    }
+    /// <summary>
+    /// Defers waking <paramref name="target"/> to the end of this connection's read batch. Only the reader's own thread,
+    /// inside a batch, defers; any other caller (accept-stage pumps, housekeeping) is told to signal at once.
+    /// </summary>
+    public bool DeferSignal(MqttConnection target) => _batch.Defer(target);
 
     // ---------------------------------------------------------------- DISCONNECT
 
     void HandleDisconnect(MqttDisconnectPacket disconnect, ArraySegment<byte> body)
     {
-        _clientSentDisconnect = true;
-        if (IsV5)
+        _state.ClientSentDisconnect = true;
+        if (_state.IsV5)
         {
             // MQTTnet reports an absent Session Expiry Interval as 0; read the property itself to tell them apart
             if (body.Count > 1 && MqttProperties.TryFind(body.AsSpan(), 1, MqttProperties.SessionExpiryInterval, out var expiry))
             {
-                if (_connectSessionExpiry == 0 && expiry != 0)
+                if (_state.ConnectSessionExpiry == 0 && expiry != 0)
                 {
                     // MQTT-3.14.2-2: cannot turn a non-persistent session into a persistent one
                     throw new MqttProtocolError(MqttDisconnectReasonCode.ProtocolError, "Session expiry set on DISCONNECT after CONNECT asked for 0.");
                 }
-                _broker.UpdateSessionExpiry(Session!, Math.Min(expiry, _broker.Options.MaxSessionExpiryInterval));
+                _state.Broker.UpdateSessionExpiry(Session!, Math.Min(expiry, _state.Broker.Options.MaxSessionExpiryInterval));
             }
-            _cleanDisconnect = disconnect.ReasonCode != MqttDisconnectReasonCode.DisconnectWithWillMessage;
+            _state.CleanDisconnect = disconnect.ReasonCode != MqttDisconnectReasonCode.DisconnectWithWillMessage;
         }
         else
         {
-            _cleanDisconnect = true;
+            _state.CleanDisconnect = true;
         }
     }
 }

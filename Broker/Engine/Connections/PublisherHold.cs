@@ -1,5 +1,3 @@
-using IotRealtime.Broker.Engine.Operations;
-
 namespace IotRealtime.Broker.Engine.Connections;
 
 /// <summary>
@@ -33,37 +31,43 @@ internal sealed class PublisherHold
         }
     }
 
-    /// <summary>Waits for the requested drain, at most <paramref name="timeout"/>; returns at once when <paramref name="closing"/> says the connection is closing.</summary>
-    public async ValueTask WaitAsync(TimeSpan timeout, TimeProvider time, BrokerMetrics metrics, Func<bool> closing)
+    /// <summary>
+    /// Waits for the requested drain, at most Broker:BackpressureTimeoutSeconds, or until the connection closes; then the
+    /// keep alive counts from now.
+    /// </summary>
+    public async ValueTask WaitAsync(ConnectionState state)
     {
         var drained = Interlocked.Exchange(ref _drained, null);
         if (drained is null || drained.IsCompleted)
         {
             return;
         }
+        var broker = state.Broker;
         var interrupt = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Volatile.Write(ref _interrupt, interrupt);
         _waiting = true;
-        metrics.BeginBackpressureWait();
+        broker.Metrics.BeginBackpressureWait();
         try
         {
             // checked after the interrupt is published, so a close either sees it or is seen here
-            if (closing())
+            if (state.CloseRequested)
             {
                 return;
             }
-            await Task.WhenAny(drained, interrupt.Task).WaitAsync(timeout, time).ConfigureAwait(false);
+            await Task.WhenAny(drained, interrupt.Task)
+                .WaitAsync(TimeSpan.FromSeconds(broker.Options.BackpressureTimeoutSeconds), broker.Time).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
             Volatile.Write(ref _gaveUpOn, drained);
-            metrics.CountBackpressureTimeout();
+            broker.Metrics.CountBackpressureTimeout();
         }
         finally
         {
             Volatile.Write(ref _interrupt, null);
+            state.LastActivity = broker.Time.GetTimestamp();
             _waiting = false;
-            metrics.EndBackpressureWait();
+            broker.Metrics.EndBackpressureWait();
         }
     }
 

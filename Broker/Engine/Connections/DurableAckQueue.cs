@@ -1,79 +1,72 @@
+using IotRealtime.Broker.Engine.Persistence;
 using MQTTnet.Packets;
 using MQTTnet.Protocol;
 
-namespace IotRealtime.Broker.Engine;
+namespace IotRealtime.Broker.Engine.Connections;
 
 /// <summary>
 /// Acknowledgements that promise durability (PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK, and PUBREL, which promises the
-/// broker will not send the PUBLISH again) leave only once the store
-/// holds everything recorded up to the moment they were decided, and always in the order they were decided. Waiting
-/// happens here, off the reader: the connection keeps reading while acknowledgements wait for the log.
+/// broker will not send the PUBLISH again) leave only once the store holds everything recorded up to the moment they
+/// were decided, and always in the order they were decided. Waiting happens here, off the reader: the connection keeps
+/// reading while acknowledgements wait for the log. Made on a connection's first acknowledgement when there is a store.
 /// </summary>
-internal sealed partial class MqttConnection
+internal sealed class DurableAckQueue(ConnectionState state, IBrokerStore store)
 {
-    Queue<(long Position, MqttPacket Ack)>? _ackQueue;
+    readonly ConnectionState _state = state;
+    readonly IBrokerStore _store = store;
+    readonly Queue<(long Position, MqttPacket Ack)> _queue = new();
+    bool _pumpRunning;
 
-    // made on first use, by whichever thread gets there first
-    Queue<(long Position, MqttPacket Ack)> AckQueue => _ackQueue ?? Interlocked.CompareExchange(ref _ackQueue, new(), null) ?? _ackQueue!;
-    bool _ackPumpRunning;
-
-    void SendAckWhenDurable(MqttPacket ack)
+    public void Send(MqttPacket ack)
     {
-        var store = _broker.Store;
-        if (store is null)
+        var position = _store.Position;
+        lock (_queue)
         {
-            SendControl(ack);
-            return;
-        }
-        var position = store.Position;
-        lock (AckQueue)
-        {
-            if (AckQueue.Count == 0 && store.IsDurable(position))
+            if (_queue.Count == 0 && _store.IsDurable(position))
             {
-                SendControl(ack);
+                _state.Connection.SendControl(ack);
                 return;
             }
-            AckQueue.Enqueue((position, ack));
-            if (_ackPumpRunning)
+            _queue.Enqueue((position, ack));
+            if (_pumpRunning)
             {
                 return;
             }
-            _ackPumpRunning = true;
+            _pumpRunning = true;
         }
-        _ = PumpAcksAsync();
+        _ = PumpAsync();
     }
 
-    async Task PumpAcksAsync()
+    async Task PumpAsync()
     {
-        var store = _broker.Store!;
         while (true)
         {
             (long Position, MqttPacket Ack) head;
-            lock (AckQueue)
+            lock (_queue)
             {
-                if (!AckQueue.TryPeek(out head))
+                if (!_queue.TryPeek(out head))
                 {
-                    _ackPumpRunning = false;
+                    _pumpRunning = false;
                     return;
                 }
             }
             var ack = head.Ack;
             try
             {
-                await store.WaitDurableAsync(head.Position).ConfigureAwait(false);
+                await _store.WaitDurableAsync(head.Position).ConfigureAwait(false);
             }
             catch (Exception)
             {
                 // the store cannot write: never claim success
                 ack = Refused(ack);
             }
-            lock (AckQueue)
+            lock (_queue)
             {
-                AckQueue.Dequeue();
+                _queue.Dequeue();
             }
             if (ack is not null)
             {
-                SendControl(ack);
+                _state.Connection.SendControl(ack);
             }
         }
     }
@@ -81,12 +74,12 @@ internal sealed partial class MqttConnection
     /// <summary>The acknowledgement to send when the store failed: an error reason in MQTT 5; in 3.1.1 none (the connection closes, the client resends).</summary>
     MqttPacket? Refused(MqttPacket ack)
     {
-        if (!IsV5)
+        if (!_state.IsV5)
         {
-            RequestClose(null);
+            _state.Connection.RequestClose(null);
             return null;
         }
-        if (ack is MqttPubRecPacket refused && Session is { } session)
+        if (ack is MqttPubRecPacket refused && _state.Session is { } session)
         {
             // the client is told the publish failed and may use the id again: it must not be taken for a duplicate then
             lock (session)

@@ -4,14 +4,16 @@ using IotRealtime.Broker.Engine.Sessions;
 using MQTTnet.Packets;
 using MQTTnet.Protocol;
 
-namespace IotRealtime.Broker.Engine;
+namespace IotRealtime.Broker.Engine.Connections;
 
-internal sealed partial class MqttConnection
+/// <summary>SUBSCRIBE and UNSUBSCRIBE of one connection: validation, authorization, the broker's subscription change, SUBACK/UNSUBACK and retained messages.</summary>
+internal static class SubscribeHandler
 {
-    void HandleSubscribe(MqttSubscribePacket subscribe)
+    public static void HandleSubscribe(ConnectionState state, MqttSubscribePacket subscribe)
     {
-        var options = _broker.Options;
-        var session = Session!;
+        var broker = state.Broker;
+        var options = broker.Options;
+        var session = state.Session!;
         if (subscribe.TopicFilters is not { Count: > 0 })
         {
             throw new MqttProtocolError(MqttDisconnectReasonCode.ProtocolError, "SUBSCRIBE without topic filters.");
@@ -27,7 +29,7 @@ internal sealed partial class MqttConnection
             var text = filter.Topic ?? string.Empty;
             if (!TopicValidation.IsValidTopicFilter(text))
             {
-                if (!IsV5)
+                if (!state.IsV5)
                 {
                     throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, $"Invalid topic filter '{text}'.");
                 }
@@ -41,23 +43,23 @@ internal sealed partial class MqttConnection
             }
             if (shared && !options.SharedSubscriptionsAvailable)
             {
-                codes.Add(IsV5 ? MqttSubscribeReasonCode.SharedSubscriptionsNotSupported : MqttSubscribeReasonCode.UnspecifiedError);
+                codes.Add(state.IsV5 ? MqttSubscribeReasonCode.SharedSubscriptionsNotSupported : MqttSubscribeReasonCode.UnspecifiedError);
                 continue;
             }
             if (!options.WildcardSubscriptionsAvailable && inner.AsSpan().IndexOfAny('+', '#') >= 0)
             {
-                codes.Add(IsV5 ? MqttSubscribeReasonCode.WildcardSubscriptionsNotSupported : MqttSubscribeReasonCode.UnspecifiedError);
+                codes.Add(state.IsV5 ? MqttSubscribeReasonCode.WildcardSubscriptionsNotSupported : MqttSubscribeReasonCode.UnspecifiedError);
                 continue;
             }
-            var decision = _broker.Authorizer.CanSubscribe(session.Identity, text);
+            var decision = broker.Authorizer.CanSubscribe(session.Identity, text);
             if (decision == SubscribeDecision.Deny)
             {
-                _broker.Log.SubscribeDenied(session.ClientId, text);
-                codes.Add(IsV5 ? (MqttSubscribeReasonCode)options.SubscribeDeniedReasonCode : MqttSubscribeReasonCode.UnspecifiedError);
+                broker.Log.SubscribeDenied(session.ClientId, text);
+                codes.Add(state.IsV5 ? (MqttSubscribeReasonCode)options.SubscribeDeniedReasonCode : MqttSubscribeReasonCode.UnspecifiedError);
                 continue;
             }
             var qos = Session.Min(filter.QualityOfServiceLevel, (MqttQualityOfServiceLevel)options.MaximumQoS);
-            var (subscription, existed) = _broker.Subscribe(session, text, shared ? group : null, inner, qos, filter, subscribe.SubscriptionIdentifier,
+            var (subscription, existed) = broker.Subscribe(session, text, shared ? group : null, inner, qos, filter, subscribe.SubscriptionIdentifier,
                 filtered: decision == SubscribeDecision.AllowFiltered);
             codes.Add((MqttSubscribeReasonCode)(int)qos);
             if (!shared && options.RetainAvailable && (filter.RetainHandling == MqttRetainHandling.SendAtSubscribe ||
@@ -66,17 +68,17 @@ internal sealed partial class MqttConnection
                 (retainedFor ??= new()).Add((subscription, existed));
             }
         }
-        SendAckWhenDurable(new MqttSubAckPacket { PacketIdentifier = subscribe.PacketIdentifier, ReasonCodes = codes });
+        state.Connection.SendAckWhenDurable(new MqttSubAckPacket { PacketIdentifier = subscribe.PacketIdentifier, ReasonCodes = codes });
         if (retainedFor is not null)
         {
             foreach (var (subscription, _) in retainedFor)
             {
-                _broker.DeliverRetained(subscription);
+                broker.DeliverRetained(subscription);
             }
         }
     }
 
-    void HandleUnsubscribe(MqttUnsubscribePacket unsubscribe)
+    public static void HandleUnsubscribe(ConnectionState state, MqttUnsubscribePacket unsubscribe)
     {
         if (unsubscribe.TopicFilters is not { Count: > 0 })
         {
@@ -87,15 +89,15 @@ internal sealed partial class MqttConnection
         {
             if (!TopicValidation.IsValidTopicFilter(filter ?? string.Empty))
             {
-                if (!IsV5)
+                if (!state.IsV5)
                 {
                     throw new MqttProtocolError(MqttDisconnectReasonCode.MalformedPacket, $"Invalid topic filter '{filter}'.");
                 }
                 codes.Add(MqttUnsubscribeReasonCode.TopicFilterInvalid);
                 continue;
             }
-            codes.Add(_broker.Unsubscribe(Session!, filter!) ? MqttUnsubscribeReasonCode.Success : MqttUnsubscribeReasonCode.NoSubscriptionExisted);
+            codes.Add(state.Broker.Unsubscribe(state.Session!, filter!) ? MqttUnsubscribeReasonCode.Success : MqttUnsubscribeReasonCode.NoSubscriptionExisted);
         }
-        SendAckWhenDurable(new MqttUnsubAckPacket { PacketIdentifier = unsubscribe.PacketIdentifier, ReasonCodes = codes });
+        state.Connection.SendAckWhenDurable(new MqttUnsubAckPacket { PacketIdentifier = unsubscribe.PacketIdentifier, ReasonCodes = codes });
     }
 }

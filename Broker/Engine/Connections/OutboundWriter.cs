@@ -1,25 +1,83 @@
 using System.IO.Pipelines;
 using IotRealtime.Broker.Engine.Sessions;
-using MQTTnet.Formatter;
 using MQTTnet.Packets;
 using MQTTnet.Protocol;
 
-namespace IotRealtime.Broker.Engine;
+namespace IotRealtime.Broker.Engine.Connections;
 
-internal sealed partial class MqttConnection
+/// <summary>
+/// The output producer of one connection (Kestrel's pattern): the only writer of its pipe. Control packets (CONNACK,
+/// acknowledgements, DISCONNECT) have their own lane and always go first; then deliveries are taken from the session
+/// within the client's receive window, encoded by <see cref="OutboundEncoder"/>, and everything of one round is flushed
+/// once, so a busy subscriber gets many PUBLISH frames per write.
+/// </summary>
+internal sealed class OutboundWriter
 {
-    IMqttPacketFormatter? _encoder;
+    const int MaxDeliveriesPerBatch = 256;
 
+    readonly ConnectionState _state;
+    readonly MqttBroker _broker;
+    // a mutable struct used in place: not readonly (see OutboundEncoder)
+    OutboundEncoder _encoder;
+    // control lane: a plain queue under its own lock (a ConcurrentQueue preallocates a segment per connection)
+    readonly Queue<MqttPacket> _control = new();
+    // made on first use (an idle connection never needs it): see WriteDeliveries
+    List<Delivery>? _batchList;
+
+    int _signaled;
     int _writerRunning;
-
-    /// <summary>Rounds the writer has made (only the writer counts them): a test's check that an idle writer does not spin.</summary>
-    internal long WriteRounds { get; private set; }
-    // when the flush now waiting on the socket began; 0 when none waits (see CheckWriteStall)
-    long _flushStartedAt;
     bool _writerEnabled;
     TaskCompletionSource? _writerStopped;
+    // when the flush now waiting on the socket began; 0 when none waits (see CheckWriteStall)
+    long _flushStartedAt;
     // the store position this pass's bytes may leave only after (0: none): see WriteDeliveries
     long _flushAfterDurable;
+
+    public OutboundWriter(ConnectionState state)
+    {
+        _state = state;
+        _broker = state.Broker;
+        _encoder = new OutboundEncoder(state);
+    }
+
+    /// <summary>Rounds the writer has made (only the writer counts them): a test's check that an idle writer does not spin.</summary>
+    public long WriteRounds { get; private set; }
+
+    /// <summary>Set when CONNECT resumes a session with deliveries in flight: the first pass sends them again.</summary>
+    public bool ResendInflight { get; set; }
+
+    public void EnqueueControl(MqttPacket packet)
+    {
+        lock (_control)
+        {
+            _control.Enqueue(packet);
+        }
+    }
+
+    bool TryDequeueControl(out MqttPacket packet)
+    {
+        lock (_control)
+        {
+            return _control.TryDequeue(out packet!);
+        }
+    }
+
+    /// <summary>Wakes the writer: there is something to write (a control packet, a delivery, room in the window).</summary>
+    public void Signal()
+    {
+        if (Interlocked.Exchange(ref _signaled, 1) == 0)
+        {
+            StartWriterIfIdle();
+        }
+    }
+
+    /// <summary>CONNECT was accepted (its CONNACK is queued): from now on signals start passes.</summary>
+    public void Start()
+    {
+        _writerEnabled = true;
+        Volatile.Write(ref _signaled, 1);
+        StartWriterIfIdle();
+    }
 
     /// <summary>
     /// The writer runs only when there is something to write: a signal starts a pass on the thread pool unless one is
@@ -35,26 +93,24 @@ internal sealed partial class MqttConnection
 
     /// <summary>
     /// The only writer of this connection (one pass at a time). Control packets go first, then deliveries within the
-    /// client's receive window; everything gathered in one round is flushed once, so a busy subscriber gets many
-    /// PUBLISH frames per write.
+    /// client's receive window; everything gathered in one round is flushed once.
     /// </summary>
     async Task WritePassAsync()
     {
-        var output = _transport.Output;
+        var output = _state.Transport.Output;
         try
         {
             while (true)
             {
                 WriteRounds++;
                 Volatile.Write(ref _signaled, 0);
-                var closing = _closeRequested;
+                var closing = _state.CloseRequested;
                 var written = 0L;
-                _encoder = null;
                 try
                 {
                     while (TryDequeueControl(out var packet))
                     {
-                        written += Write(output, packet);
+                        written += _encoder.Write(output, packet);
                     }
                     if (!closing)
                     {
@@ -63,11 +119,7 @@ internal sealed partial class MqttConnection
                 }
                 finally
                 {
-                    if (_encoder is { } encoder)
-                    {
-                        _broker.Formatters.Return(_version, encoder);
-                        _encoder = null;
-                    }
+                    _encoder.EndPass();
                 }
                 if (written > 0)
                 {
@@ -100,7 +152,7 @@ internal sealed partial class MqttConnection
         catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
         {
             StopWriter();
-            RequestClose(null);
+            _state.Connection.RequestClose(null);
         }
     }
 
@@ -129,19 +181,19 @@ internal sealed partial class MqttConnection
     }
 
     /// <summary>Disconnects a client that has not taken what was sent for <see cref="BrokerOptions.WriteStallTimeoutSeconds"/>: it stopped reading.</summary>
-    void CheckWriteStall(long now)
+    public void CheckWriteStall(long now)
     {
         var started = Volatile.Read(ref _flushStartedAt);
         var limit = _broker.Options.WriteStallTimeoutSeconds;
-        if (started == 0 || _closeRequested || limit == 0 || _broker.Time.GetElapsedTime(started, now).TotalSeconds <= limit)
+        if (started == 0 || _state.CloseRequested || limit == 0 || _broker.Time.GetElapsedTime(started, now).TotalSeconds <= limit)
         {
             return;
         }
-        _broker.Log.WriteStalled(ClientId, limit);
+        _broker.Log.WriteStalled(_state.Session?.ClientId, limit);
         _broker.Metrics.CountWriteStallDisconnect();
-        RequestClose(null);
+        _state.Connection.RequestClose(null);
         // the flush itself waits on a socket nobody reads: abort it
-        _transport.Output.CancelPendingFlush();
+        _state.Transport.Output.CancelPendingFlush();
     }
 
     /// <summary>The writer is done for good (closing, or the peer went away): no pass starts again.</summary>
@@ -152,7 +204,7 @@ internal sealed partial class MqttConnection
     }
 
     /// <summary>Lets the last pass (which writes a final DISCONNECT, if any) finish, within <paramref name="timeout"/>.</summary>
-    async Task StopWriterAsync(TimeSpan timeout)
+    public async Task StopAsync(TimeSpan timeout)
     {
         if (!_writerEnabled && Volatile.Read(ref _writerRunning) == 0)
         {
@@ -160,7 +212,7 @@ internal sealed partial class MqttConnection
         }
         var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _writerStopped = stopped;
-        _closeRequested = true;
+        _state.CloseRequested = true;
         Volatile.Write(ref _signaled, 1);
         StartWriterIfIdle();
         if (!_writerEnabled)
@@ -173,13 +225,13 @@ internal sealed partial class MqttConnection
         }
         catch (TimeoutException)
         {
-            _transport.Output.CancelPendingFlush();
+            _state.Transport.Output.CancelPendingFlush();
         }
     }
 
     long WriteDeliveries(PipeWriter output)
     {
-        var session = Session!;
+        var session = _state.Session!;
         // the clock is read only for messages that can expire: most never do, and the writer runs often
         DateTimeOffset? clock = null;
         DateTimeOffset Now() => clock ??= _broker.Time.GetUtcNow();
@@ -188,13 +240,13 @@ internal sealed partial class MqttConnection
         List<Delivery>? releases = null;
         lock (session)
         {
-            if (session.Connection != this)
+            if (session.Connection != _state.Connection)
             {
                 return 0;
             }
-            if (_resendInflight)
+            if (ResendInflight)
             {
-                _resendInflight = false;
+                ResendInflight = false;
                 foreach (var d in session.InflightInSendOrder())
                 {
                     if (d.State == DeliveryState.AwaitingPubComp)
@@ -210,7 +262,7 @@ internal sealed partial class MqttConnection
             var windowFull = false;
             while (batch.Count < MaxDeliveriesPerBatch && session.TryPeekPending(out var next))
             {
-                if (next.QoS > 0 && session.InflightCount >= _clientReceiveMaximum)
+                if (next.QoS > 0 && session.InflightCount >= _state.ClientReceiveMaximum)
                 {
                     windowFull = true;
                     break;
@@ -249,12 +301,13 @@ internal sealed partial class MqttConnection
         {
             foreach (var d in releases)
             {
-                written += Write(output, new MqttPubRelPacket { PacketIdentifier = d.PacketId });
+                written += _encoder.Write(output, new MqttPubRelPacket { PacketIdentifier = d.PacketId });
             }
         }
         foreach (var d in batch)
         {
-            var length = TryWriteShared(output, d) ?? Write(output, BuildPublish(d, d.Message.ExpiresAt is null ? default : Now()), _clientMaximumPacketSize);
+            var length = _encoder.TryWriteShared(output, d) ??
+                         _encoder.Write(output, _encoder.BuildPublish(d, d.Message.ExpiresAt is null ? default : Now()), _state.ClientMaximumPacketSize);
             if (length < 0)
             {
                 // larger than the client accepts: MQTT 5 says discard it as if delivered
@@ -275,104 +328,5 @@ internal sealed partial class MqttConnection
         }
         batch.Clear();
         return written;
-    }
-
-    /// <summary>
-    /// Writes a plain QoS 0 delivery from the message's once-encoded bytes (see <see cref="MqttMessage.EncodedQos0V5"/>).
-    /// Null when this delivery needs bytes of its own (QoS &gt; 0, retain flag, subscription ids, topic aliases, expiry).
-    /// </summary>
-    long? TryWriteShared(PipeWriter output, Delivery d)
-    {
-        var m = d.Message;
-        if (d.QoS != MqttQualityOfServiceLevel.AtMostOnce || d.Retain || d.SubscriptionIds is not null || m.ExpiresAt is not null ||
-            _clientTopicAliasMaximum > 0 || _version is not (MqttProtocolVersion.V311 or MqttProtocolVersion.V500))
-        {
-            return null;
-        }
-        var v5 = _version == MqttProtocolVersion.V500;
-        var bytes = v5 ? m.EncodedQos0V5 : m.EncodedQos0V311;
-        if (bytes is null)
-        {
-            var encoder = _encoder ??= _broker.Formatters.Rent(_version);
-            var buffer = encoder.Encode(BuildPublish(d, default));
-            bytes = new byte[buffer.Length];
-            buffer.Packet.AsSpan().CopyTo(bytes);
-            System.Buffers.BuffersExtensions.CopyTo(buffer.Payload, bytes.AsSpan(buffer.Packet.Count));
-            if (v5)
-            {
-                m.EncodedQos0V5 = bytes;
-            }
-            else
-            {
-                m.EncodedQos0V311 = bytes;
-            }
-        }
-        if (_clientMaximumPacketSize > 0 && bytes.Length > _clientMaximumPacketSize)
-        {
-            return -1;
-        }
-        System.Buffers.BuffersExtensions.Write(output, bytes);
-        return bytes.Length;
-    }
-
-    MqttPublishPacket BuildPublish(Delivery d, DateTimeOffset now)
-    {
-        var m = d.Message;
-        var packet = new MqttPublishPacket
-        {
-            Topic = m.Topic,
-            Payload = new System.Buffers.ReadOnlySequence<byte>(m.Payload),
-            QualityOfServiceLevel = d.QoS,
-            Retain = d.Retain,
-            Dup = d.Sent && d.QoS > 0,
-            PacketIdentifier = d.QoS > 0 ? d.PacketId : (ushort)0,
-        };
-        if (IsV5)
-        {
-            packet.ContentType = m.ContentType;
-            packet.ResponseTopic = m.ResponseTopic;
-            packet.CorrelationData = m.CorrelationData;
-            packet.PayloadFormatIndicator = m.PayloadFormat;
-            packet.UserProperties = m.UserProperties as List<MqttUserProperty> ?? m.UserProperties?.ToList();
-            packet.SubscriptionIdentifiers = d.SubscriptionIds;
-            packet.MessageExpiryInterval = m.ExpiresAt is null ? 0 : m.RemainingExpirySeconds(now);
-            if (_clientTopicAliasMaximum > 0)
-            {
-                _outboundAliases ??= new Dictionary<string, ushort>(StringComparer.Ordinal);
-                if (_outboundAliases.TryGetValue(m.Topic, out var alias))
-                {
-                    packet.Topic = string.Empty;
-                    packet.TopicAlias = alias;
-                }
-                else if (_outboundAliases.Count < _clientTopicAliasMaximum)
-                {
-                    alias = (ushort)(_outboundAliases.Count + 1);
-                    _outboundAliases[m.Topic] = alias;
-                    packet.TopicAlias = alias;
-                }
-            }
-        }
-        return packet;
-    }
-
-    /// <summary>Encodes straight into the pipe. Returns the bytes written, or -1 when the packet exceeds <paramref name="limit"/>.</summary>
-    long Write(PipeWriter output, MqttPacket packet, uint limit = 0)
-    {
-        // borrowed for one write pass only; an idle connection holds no encoder
-        var encoder = _encoder ??= _broker.Formatters.Rent(_version);
-        var buffer = encoder.Encode(packet);
-        var length = buffer.Length;
-        if (limit > 0 && length > limit)
-        {
-            return -1;
-        }
-        var span = output.GetSpan(length);
-        buffer.Packet.AsSpan().CopyTo(span);
-        if (!buffer.Payload.IsEmpty)
-        {
-            System.Buffers.BuffersExtensions.CopyTo(buffer.Payload, span[buffer.Packet.Count..]);
-        }
-        output.Advance(length);
-        return length;
     }
 }

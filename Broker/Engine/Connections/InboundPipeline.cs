@@ -1,31 +1,47 @@
+using IotRealtime.Broker.Engine.Operations;
 using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Engine.Routing;
 using IotRealtime.Broker.Engine.Sessions;
 using MQTTnet.Packets;
 using MQTTnet.Protocol;
 
-namespace IotRealtime.Broker.Engine;
+namespace IotRealtime.Broker.Engine.Connections;
 
-/// <summary>The inbound publish pipeline of one connection: authorize → accept → route → acknowledge, in arrival order.</summary>
-internal sealed partial class MqttConnection
+/// <summary>
+/// The inbound publish pipeline of one connection: validate → rate limit → authorize → accept → route → acknowledge,
+/// routed and acknowledged in arrival order (<see cref="InboundQueue"/> holds those whose accept stage answers late).
+/// Memory: a PUBLISH arrives as a view of the pipe's memory, valid only until the reader advances (see
+/// <see cref="Framing.MqttFrameReader"/>); MQTTnet's decoder copies the payload out of it, and the
+/// <see cref="MqttMessage"/> made here owns that copy for as long as the message lives (queues, retained, the store).
+/// </summary>
+internal sealed class InboundPipeline(ConnectionState state)
 {
-    /// <summary>A publish between receipt and acknowledgement. <see cref="Message"/> is null for an acknowledgement-only entry (QoS 2 duplicate, denied publish).</summary>
-    sealed class InboundEntry(MqttMessage? message, MqttQualityOfServiceLevel qos, ushort packetId, Task<AcceptResult>? pending, AcceptResult result, byte deniedReason,
-        InboundQos2Claim? claim = null)
-    {
-        /// <summary>Set to null by the accept stage of a QoS 2 resend whose first copy was routed: acknowledged only.</summary>
-        public MqttMessage? Message { get; set; } = message;
-        public MqttQualityOfServiceLevel QoS { get; } = qos;
-        public ushort PacketId { get; } = packetId;
-        public Task<AcceptResult>? Pending { get; set; } = pending;
-        public AcceptResult Result { get; } = result;
-        /// <summary>Non-zero: a refusal decided before the accept stage (e.g. 0x87 not authorized).</summary>
-        public byte DeniedReason { get; } = deniedReason;
-        /// <summary>QoS 2: this publish's claim on its packet id, decided when the entry completes or is abandoned.</summary>
-        public InboundQos2Claim? Claim { get; set; } = claim;
-    }
+    readonly ConnectionState _state = state;
+    readonly MqttBroker _broker = state.Broker;
+    // QoS 1 publishes received and not yet acknowledged: with the QoS 2 ids held, bounded by our Receive Maximum
+    int _qos1Pending;
+    Dictionary<ushort, string>? _inboundAliases;
+    PublishLimiter? _publishLimiter;
+    // made on first use: see EnqueueInbound
+    InboundQueue? _inboundQueue;
 
-    ValueTask<bool> HandlePublishAsync(MqttPublishPacket publish, ArraySegment<byte> body)
+    Session? Session => _state.Session;
+    bool IsV5 => _state.IsV5;
+    string? ClientId => _state.Session?.ClientId;
+
+    /// <summary>The pump completing publishes whose accept stage answered late; null when none ever did.</summary>
+    public Task? Pump => _inboundQueue?.Pump;
+
+    /// <summary>CONNECT was accepted: the per-client publish limits start now.</summary>
+    public void OnConnectAccepted() => _publishLimiter = PublishLimiter.Create(_broker.Options, _broker.Time);
+
+    DateTimeOffset BatchNow() => _state.Connection.BatchNow();
+
+    void RequestClose(MqttDisconnectReasonCode? reason, bool lingerForPeer = false) => _state.Connection.RequestClose(reason, lingerForPeer);
+
+    void SendAckWhenDurable(MqttPacket ack) => _state.Connection.SendAckWhenDurable(ack);
+
+    public ValueTask<bool> HandlePublishAsync(MqttPublishPacket publish, ArraySegment<byte> body)
     {
         var options = _broker.Options;
         var qos = publish.QualityOfServiceLevel;
@@ -219,76 +235,13 @@ internal sealed partial class MqttConnection
                 return ValueTask.FromResult(true);
             }
             // only the reader creates it; the pump starts after it exists
-            inbound = _inboundQueue = new Queue<InboundEntry>();
+            inbound = _inboundQueue = new InboundQueue(this, _state);
         }
-        lock (inbound)
-        {
-            if (inbound.Count == 0 && entry.Pending is null)
-            {
-                // fast path: nothing waiting ahead of it and the accept stage answered at once
-                Complete(entry, entry.Result);
-                return ValueTask.FromResult(true);
-            }
-            inbound.Enqueue(entry);
-            if (_pumpTask is null || _pumpTask.IsCompleted)
-            {
-                _pumpTask = PumpInboundAsync();
-            }
-            // bound what waits in the accept stage; past that, stop reading until it drains (back-pressure)
-            if (inbound.Count < 2 * _broker.Options.ReceiveMaximum)
-            {
-                return ValueTask.FromResult(true);
-            }
-        }
-        return WaitForPumpAsync();
-    }
-
-    async ValueTask<bool> WaitForPumpAsync()
-    {
-        if (_pumpTask is { } pump)
-        {
-            await pump.ConfigureAwait(false);
-        }
-        return true;
-    }
-
-    async Task PumpInboundAsync()
-    {
-        await Task.Yield();
-        var inbound = _inboundQueue!;
-        while (true)
-        {
-            InboundEntry entry;
-            lock (inbound)
-            {
-                if (!inbound.TryPeek(out entry!))
-                {
-                    return;
-                }
-            }
-            var result = entry.Result;
-            if (entry.Pending is { } pending)
-            {
-                try
-                {
-                    result = await pending.ConfigureAwait(false);
-                }
-                catch (Exception ex)
-                {
-                    _broker.Log.AcceptStageFailed(ClientId, ex);
-                    result = AcceptResult.Failed;
-                }
-            }
-            lock (inbound)
-            {
-                inbound.Dequeue();
-                Complete(entry, result);
-            }
-        }
+        return inbound.Enqueue(entry);
     }
 
     /// <summary>Routes an accepted message and sends its acknowledgement. Called in arrival order.</summary>
-    void Complete(InboundEntry entry, AcceptResult result)
+    public void Complete(InboundEntry entry, AcceptResult result)
     {
         var accepted = result == AcceptResult.Accepted && entry.DeniedReason == 0;
         if (entry.Claim is { } claim)
@@ -300,7 +253,7 @@ internal sealed partial class MqttConnection
         }
         else if (entry.Message is { } message && accepted)
         {
-            _broker.Route(message, this);
+            _broker.Route(message, _state.Connection);
         }
         var reason = entry.DeniedReason != 0 ? entry.DeniedReason : result switch
         {
@@ -347,7 +300,7 @@ internal sealed partial class MqttConnection
         }
         if (entry.Message is { } message)
         {
-            _broker.Route(message, this);
+            _broker.Route(message, _state.Connection);
         }
         lock (session)
         {
@@ -380,102 +333,45 @@ internal sealed partial class MqttConnection
     /// The connection is closing: publishes whose accept stage has not answered are given up. A QoS 2 one frees its
     /// packet id, so the client's resend after reconnecting is routed instead of being taken for a duplicate.
     /// </summary>
-    void AbandonUndecidedInbound()
+    public void AbandonUndecidedInbound()
     {
         var inbound = _inboundQueue;
         if (inbound is null || Session is null)
         {
             return;
         }
-        List<InboundEntry> undecided;
-        lock (inbound)
-        {
-            undecided = inbound.Where(e => e.Claim is not null).ToList();
-        }
-        foreach (var entry in undecided)
+        foreach (var entry in inbound.UndecidedQos2())
         {
             RefuseQos2(entry.PacketId, entry.Claim!);
         }
     }
 
-    // ---------------------------------------------------------------- acknowledgements of our deliveries
-
-    void HandlePubAck(ushort id)
+    /// <summary>Applies the per-client publish limits; null when the publish may go on, else what HandlePublishAsync returns.</summary>
+    ValueTask<bool>? CheckPublishLimit(MqttQualityOfServiceLevel qos, ushort packetId, long payloadBytes, InboundQos2Claim? claim)
     {
-        var session = Session!;
-        lock (session)
+        var decision = _publishLimiter!.Check(payloadBytes);
+        if (decision == PublishLimitDecision.Allowed)
         {
-            if (session.Inflight.TryGetValue(id, out var d) && d.State == DeliveryState.AwaitingPubAck)
-            {
-                session.Inflight.Remove(id);
-                _broker.RecordCompleted(session, d);
-            }
+            return null;
         }
-        Signal();
-    }
-
-    void HandlePubRec(MqttPubRecPacket rec)
-    {
-        var session = Session!;
-        var found = false;
-        lock (session)
+        _broker.Metrics.CountPublishRefused(_publishLimiter.LastRefusalWasBytes ? PublishRefusal.ByteRate : PublishRefusal.MessageRate);
+        if (decision == PublishLimitDecision.Disconnect)
         {
-            if (session.Inflight.TryGetValue(rec.PacketIdentifier, out var d) && d.State is DeliveryState.AwaitingPubRec or DeliveryState.AwaitingPubComp)
+            _broker.Metrics.CountLimitDisconnect();
+            _broker.Log.PublishLimitExceeded(ClientId);
+            RequestClose(MqttDisconnectReasonCode.QuotaExceeded, lingerForPeer: true);
+            if (claim is not null)
             {
-                found = true;
-                if ((int)rec.ReasonCode >= 0x80)
-                {
-                    session.Inflight.Remove(rec.PacketIdentifier);
-                    _broker.RecordCompleted(session, d);
-                    Signal();
-                    return;
-                }
-                if (d.State != DeliveryState.AwaitingPubComp)
-                {
-                    d.State = DeliveryState.AwaitingPubComp;
-                    _broker.RecordInflight(session, d);
-                }
+                // never acknowledged: the resend after reconnecting must be routed, not taken for a duplicate
+                RefuseQos2(packetId, claim);
             }
+            return ValueTask.FromResult(false);
         }
-        // after "awaiting PUBCOMP" is durable: a restart must resend PUBREL, never the PUBLISH (MQTT-4.3.3-3 ... -5)
-        SendAckWhenDurable(new MqttPubRelPacket
+        if (qos == MqttQualityOfServiceLevel.AtMostOnce)
         {
-            PacketIdentifier = rec.PacketIdentifier,
-            ReasonCode = found || !IsV5 ? MqttPubRelReasonCode.Success : MqttPubRelReasonCode.PacketIdentifierNotFound,
-        });
-    }
-
-    void HandlePubRel(ushort id)
-    {
-        var session = Session!;
-        bool known;
-        lock (session)
-        {
-            known = session.InboundQos2.Remove(id);
-            if (known)
-            {
-                _broker.RecordInboundQos2(session, id, added: false);
-            }
+            return ValueTask.FromResult(true); // nothing to acknowledge: dropped
         }
-        // waits for the release to be durable: after a restart the id must not still look in use
-        SendAckWhenDurable(new MqttPubCompPacket
-        {
-            PacketIdentifier = id,
-            ReasonCode = known || !IsV5 ? MqttPubCompReasonCode.Success : MqttPubCompReasonCode.PacketIdentifierNotFound,
-        });
-    }
-
-    void HandlePubComp(ushort id)
-    {
-        var session = Session!;
-        lock (session)
-        {
-            if (session.Inflight.TryGetValue(id, out var d) && d.State == DeliveryState.AwaitingPubComp)
-            {
-                session.Inflight.Remove(id);
-                _broker.RecordCompleted(session, d);
-            }
-        }
-        Signal();
+        // acknowledged in order with 0x97; a 3.1.1 client cannot be refused and is closed unacknowledged (it resends later)
+        return EnqueueInbound(new InboundEntry(null, qos, packetId, null, AcceptResult.QuotaExceeded, 0, claim));
     }
 }
