@@ -18,7 +18,7 @@ internal sealed class Session(string clientId)
     Dictionary<string, Subscription>? _subscriptions;
     Queue<Delivery>? _pending;
     Dictionary<ushort, Delivery>? _inflight;
-    HashSet<ushort>? _inboundQos2;
+    InboundQos2Ids? _inboundQos2;
 
     public Dictionary<string, Subscription> Subscriptions => _subscriptions ??= new(StringComparer.Ordinal);
 
@@ -82,68 +82,22 @@ internal sealed class Session(string clientId)
     public IEnumerable<Delivery> InflightInSendOrder() => Inflight.Values.OrderBy(d => d.SendOrder);
 
     /// <summary>QoS 2 packet ids whose publish was routed and not yet released (PUBREL): duplicates are not routed again.</summary>
-    public HashSet<ushort> InboundQos2 => _inboundQos2 ??= new();
-
-    /// <summary>QoS 2 packet ids received and not yet routed or refused (see <see cref="InboundQos2Claim"/>).</summary>
-    Dictionary<ushort, InboundQos2Claim>? _inboundQos2Claims;
+    public HashSet<ushort> InboundQos2 => (_inboundQos2 ??= new()).Routed;
 
     /// <summary>Inbound QoS 2 publishes the client has not completed: routed and awaiting PUBREL, or still undecided.</summary>
-    public int InboundQos2Count => (_inboundQos2?.Count ?? 0) + (_inboundQos2Claims?.Count ?? 0);
+    public int InboundQos2Count => _inboundQos2?.Count ?? 0;
 
-    /// <summary>
-    /// Called under the session's lock when a QoS 2 PUBLISH arrives. <see cref="InboundQos2Receipt.New"/>: <paramref name="claim"/>
-    /// is a new claim on the id. <see cref="InboundQos2Receipt.Duplicate"/>: routed before, acknowledge only.
-    /// <see cref="InboundQos2Receipt.Undecided"/>: <paramref name="claim"/> is the first publish's, still in the accept stage.
-    /// </summary>
-    public InboundQos2Receipt ReceiveQos2(ushort packetId, out InboundQos2Claim claim)
-    {
-        if (_inboundQos2 is not null && _inboundQos2.Contains(packetId))
-        {
-            claim = null!;
-            return InboundQos2Receipt.Duplicate;
-        }
-        _inboundQos2Claims ??= new();
-        if (_inboundQos2Claims.TryGetValue(packetId, out var existing))
-        {
-            claim = existing;
-            return InboundQos2Receipt.Undecided;
-        }
-        claim = new InboundQos2Claim();
-        _inboundQos2Claims[packetId] = claim;
-        return InboundQos2Receipt.New;
-    }
+    /// <inheritdoc cref="InboundQos2Ids.Receive"/>
+    public InboundQos2Receipt ReceiveQos2(ushort packetId, out InboundQos2Claim claim) => (_inboundQos2 ??= new()).Receive(packetId, out claim);
 
-    /// <summary>Called under the session's lock once the claim's publish is routed: the id is held until PUBREL. True when it was newly held.</summary>
-    public bool Qos2Routed(ushort packetId, InboundQos2Claim claim)
-    {
-        ForgetClaim(packetId, claim);
-        return InboundQos2.Add(packetId);
-    }
+    /// <inheritdoc cref="InboundQos2Ids.MarkRouted"/>
+    public bool Qos2Routed(ushort packetId, InboundQos2Claim claim) => (_inboundQos2 ??= new()).MarkRouted(packetId, claim);
 
-    /// <summary>Called under the session's lock when the claim's publish was refused or given up: the id is free again.</summary>
-    public void Qos2Refused(ushort packetId, InboundQos2Claim claim) => ForgetClaim(packetId, claim);
+    /// <inheritdoc cref="InboundQos2Ids.Refused"/>
+    public void Qos2Refused(ushort packetId, InboundQos2Claim claim) => _inboundQos2?.Refused(packetId, claim);
 
-    void ForgetClaim(ushort packetId, InboundQos2Claim claim)
-    {
-        if (_inboundQos2Claims is not null && _inboundQos2Claims.TryGetValue(packetId, out var held) && ReferenceEquals(held, claim))
-        {
-            _inboundQos2Claims.Remove(packetId);
-        }
-    }
-
-    /// <summary>Called under the session's lock when the session ends: undecided claims are given up.</summary>
-    public void ClearInboundQos2()
-    {
-        _inboundQos2?.Clear();
-        if (_inboundQos2Claims is { Count: > 0 } claims)
-        {
-            foreach (var claim in claims.Values)
-            {
-                claim.Refuse();
-            }
-            claims.Clear();
-        }
-    }
+    /// <inheritdoc cref="InboundQos2Ids.Clear"/>
+    public void ClearInboundQos2() => _inboundQos2?.Clear();
 
     public bool TryPeekPending(out Delivery delivery)
     {
