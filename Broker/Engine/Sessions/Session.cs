@@ -1,3 +1,4 @@
+using IotRealtime.Broker.Engine.Routing;
 using IotRealtime.Broker.Engine.Security;
 using MQTTnet.Protocol;
 
@@ -5,9 +6,11 @@ namespace IotRealtime.Broker.Engine.Sessions;
 
 /// <summary>
 /// Server-side MQTT session state. Everything mutable is guarded by <c>lock (this)</c>; the connection's writer is the
-/// only one that moves deliveries from <see cref="Pending"/> to <see cref="Inflight"/>.
+/// only one that moves deliveries from <see cref="Pending"/> to <see cref="Inflight"/>. Connection, will and expiry
+/// change only through the lifecycle methods below, which take the lock themselves and record each change in the journal
+/// under it (so the log sees a session's changes in the order they happen).
 /// </summary>
-internal sealed class Session(string clientId)
+internal sealed class Session(string clientId) : IDeliveryTarget
 {
     public string ClientId { get; } = clientId;
     public ClientIdentity Identity { get; set; } = new(clientId, null);
@@ -110,17 +113,17 @@ internal sealed class Session(string clientId)
         return false;
     }
 
-    public MqttConnection? Connection { get; set; }
+    public MqttConnection? Connection { get; private set; }
     public bool IsConnected => Connection is not null;
 
     /// <summary>Seconds the session outlives its connection; uint.MaxValue = never expires.</summary>
     public uint ExpiryInterval { get; set; }
 
-    public DateTimeOffset? ExpiresAt { get; set; }
-    public DateTimeOffset? DisconnectedAt { get; set; }
-    public Will? PendingWill { get; set; }
-    public DateTimeOffset? WillDueAt { get; set; }
-    public bool Ended { get; set; }
+    public DateTimeOffset? ExpiresAt { get; private set; }
+    public DateTimeOffset? DisconnectedAt { get; private set; }
+    public Will? PendingWill { get; private set; }
+    public DateTimeOffset? WillDueAt { get; private set; }
+    public bool Ended { get; private set; }
 
     /// <summary>The session is in the durable store: its changes are recorded there.</summary>
     public bool Stored { get; set; }
@@ -140,6 +143,219 @@ internal sealed class Session(string clientId)
         }
         throw new InvalidOperationException("No free packet identifier.");
     }
+
+    // ---------------------------------------------------------------- lifecycle (each takes the session's lock)
+
+    /// <summary>Binds <paramref name="connection"/>: the session is online and stops expiring. Records the (re)start.</summary>
+    public void Attach(MqttConnection connection, ClientIdentity identity, uint expiryInterval, SessionJournal journal)
+    {
+        lock (this)
+        {
+            Identity = identity;
+            Connection = connection;
+            ExpiryInterval = expiryInterval;
+            ExpiresAt = null;
+            journal.SessionStarted(this, expiryInterval, connection.Will);
+        }
+    }
+
+    /// <summary>Unbinds the live connection (a takeover or an admin delete) and cancels a will waiting for its delay; returns both.</summary>
+    public (MqttConnection? Previous, Will? PendingWill) Release()
+    {
+        lock (this)
+        {
+            var previous = Connection;
+            Connection = null;
+            // a will waiting for its delay is cancelled by the reconnect, unless the session ends now
+            var will = PendingWill;
+            PendingWill = null;
+            WillDueAt = null;
+            return (previous, will);
+        }
+    }
+
+    /// <summary>Unbinds <paramref name="connection"/> after it closed; false when another took the session over. A will with a
+    /// delay is kept here until due (<paramref name="will"/> becomes null); any other is the caller's to publish now.</summary>
+    public bool Detach(MqttConnection connection, ref Will? will, DateTimeOffset now, SessionJournal journal, out bool endNow)
+    {
+        endNow = false;
+        lock (this)
+        {
+            if (Connection != connection)
+            {
+                return false; // taken over: the new connection owns the session now
+            }
+            Connection = null;
+            DisconnectedAt = now;
+            if (ExpiryInterval == 0)
+            {
+                endNow = true;
+            }
+            else
+            {
+                if (ExpiryInterval != uint.MaxValue)
+                {
+                    ExpiresAt = now.AddSeconds(ExpiryInterval);
+                }
+                if (will is { DelaySeconds: > 0 })
+                {
+                    PendingWill = will;
+                    var delay = Math.Min(will.DelaySeconds, ExpiryInterval);
+                    WillDueAt = now.AddSeconds(delay);
+                    will = null;
+                }
+                journal.SessionOffline(this, now, WillDueAt);
+            }
+            return true;
+        }
+    }
+
+    /// <summary>For an offline session at housekeeping: the will that is due now (its delay passed, or the session expires), if any.</summary>
+    public Will? TakeDueWill(DateTimeOffset now, SessionJournal journal, out bool expires)
+    {
+        lock (this)
+        {
+            expires = ExpiresAt is { } at && at <= now;
+            if (PendingWill is not { } will || !(expires || WillDueAt <= now))
+            {
+                return null;
+            }
+            PendingWill = null;
+            WillDueAt = null;
+            if (!expires)
+            {
+                journal.SessionOffline(this, DisconnectedAt ?? now, null); // the will is out: not again after a restart
+            }
+            return will;
+        }
+    }
+
+    /// <summary>Restores a stored session as offline since <paramref name="offlineSince"/>, with the will it still owes. Before it is shared.</summary>
+    public void RestoreOffline(DateTimeOffset offlineSince, DateTimeOffset? expiresAt, Will? pendingWill, DateTimeOffset? willDueAt)
+    {
+        DisconnectedAt = offlineSince;
+        ExpiresAt = expiresAt;
+        PendingWill = pendingWill;
+        WillDueAt = willDueAt;
+    }
+
+    /// <summary>Records the end of a session its registry has just forgotten.</summary>
+    public void RecordEnded(SessionJournal journal)
+    {
+        lock (this)
+        {
+            journal.SessionEnded(this);
+        }
+    }
+
+    public void ChangeExpiryInterval(uint expiryInterval, SessionJournal journal)
+    {
+        lock (this)
+        {
+            ExpiryInterval = expiryInterval;
+            journal.SessionExpiryChanged(this, expiryInterval);
+        }
+    }
+
+    /// <summary>Ends the session: nothing more is queued to it. Returns its subscriptions and the shared-subscription deliveries it did not complete.</summary>
+    public (List<Subscription> Subscriptions, List<Delivery> UndeliveredShared) End()
+    {
+        lock (this)
+        {
+            Ended = true;
+            var subscriptions = Subscriptions.Values.ToList();
+            Subscriptions.Clear();
+            var undelivered = Inflight.Values.Where(d => d.Shared is not null).Concat(Pending.Where(d => d.Shared is not null)).ToList();
+            ClearPending();
+            Inflight.Clear();
+            ClearInboundQos2();
+            return (subscriptions, undelivered);
+        }
+    }
+
+    /// <summary>Adds the subscription or replaces its options (MQTT-3.8.4-3) and records it; the caller adds a new one to the trie.</summary>
+    public (Subscription Subscription, bool Existed) Subscribe(
+        string filter, string? group, string topicFilter, MqttQualityOfServiceLevel qos, MQTTnet.Packets.MqttTopicFilter options, uint subscriptionId, bool filtered, SessionJournal journal)
+    {
+        lock (this)
+        {
+            var existed = Subscriptions.TryGetValue(filter, out var subscription);
+            if (!existed)
+            {
+                subscription = new Subscription(this, filter, group, topicFilter);
+                Subscriptions[filter] = subscription;
+                NoteSubscriptionAdded();
+            }
+            subscription!.QoS = qos;
+            subscription.NoLocal = options.NoLocal;
+            subscription.RetainAsPublished = options.RetainAsPublished;
+            subscription.RetainHandling = options.RetainHandling;
+            subscription.SubscriptionIdentifier = subscriptionId;
+            subscription.Filtered = filtered;
+            journal.Subscribed(this, subscription);
+            return (subscription, existed);
+        }
+    }
+
+    /// <summary>Removes and records the subscription to <paramref name="filter"/>; the caller removes it from the trie.</summary>
+    public bool Unsubscribe(string filter, SessionJournal journal, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Subscription? subscription)
+    {
+        lock (this)
+        {
+            if (!Subscriptions.Remove(filter, out subscription))
+            {
+                return false;
+            }
+            journal.Unsubscribed(this, filter);
+            return true;
+        }
+    }
+
+    /// <summary>The live connection, or null while offline.</summary>
+    public MqttConnection? CurrentConnection()
+    {
+        lock (this)
+        {
+            return Connection;
+        }
+    }
+
+    /// <summary>Queued messages, their bytes and deliveries in flight, read together.</summary>
+    public (int Pending, long PendingBytes, int Inflight) QueueCounts()
+    {
+        lock (this)
+        {
+            return (PendingCount, PendingBytes, InflightCount);
+        }
+    }
+
+    public Operations.SessionSnapshot Snapshot()
+    {
+        lock (this)
+        {
+            return new Operations.SessionSnapshot(ClientId, Identity.Username, Connection is not null, SubscriptionCount,
+                Subscriptions.Keys.Order(StringComparer.Ordinal).ToList(), PendingCount, InflightCount, ExpiryInterval, ExpiresAt, PendingWill is not null);
+        }
+    }
+
+    /// <summary>A snapshot of the client on <paramref name="connection"/>; null when that connection no longer holds this session.</summary>
+    public Operations.ClientSnapshot? SnapshotClient(MqttConnection connection, DateTimeOffset connectedAt, string protocol)
+    {
+        lock (this)
+        {
+            if (Connection != connection)
+            {
+                return null;
+            }
+            return new Operations.ClientSnapshot(ClientId, Identity.Username, connection.Info.Transport, connection.Info.RemoteEndPoint?.ToString(),
+                protocol, connectedAt, SubscriptionCount, PendingCount, InflightCount, ExpiryInterval);
+        }
+    }
+
+    /// <summary>How this session's deliveries are queued; set by the registry (or the first subscribe) of the broker that holds it.</summary>
+    public LocalDelivery? Local { get; set; }
+
+    void IDeliveryTarget.Deliver(Delivery delivery, MqttConnection? origin) => Local!.Enqueue(this, delivery, origin);
 
     public static MqttQualityOfServiceLevel Min(MqttQualityOfServiceLevel a, MqttQualityOfServiceLevel b) => a < b ? a : b;
 }
