@@ -13,7 +13,7 @@ namespace IotRealtime.Broker.Engine.Sessions;
 internal sealed class Session(string clientId) : IDeliveryTarget
 {
     public string ClientId { get; } = clientId;
-    public ClientIdentity Identity { get; set; } = new(clientId, null);
+    public ClientIdentity Identity { get; private set; } = new(clientId, null);
 
     /// <summary>Subscriptions by their full filter (including any $share prefix).</summary>
     // The collections are made on first use: most sessions of an idle fleet never queue or subscribe to much, and
@@ -231,8 +231,9 @@ internal sealed class Session(string clientId) : IDeliveryTarget
     }
 
     /// <summary>Restores a stored session as offline since <paramref name="offlineSince"/>, with the will it still owes. Before it is shared.</summary>
-    public void RestoreOffline(DateTimeOffset offlineSince, DateTimeOffset? expiresAt, Will? pendingWill, DateTimeOffset? willDueAt)
+    public void RestoreOffline(ClientIdentity identity, DateTimeOffset offlineSince, DateTimeOffset? expiresAt, Will? pendingWill, DateTimeOffset? willDueAt)
     {
+        Identity = identity;
         DisconnectedAt = offlineSince;
         ExpiresAt = expiresAt;
         PendingWill = pendingWill;

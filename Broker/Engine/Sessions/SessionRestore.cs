@@ -39,21 +39,21 @@ internal static class SessionRestore
     {
         var session = new Session(stored.ClientId)
         {
-            Identity = new ClientIdentity(stored.ClientId, stored.Username),
             ExpiryInterval = stored.ExpiryInterval,
             Stored = true,
         };
+        var identity = new ClientIdentity(stored.ClientId, stored.Username);
         // a session that was online when the broker stopped lost its connection now
         offlineSince = stored.Online ? now : stored.DisconnectedAt ?? now;
         var expiresAt = stored.ExpiryInterval == uint.MaxValue ? (DateTimeOffset?)null : offlineSince.AddSeconds(stored.ExpiryInterval);
         if (stored.Will is { } will && (stored.Online || stored.WillDueAt is not null))
         {
             var willDueAt = stored.Online ? now.AddSeconds(Math.Min(stored.WillDelaySeconds, stored.ExpiryInterval)) : stored.WillDueAt;
-            session.RestoreOffline(offlineSince, expiresAt, new Will(will, stored.WillDelaySeconds), willDueAt);
+            session.RestoreOffline(identity, offlineSince, expiresAt, new Will(will, stored.WillDelaySeconds), willDueAt);
         }
         else
         {
-            session.RestoreOffline(offlineSince, expiresAt, null, null);
+            session.RestoreOffline(identity, offlineSince, expiresAt, null, null);
         }
         foreach (var s in stored.Subscriptions.Values)
         {
