@@ -9,6 +9,14 @@ public enum QueueOverflowPolicy
     DropNew,
     /// <summary>Disconnect the client (MQTT 5 reason 0x97 quota exceeded).</summary>
     Disconnect,
+    /// <summary>
+    /// Slow the publishers down instead of dropping: once an online subscriber's queue holds more than half its budget,
+    /// each MQTT connection that publishes to it is not read until the queue is back under a quarter (or the subscriber
+    /// goes offline), for at most <see cref="BrokerOptions.BackpressureTimeoutSeconds"/> per wait; the publisher's TCP
+    /// window then closes and its client blocks. One slow subscriber slows every publisher that feeds it. A queue that
+    /// still reaches the whole budget drops its oldest, as with <see cref="DropOldest"/>.
+    /// </summary>
+    Backpressure,
 }
 
 /// <summary>Engine settings, bound from the "Broker" configuration section. Validated by <see cref="Validate"/>.</summary>
@@ -37,6 +45,14 @@ public sealed class BrokerOptions
     public int MaxQueuedMessages { get; set; } = 100_000;
 
     public QueueOverflowPolicy QueueOverflowPolicy { get; set; } = QueueOverflowPolicy.DropOldest;
+
+    /// <summary>
+    /// With <see cref="QueueOverflowPolicy.Backpressure"/>: the longest a publisher's connection goes unread waiting for
+    /// one subscriber to drain. It is then read again and not held back for that subscriber until its queue has drained
+    /// once, so a subscriber that stopped reading (or two clients that each wait for the other to read what it publishes)
+    /// costs each publisher one timeout; the subscriber's queue then drops its oldest.
+    /// </summary>
+    public int BackpressureTimeoutSeconds { get; set; } = 5;
 
     /// <summary>
     /// A client whose socket takes nothing more for this many seconds (it stopped reading, and the kernel's buffers are
@@ -106,6 +122,7 @@ public sealed class BrokerOptions
         if (MaxInflightOutbound is < 1 or > 65535) yield return $"Broker:MaxInflightOutbound must be between 1 and 65535 (was {MaxInflightOutbound}).";
         if (MaxQueuedBytes < 1024) yield return $"Broker:MaxQueuedBytes must be at least 1024 (was {MaxQueuedBytes}).";
         if (MaxQueuedMessages < 1) yield return $"Broker:MaxQueuedMessages must be at least 1 (was {MaxQueuedMessages}).";
+        if (BackpressureTimeoutSeconds < 1) yield return $"Broker:BackpressureTimeoutSeconds must be at least 1 (was {BackpressureTimeoutSeconds}).";
         if (WriteStallTimeoutSeconds < 0) yield return $"Broker:WriteStallTimeoutSeconds must be 0 (never) or a number of seconds (was {WriteStallTimeoutSeconds}).";
         if (MaxKeepAlive is < 0 or > 65535) yield return $"Broker:MaxKeepAlive must be between 0 and 65535 (was {MaxKeepAlive}).";
         if (TopicAliasMaximum is < 0 or > 65535) yield return $"Broker:TopicAliasMaximum must be between 0 and 65535 (was {TopicAliasMaximum}).";

@@ -37,9 +37,9 @@ public sealed partial class MqttBroker
     }
 
     /// <summary>Sessions, online and offline.</summary>
-    public IReadOnlyList<SessionSnapshot> GetSessions() => _sessions.ToArray().Select(s => s.Snapshot()).ToList();
+    public IReadOnlyList<SessionSnapshot> GetSessions() => _sessions.ToArray().Select(SnapshotSession).ToList();
 
-    public SessionSnapshot? GetSession(string clientId) => _sessions.Find(clientId)?.Snapshot();
+    public SessionSnapshot? GetSession(string clientId) => _sessions.Find(clientId) is { } session ? SnapshotSession(session) : null;
 
     /// <summary>
     /// Ends a session now: a connected client is disconnected first (MQTT 5: 0x98), its subscriptions and queued messages
@@ -83,30 +83,41 @@ public sealed partial class MqttBroker
         }
     }
 
-    static MqttConnection? OnlineConnection(Session session) => session.CurrentConnection() is { ConnectedAt: not null } connection ? connection : null;
+    static MqttConnection? OnlineConnection(Session session) =>
+        session.Read(0, static (s, _) => s.Connection) is { ConnectedAt: not null } connection ? connection : null;
 
-    static ClientSnapshot? SnapshotClient(MqttConnection connection) =>
-        connection.Session is { } session && connection.ConnectedAt is { } connectedAt
-            ? session.SnapshotClient(connection, connectedAt, SysPublisher.ProtocolName(connection.ProtocolVersion))
-            : null;
+    static ClientSnapshot? SnapshotClient(MqttConnection connection)
+    {
+        if (connection.Session is not { } session || connection.ConnectedAt is not { } connectedAt)
+        {
+            return null;
+        }
+        return session.Read((connection, connectedAt), static (s, c) => s.Connection != c.connection ? null
+            : new ClientSnapshot(s.ClientId, s.Identity.Username, c.connection.Info.Transport, c.connection.Info.RemoteEndPoint?.ToString(),
+                SysPublisher.ProtocolName(c.connection.ProtocolVersion), c.connectedAt, s.SubscriptionCount, s.PendingCount, s.InflightCount, s.ExpiryInterval));
+    }
+
+    static SessionSnapshot SnapshotSession(Session session) =>
+        session.Read(0, static (s, _) => new SessionSnapshot(s.ClientId, s.Identity.Username, s.Connection is not null, s.SubscriptionCount,
+            s.Subscriptions.Keys.Order(StringComparer.Ordinal).ToList(), s.PendingCount, s.InflightCount, s.ExpiryInterval, s.ExpiresAt, s.PendingWill is not null));
 
     // ---------------------------------------------------------------- queue totals, for scrapes
 
     /// <summary>Messages queued (not yet in flight) across all sessions. Walks every session: for scrapes, not hot paths.</summary>
-    public long QueueDepthTotal() => SumOverSessions(static s => s.QueueCounts().Pending);
+    public long QueueDepthTotal() => SumOverSessions(static s => s.PendingCount);
 
     /// <summary>Bytes queued for delivery across all sessions, as each session's <see cref="BrokerOptions.MaxQueuedBytes"/> budget counts them.</summary>
-    public long QueuedBytesTotal() => SumOverSessions(static s => s.QueueCounts().PendingBytes);
+    public long QueuedBytesTotal() => SumOverSessions(static s => s.PendingBytes);
 
     /// <summary>Deliveries sent and awaiting acknowledgement across all sessions. Walks every session.</summary>
-    public long InflightTotal() => SumOverSessions(static s => s.QueueCounts().Inflight);
+    public long InflightTotal() => SumOverSessions(static s => s.InflightCount);
 
     long SumOverSessions(Func<Session, long> count)
     {
         long total = 0;
         foreach (var session in _sessions.ToArray())
         {
-            total += count(session);
+            total += session.Read(count, static (s, count) => count(s));
         }
         return total;
     }

@@ -35,6 +35,8 @@ internal sealed partial class MqttConnection
     bool _cleanDisconnect;
     Task? _pumpTask;
     long _lastActivity;
+    // Broker:QueueOverflowPolicy=Backpressure: routing asks it to stop reading until a subscriber drains
+    readonly Connections.PublisherHold _hold = new();
     readonly long _openedAt;
     ushort _keepAlive;
     int _clientReceiveMaximum;
@@ -161,6 +163,7 @@ internal sealed partial class MqttConnection
             _lingerForDisconnect = lingerForPeer;
         }
         _closeRequested = true;
+        _hold.Interrupt();
         Signal();
         if (lingerForPeer)
         {
@@ -175,6 +178,9 @@ internal sealed partial class MqttConnection
             // reader already completed
         }
     }
+
+    /// <summary>Where routing asks this connection, as a publisher, to wait for a subscriber to drain (Backpressure).</summary>
+    internal Connections.PublisherHold Hold => _hold;
 
     public void Signal()
     {
@@ -221,7 +227,7 @@ internal sealed partial class MqttConnection
             return;
         }
         CheckWriteStall(now);
-        if (_keepAlive > 0 && _broker.Time.GetElapsedTime(Volatile.Read(ref _lastActivity), now).TotalSeconds > _keepAlive * 1.5)
+        if (_keepAlive > 0 && !_hold.IsWaiting && _broker.Time.GetElapsedTime(Volatile.Read(ref _lastActivity), now).TotalSeconds > _keepAlive * 1.5)
         {
             _broker.Log.KeepAliveExpired(ClientId);
             RequestClose(MqttDisconnectReasonCode.KeepAliveTimeout);
@@ -260,6 +266,13 @@ internal sealed partial class MqttConnection
                     {
                         _closeRequested = true;
                         return;
+                    }
+                    if (_hold.IsRequested)
+                    {
+                        EndReadBatch();
+                        await _hold.WaitAsync(TimeSpan.FromSeconds(_broker.Options.BackpressureTimeoutSeconds), _broker.Time, _broker.Metrics, () => _closeRequested).ConfigureAwait(false);
+                        Volatile.Write(ref _lastActivity, _broker.Time.GetTimestamp());
+                        BeginReadBatch();
                     }
                 }
             }

@@ -37,6 +37,9 @@ public sealed class BrokerMetrics : IDisposable
     long _connects;
     long _limitDisconnects;
     long _writeStallDisconnects;
+    long _backpressureWaits;
+    long _backpressureTimeouts;
+    long _backpressureHeld;
 
     internal BrokerMetrics(MqttBroker broker)
     {
@@ -70,6 +73,15 @@ public sealed class BrokerMetrics : IDisposable
     /// <summary>Clients disconnected because they did not read what was sent to them for <see cref="BrokerOptions.WriteStallTimeoutSeconds"/>.</summary>
     public long WriteStallDisconnects => Interlocked.Read(ref _writeStallDisconnects);
 
+    /// <summary>Times a publisher's connection went unread waiting for a subscriber to drain (<see cref="QueueOverflowPolicy.Backpressure"/>).</summary>
+    public long BackpressureWaits => Interlocked.Read(ref _backpressureWaits);
+
+    /// <summary>Of those, the waits that ended at <see cref="BrokerOptions.BackpressureTimeoutSeconds"/> rather than by the drain.</summary>
+    public long BackpressureTimeouts => Interlocked.Read(ref _backpressureTimeouts);
+
+    /// <summary>Publishers' connections held back right now.</summary>
+    public long BackpressureHeld => Interlocked.Read(ref _backpressureHeld);
+
     /// <summary>Accept-stage latency of publishes whose accept stage completed asynchronously (a synchronous accept costs nothing to measure).</summary>
     public LatencyHistogram AcceptLatency { get; } = new();
 
@@ -98,6 +110,16 @@ public sealed class BrokerMetrics : IDisposable
     internal void CountLimitDisconnect() => Interlocked.Increment(ref _limitDisconnects);
 
     internal void CountWriteStallDisconnect() => Interlocked.Increment(ref _writeStallDisconnects);
+
+    internal void BeginBackpressureWait()
+    {
+        Interlocked.Increment(ref _backpressureWaits);
+        Interlocked.Increment(ref _backpressureHeld);
+    }
+
+    internal void EndBackpressureWait() => Interlocked.Decrement(ref _backpressureHeld);
+
+    internal void CountBackpressureTimeout() => Interlocked.Increment(ref _backpressureTimeouts);
 
     /// <summary>The label value used for a reason: snake_case of the enum name (QueueFull → queue_full).</summary>
     public static string Label<T>(T reason) where T : struct, Enum

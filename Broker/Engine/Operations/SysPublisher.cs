@@ -56,7 +56,7 @@ internal sealed class SysPublisher(MqttBroker broker)
     public void ClientDisconnected(MqttConnection connection)
     {
         var session = connection.Session!;
-        var owner = session.CurrentConnection();
+        var owner = session.Read(0, static (s, _) => s.Connection);
         var e = new PresenceEvent(PresenceEventKind.Disconnected, session.ClientId, broker.Time.GetUtcNow())
         {
             Reason = connection.CloseReason,

@@ -33,6 +33,7 @@ internal sealed class LocalDelivery(MqttBroker broker, SessionJournal journal)
                 switch (Options.QueueOverflowPolicy)
                 {
                     case QueueOverflowPolicy.DropOldest:
+                    case QueueOverflowPolicy.Backpressure:
                         // as many of the oldest as it takes (a message always fits an empty queue)
                         while (session.PendingCount > 0 && !FitsQueue(session, delivery))
                         {
@@ -54,6 +55,11 @@ internal sealed class LocalDelivery(MqttBroker broker, SessionJournal journal)
                 journal.Enqueued(session, delivery);
                 session.EnqueuePending(delivery);
             }
+            if (origin is not null && connection is not null && connection != origin
+                && Options.QueueOverflowPolicy == QueueOverflowPolicy.Backpressure && OverHighWater(session))
+            {
+                origin.Hold.HoldUntil(session.WhenDrained(Options.MaxQueuedBytes / 4, Options.MaxQueuedMessages / 4));
+            }
         }
         if (overflow && Options.QueueOverflowPolicy == QueueOverflowPolicy.Disconnect)
         {
@@ -70,4 +76,8 @@ internal sealed class LocalDelivery(MqttBroker broker, SessionJournal journal)
     /// <summary>Whether <paramref name="delivery"/> fits the session's queue: its byte budget first, the message cap as a second guard.</summary>
     bool FitsQueue(Session session, Delivery delivery) =>
         session.PendingCount < Options.MaxQueuedMessages && session.PendingBytes + Session.QueueCost(delivery) <= Options.MaxQueuedBytes;
+
+    /// <summary>Backpressure's high-water mark: half the byte budget or half the message cap.</summary>
+    bool OverHighWater(Session session) =>
+        session.PendingBytes > Options.MaxQueuedBytes / 2 || session.PendingCount > Options.MaxQueuedMessages / 2;
 }

@@ -62,6 +62,10 @@ internal sealed class Session(string clientId) : IDeliveryTarget
     {
         var delivery = _pending!.Dequeue();
         PendingBytes -= QueueCost(delivery);
+        if (_drained is not null && PendingBytes <= _drainedAtBytes && PendingCount <= _drainedAtCount)
+        {
+            ReleaseDrainWaiters();
+        }
         return delivery;
     }
 
@@ -69,6 +73,40 @@ internal sealed class Session(string clientId) : IDeliveryTarget
     {
         _pending?.Clear();
         PendingBytes = 0;
+        ReleaseDrainWaiters();
+    }
+
+    // publishers held back by QueueOverflowPolicy.Backpressure wait on this until the queue is down to the low-water mark
+    TaskCompletionSource? _drained;
+    long _drainedAtBytes;
+    int _drainedAtCount;
+
+    /// <summary>
+    /// Called under the session's lock: a task that completes once the queue holds at most <paramref name="bytes"/> bytes
+    /// and <paramref name="count"/> messages, or the session goes offline or ends (nobody is left to drain it). All
+    /// publishers held back share it.
+    /// </summary>
+    public Task WhenDrained(long bytes, int count)
+    {
+        if ((PendingBytes <= bytes && PendingCount <= count) || _connection is null || _ended)
+        {
+            return Task.CompletedTask;
+        }
+        if (_drained is null)
+        {
+            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            (_drainedAtBytes, _drainedAtCount) = (bytes, count);
+        }
+        return _drained.Task;
+    }
+
+    void ReleaseDrainWaiters()
+    {
+        if (_drained is { } drained)
+        {
+            _drained = null;
+            drained.TrySetResult();
+        }
     }
 
     /// <summary>Deliveries sent and not yet completed, by packet id. A plain dictionary: acknowledgements remove from
@@ -113,7 +151,21 @@ internal sealed class Session(string clientId) : IDeliveryTarget
         return false;
     }
 
-    public MqttConnection? Connection { get; private set; }
+    MqttConnection? _connection;
+
+    /// <summary>The connection the session is attached to; null while offline (which releases held-back publishers).</summary>
+    public MqttConnection? Connection
+    {
+        get => _connection;
+        private set
+        {
+            _connection = value;
+            if (value is null)
+            {
+                ReleaseDrainWaiters();
+            }
+        }
+    }
     public bool IsConnected => Connection is not null;
 
     /// <summary>Seconds the session outlives its connection; uint.MaxValue = never expires.</summary>
@@ -123,7 +175,20 @@ internal sealed class Session(string clientId) : IDeliveryTarget
     public DateTimeOffset? DisconnectedAt { get; private set; }
     public Will? PendingWill { get; private set; }
     public DateTimeOffset? WillDueAt { get; private set; }
-    public bool Ended { get; private set; }
+    bool _ended;
+
+    public bool Ended
+    {
+        get => _ended;
+        private set
+        {
+            _ended = value;
+            if (value)
+            {
+                ReleaseDrainWaiters();
+            }
+        }
+    }
 
     /// <summary>The session is in the durable store: its changes are recorded there.</summary>
     public bool Stored { get; set; }
@@ -312,44 +377,12 @@ internal sealed class Session(string clientId) : IDeliveryTarget
         }
     }
 
-    /// <summary>The live connection, or null while offline.</summary>
-    public MqttConnection? CurrentConnection()
+    /// <summary>Reads the session's state under its lock (snapshots, counts): <paramref name="read"/> must not change it.</summary>
+    public T Read<TState, T>(TState state, Func<Session, TState, T> read)
     {
         lock (this)
         {
-            return Connection;
-        }
-    }
-
-    /// <summary>Queued messages, their bytes and deliveries in flight, read together.</summary>
-    public (int Pending, long PendingBytes, int Inflight) QueueCounts()
-    {
-        lock (this)
-        {
-            return (PendingCount, PendingBytes, InflightCount);
-        }
-    }
-
-    public Operations.SessionSnapshot Snapshot()
-    {
-        lock (this)
-        {
-            return new Operations.SessionSnapshot(ClientId, Identity.Username, Connection is not null, SubscriptionCount,
-                Subscriptions.Keys.Order(StringComparer.Ordinal).ToList(), PendingCount, InflightCount, ExpiryInterval, ExpiresAt, PendingWill is not null);
-        }
-    }
-
-    /// <summary>A snapshot of the client on <paramref name="connection"/>; null when that connection no longer holds this session.</summary>
-    public Operations.ClientSnapshot? SnapshotClient(MqttConnection connection, DateTimeOffset connectedAt, string protocol)
-    {
-        lock (this)
-        {
-            if (Connection != connection)
-            {
-                return null;
-            }
-            return new Operations.ClientSnapshot(ClientId, Identity.Username, connection.Info.Transport, connection.Info.RemoteEndPoint?.ToString(),
-                protocol, connectedAt, SubscriptionCount, PendingCount, InflightCount, ExpiryInterval);
+            return read(this, state);
         }
     }
 

@@ -37,6 +37,9 @@ public static class PrometheusExporter
         foreach (var reason in Enum.GetValues<PublishRefusal>()) Sample(w, "iotrealtime_publishes_refused_total", "reason", BrokerMetrics.Label(reason), m.PublishesRefused(reason));
         Family(w, "iotrealtime_publish_limit_disconnects_total", "counter", "Clients disconnected (0x97) for staying over their publish limits.", m.PublishLimitDisconnects);
         Family(w, "iotrealtime_write_stall_disconnects_total", "counter", "Clients disconnected for not reading what they were sent (Broker:WriteStallTimeoutSeconds).", m.WriteStallDisconnects);
+        Family(w, "iotrealtime_backpressure_waits_total", "counter", "Times a publisher was not read while a subscriber it feeds drained (Broker:QueueOverflowPolicy=Backpressure).", m.BackpressureWaits);
+        Family(w, "iotrealtime_backpressure_held_connections", "gauge", "Publishers' connections not being read right now, waiting for a subscriber to drain.", m.BackpressureHeld);
+        Family(w, "iotrealtime_backpressure_timeouts_total", "counter", "Backpressure waits ended by Broker:BackpressureTimeoutSeconds instead of the drain.", m.BackpressureTimeouts);
         Family(w, "iotrealtime_queued_messages", "gauge", "Messages queued for delivery across all sessions.", broker.QueueDepthTotal());
         Family(w, "iotrealtime_queued_bytes", "gauge", "Bytes queued for delivery across all sessions (what Broker:MaxQueuedBytes bounds per session).", broker.QueuedBytesTotal());
         Family(w, "iotrealtime_inflight_messages", "gauge", "QoS 1/2 deliveries awaiting acknowledgement across all sessions.", broker.InflightTotal());

@@ -19,6 +19,7 @@ public sealed class ConfigurationValidationTests : IDisposable
     [InlineData("Listeners:BindAddress", "not-an-ip", "Listeners:BindAddress")]
     [InlineData("Listeners:MqttPrt", "1", "MqttPrt")]
     [InlineData("Broker:ReceiveMaximum", "0", "Broker:ReceiveMaximum")]
+    [InlineData("Broker:BackpressureTimeoutSeconds", "0", "Broker:BackpressureTimeoutSeconds")]
     [InlineData("Tls:CertificatePath", "/nonexistent/server.pem", "Tls:CertificatePath")]
     [InlineData("Tls:ClientCertificateMode", "Require", "Tls:ClientCertificateMode")]
     [InlineData("Tls:ClientCertificateMode", "Sometimes", "Tls")]
@@ -62,7 +63,7 @@ public sealed class ConfigurationValidationTests : IDisposable
         Assert.Contains("Listeners:HttpPort: 'abc' is not valid; expected a whole number.", error.Errors);
         Assert.Contains(error.Errors, e => e.StartsWith("Listeners:MqttPort must be between", StringComparison.Ordinal));
         Assert.Contains(error.Errors, e => e.StartsWith("Listeners:Foo is not a known setting", StringComparison.Ordinal));
-        Assert.Contains("Broker:QueueOverflowPolicy: 'Explode' is not valid; expected one of DropOldest, DropNew, Disconnect.", error.Errors);
+        Assert.Contains("Broker:QueueOverflowPolicy: 'Explode' is not valid; expected one of DropOldest, DropNew, Disconnect, Backpressure.", error.Errors);
     }
 
     [Fact]

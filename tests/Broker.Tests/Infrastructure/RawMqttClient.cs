@@ -72,12 +72,13 @@ public sealed class RawMqttClient : IAsyncDisposable
         }
     }
 
-    public async Task SendRawAsync(byte[] bytes)
+    /// <summary>Writes <paramref name="bytes"/> as they are; a write the broker does not take within <paramref name="timeout"/> (5 s by default) fails.</summary>
+    public async Task SendRawAsync(byte[] bytes, TimeSpan? timeout = null)
     {
         await _sendLock.WaitAsync();
         try
         {
-            await WriteAsync(bytes);
+            await WriteAsync(bytes, timeout);
         }
         finally
         {
@@ -85,9 +86,9 @@ public sealed class RawMqttClient : IAsyncDisposable
         }
     }
 
-    async Task WriteAsync(byte[] bytes)
+    async Task WriteAsync(byte[] bytes, TimeSpan? timeout = null)
     {
-        await _stream.WriteAsync(bytes).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+        await _stream.WriteAsync(bytes).AsTask().WaitAsync(timeout ?? TimeSpan.FromSeconds(5));
         await _stream.FlushAsync();
     }
 
