@@ -12,7 +12,7 @@ public sealed partial class MqttBroker
     public IReadOnlyList<ClientSnapshot> GetClients()
     {
         var result = new List<ClientSnapshot>();
-        foreach (var connection in _connections.Keys)
+        foreach (var connection in _admission.Connections)
         {
             if (SnapshotClient(connection) is { } snapshot)
             {
@@ -22,12 +22,12 @@ public sealed partial class MqttBroker
         return result;
     }
 
-    public ClientSnapshot? GetClient(string clientId) => FindSession(clientId) is { } session && OnlineConnection(session) is { } connection ? SnapshotClient(connection) : null;
+    public ClientSnapshot? GetClient(string clientId) => _sessions.Find(clientId) is { } session && OnlineConnection(session) is { } connection ? SnapshotClient(connection) : null;
 
     /// <summary>Disconnects a connected client (MQTT 5: DISCONNECT 0x98 administrative action). Its session stays; an abnormal close publishes its will. False when not connected.</summary>
     public bool DisconnectClient(string clientId)
     {
-        if (FindSession(clientId) is not { } session || OnlineConnection(session) is not { } connection)
+        if (_sessions.Find(clientId) is not { } session || OnlineConnection(session) is not { } connection)
         {
             return false;
         }
@@ -37,51 +37,15 @@ public sealed partial class MqttBroker
     }
 
     /// <summary>Sessions, online and offline.</summary>
-    public IReadOnlyList<SessionSnapshot> GetSessions()
-    {
-        Session[] sessions;
-        lock (_sessionsLock)
-        {
-            sessions = _sessions.Values.ToArray();
-        }
-        return sessions.Select(SnapshotSession).ToList();
-    }
+    public IReadOnlyList<SessionSnapshot> GetSessions() => _sessions.ToArray().Select(SnapshotSession).ToList();
 
-    public SessionSnapshot? GetSession(string clientId) => FindSession(clientId) is { } session ? SnapshotSession(session) : null;
+    public SessionSnapshot? GetSession(string clientId) => _sessions.Find(clientId) is { } session ? SnapshotSession(session) : null;
 
     /// <summary>
     /// Ends a session now: a connected client is disconnected first (MQTT 5: 0x98), its subscriptions and queued messages
     /// go, and no will is published. False when there is no such session.
     /// </summary>
-    public bool DeleteSession(string clientId)
-    {
-        Session? session;
-        MqttConnection? connection;
-        lock (_sessionsLock)
-        {
-            if (!_sessions.TryGetValue(clientId, out session))
-            {
-                return false;
-            }
-            RemoveSessionLocked(session);
-            lock (session)
-            {
-                // detached first, so the closing connection finds the session no longer its own and leaves it alone
-                connection = session.Connection;
-                session.Connection = null;
-                session.PendingWill = null;
-                session.WillDueAt = null;
-            }
-        }
-        if (connection is not null)
-        {
-            connection.Will = null;
-            connection.RequestClose(MqttDisconnectReasonCode.AdministrativeAction);
-        }
-        Log.AdminDeletedSession(clientId);
-        EndSession(session);
-        return true;
-    }
+    public bool DeleteSession(string clientId) => _lifecycle.Delete(clientId);
 
     /// <summary>Retained messages whose topic matches <paramref name="filter"/> (a topic filter; "#" does not match $ topics).</summary>
     public IReadOnlyList<RetainedSnapshot> GetRetained(string filter = "#")
@@ -103,7 +67,7 @@ public sealed partial class MqttBroker
         {
             if (Retained.Remove(message.Topic))
             {
-                Store?.RetainClear(message.Topic);
+                _journal.RetainClear(message.Topic);
                 removed++;
             }
         }
@@ -119,21 +83,8 @@ public sealed partial class MqttBroker
         }
     }
 
-    Session? FindSession(string clientId)
-    {
-        lock (_sessionsLock)
-        {
-            return _sessions.GetValueOrDefault(clientId);
-        }
-    }
-
-    static MqttConnection? OnlineConnection(Session session)
-    {
-        lock (session)
-        {
-            return session.Connection is { ConnectedAt: not null } connection ? connection : null;
-        }
-    }
+    static MqttConnection? OnlineConnection(Session session) =>
+        session.Read(0, static (s, _) => s.Connection) is { ConnectedAt: not null } connection ? connection : null;
 
     static ClientSnapshot? SnapshotClient(MqttConnection connection)
     {
@@ -141,24 +92,33 @@ public sealed partial class MqttBroker
         {
             return null;
         }
-        lock (session)
-        {
-            if (session.Connection != connection)
-            {
-                return null;
-            }
-            return new ClientSnapshot(session.ClientId, session.Identity.Username, connection.Info.Transport, connection.Info.RemoteEndPoint?.ToString(),
-                ProtocolName(connection.ProtocolVersion), connectedAt, session.SubscriptionCount, session.PendingCount, session.InflightCount, session.ExpiryInterval);
-        }
+        return session.Read((connection, connectedAt), static (s, c) => s.Connection != c.connection ? null
+            : new ClientSnapshot(s.ClientId, s.Identity.Username, c.connection.Info.Transport, c.connection.Info.RemoteEndPoint?.ToString(),
+                SysPublisher.ProtocolName(c.connection.ProtocolVersion), c.connectedAt, s.SubscriptionCount, s.PendingCount, s.InflightCount, s.ExpiryInterval));
     }
 
-    static SessionSnapshot SnapshotSession(Session session)
+    static SessionSnapshot SnapshotSession(Session session) =>
+        session.Read(0, static (s, _) => new SessionSnapshot(s.ClientId, s.Identity.Username, s.Connection is not null, s.SubscriptionCount,
+            s.Subscriptions.Keys.Order(StringComparer.Ordinal).ToList(), s.PendingCount, s.InflightCount, s.ExpiryInterval, s.ExpiresAt, s.PendingWill is not null));
+
+    // ---------------------------------------------------------------- queue totals, for scrapes
+
+    /// <summary>Messages queued (not yet in flight) across all sessions. Walks every session: for scrapes, not hot paths.</summary>
+    public long QueueDepthTotal() => SumOverSessions(static s => s.PendingCount);
+
+    /// <summary>Bytes queued for delivery across all sessions, as each session's <see cref="BrokerOptions.MaxQueuedBytes"/> budget counts them.</summary>
+    public long QueuedBytesTotal() => SumOverSessions(static s => s.PendingBytes);
+
+    /// <summary>Deliveries sent and awaiting acknowledgement across all sessions. Walks every session.</summary>
+    public long InflightTotal() => SumOverSessions(static s => s.InflightCount);
+
+    long SumOverSessions(Func<Session, long> count)
     {
-        lock (session)
+        long total = 0;
+        foreach (var session in _sessions.ToArray())
         {
-            return new SessionSnapshot(session.ClientId, session.Identity.Username, session.Connection is not null, session.SubscriptionCount,
-                session.Subscriptions.Keys.Order(StringComparer.Ordinal).ToList(), session.PendingCount, session.InflightCount, session.ExpiryInterval,
-                session.ExpiresAt, session.PendingWill is not null);
+            total += session.Read(count, static (s, count) => count(s));
         }
+        return total;
     }
 }

@@ -1,11 +1,9 @@
-using System.Globalization;
 using System.Reflection;
-using System.Text;
 using MQTTnet.Protocol;
 
 namespace IotRealtime.Broker.Engine;
 
-/// <summary>Counters and the $SYS/broker/... topics published from them.</summary>
+/// <summary>Counters, bumped on the hot paths by connections; <see cref="Operations.SysPublisher"/> publishes them as $SYS topics.</summary>
 public sealed partial class MqttBroker
 {
     readonly long[] _publishReceived = new long[3];
@@ -13,7 +11,6 @@ public sealed partial class MqttBroker
     long _bytesReceived;
     long _bytesSent;
     readonly long[] _dropped = new long[Enum.GetValues<DropReason>().Length];
-    DateTimeOffset _nextSys;
 
     public long MessagesReceived => MessagesReceivedAt(MqttQualityOfServiceLevel.AtMostOnce) + MessagesReceivedAt(MqttQualityOfServiceLevel.AtLeastOnce) + MessagesReceivedAt(MqttQualityOfServiceLevel.ExactlyOnce);
     public long MessagesSent => MessagesSentAt(MqttQualityOfServiceLevel.AtMostOnce) + MessagesSentAt(MqttQualityOfServiceLevel.AtLeastOnce) + MessagesSentAt(MqttQualityOfServiceLevel.ExactlyOnce);
@@ -31,29 +28,4 @@ public sealed partial class MqttBroker
 
     public static string Version { get; } =
         typeof(MqttBroker).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
-
-    void PublishSysTopicsIfDue(DateTimeOffset now)
-    {
-        if (Options.SysInterval <= 0 || now < _nextSys)
-        {
-            return;
-        }
-        _nextSys = now.AddSeconds(Options.SysInterval);
-        var uptime = (long)(now - StartedAt).TotalSeconds;
-        PublishSys("$SYS/broker/version", "IotRealtime " + Version, now);
-        PublishSys("$SYS/broker/uptime", uptime.ToString(CultureInfo.InvariantCulture) + " seconds", now);
-        PublishSys("$SYS/broker/clients/connected", ConnectedClients, now);
-        PublishSys("$SYS/broker/clients/total", SessionCount, now);
-        PublishSys("$SYS/broker/messages/received", MessagesReceived, now);
-        PublishSys("$SYS/broker/messages/sent", MessagesSent, now);
-        PublishSys("$SYS/broker/bytes/received", BytesReceived, now);
-        PublishSys("$SYS/broker/bytes/sent", BytesSent, now);
-        PublishSys("$SYS/broker/subscriptions/count", SubscriptionCount, now);
-        PublishSys("$SYS/broker/retained messages/count", Retained.Count, now);
-    }
-
-    void PublishSys(string topic, long value, DateTimeOffset now) => PublishSys(topic, value.ToString(CultureInfo.InvariantCulture), now);
-
-    void PublishSys(string topic, string value, DateTimeOffset now) =>
-        Route(new MqttMessage { Topic = topic, Payload = Encoding.UTF8.GetBytes(value), Retain = true, ReceivedAt = now });
 }

@@ -1,3 +1,4 @@
+using IotRealtime.Broker.Engine.Routing;
 using IotRealtime.Broker.Engine.Security;
 using MQTTnet.Protocol;
 
@@ -5,12 +6,14 @@ namespace IotRealtime.Broker.Engine.Sessions;
 
 /// <summary>
 /// Server-side MQTT session state. Everything mutable is guarded by <c>lock (this)</c>; the connection's writer is the
-/// only one that moves deliveries from <see cref="Pending"/> to <see cref="Inflight"/>.
+/// only one that moves deliveries from <see cref="Pending"/> to <see cref="Inflight"/>. Connection, will and expiry
+/// change only through the lifecycle methods below, which take the lock themselves and record each change in the journal
+/// under it (so the log sees a session's changes in the order they happen).
 /// </summary>
-internal sealed class Session(string clientId)
+internal sealed class Session(string clientId) : IDeliveryTarget
 {
     public string ClientId { get; } = clientId;
-    public ClientIdentity Identity { get; set; } = new(clientId, null);
+    public ClientIdentity Identity { get; private set; } = new(clientId, null);
 
     /// <summary>Subscriptions by their full filter (including any $share prefix).</summary>
     // The collections are made on first use: most sessions of an idle fleet never queue or subscribe to much, and
@@ -18,7 +21,7 @@ internal sealed class Session(string clientId)
     Dictionary<string, Subscription>? _subscriptions;
     Queue<Delivery>? _pending;
     Dictionary<ushort, Delivery>? _inflight;
-    HashSet<ushort>? _inboundQos2;
+    InboundQos2Ids? _inboundQos2;
 
     public Dictionary<string, Subscription> Subscriptions => _subscriptions ??= new(StringComparer.Ordinal);
 
@@ -120,68 +123,22 @@ internal sealed class Session(string clientId)
     public IEnumerable<Delivery> InflightInSendOrder() => Inflight.Values.OrderBy(d => d.SendOrder);
 
     /// <summary>QoS 2 packet ids whose publish was routed and not yet released (PUBREL): duplicates are not routed again.</summary>
-    public HashSet<ushort> InboundQos2 => _inboundQos2 ??= new();
-
-    /// <summary>QoS 2 packet ids received and not yet routed or refused (see <see cref="InboundQos2Claim"/>).</summary>
-    Dictionary<ushort, InboundQos2Claim>? _inboundQos2Claims;
+    public HashSet<ushort> InboundQos2 => (_inboundQos2 ??= new()).Routed;
 
     /// <summary>Inbound QoS 2 publishes the client has not completed: routed and awaiting PUBREL, or still undecided.</summary>
-    public int InboundQos2Count => (_inboundQos2?.Count ?? 0) + (_inboundQos2Claims?.Count ?? 0);
+    public int InboundQos2Count => _inboundQos2?.Count ?? 0;
 
-    /// <summary>
-    /// Called under the session's lock when a QoS 2 PUBLISH arrives. <see cref="InboundQos2Receipt.New"/>: <paramref name="claim"/>
-    /// is a new claim on the id. <see cref="InboundQos2Receipt.Duplicate"/>: routed before, acknowledge only.
-    /// <see cref="InboundQos2Receipt.Undecided"/>: <paramref name="claim"/> is the first publish's, still in the accept stage.
-    /// </summary>
-    public InboundQos2Receipt ReceiveQos2(ushort packetId, out InboundQos2Claim claim)
-    {
-        if (_inboundQos2 is not null && _inboundQos2.Contains(packetId))
-        {
-            claim = null!;
-            return InboundQos2Receipt.Duplicate;
-        }
-        _inboundQos2Claims ??= new();
-        if (_inboundQos2Claims.TryGetValue(packetId, out var existing))
-        {
-            claim = existing;
-            return InboundQos2Receipt.Undecided;
-        }
-        claim = new InboundQos2Claim();
-        _inboundQos2Claims[packetId] = claim;
-        return InboundQos2Receipt.New;
-    }
+    /// <inheritdoc cref="InboundQos2Ids.Receive"/>
+    public InboundQos2Receipt ReceiveQos2(ushort packetId, out InboundQos2Claim claim) => (_inboundQos2 ??= new()).Receive(packetId, out claim);
 
-    /// <summary>Called under the session's lock once the claim's publish is routed: the id is held until PUBREL. True when it was newly held.</summary>
-    public bool Qos2Routed(ushort packetId, InboundQos2Claim claim)
-    {
-        ForgetClaim(packetId, claim);
-        return InboundQos2.Add(packetId);
-    }
+    /// <inheritdoc cref="InboundQos2Ids.MarkRouted"/>
+    public bool Qos2Routed(ushort packetId, InboundQos2Claim claim) => (_inboundQos2 ??= new()).MarkRouted(packetId, claim);
 
-    /// <summary>Called under the session's lock when the claim's publish was refused or given up: the id is free again.</summary>
-    public void Qos2Refused(ushort packetId, InboundQos2Claim claim) => ForgetClaim(packetId, claim);
+    /// <inheritdoc cref="InboundQos2Ids.Refused"/>
+    public void Qos2Refused(ushort packetId, InboundQos2Claim claim) => _inboundQos2?.Refused(packetId, claim);
 
-    void ForgetClaim(ushort packetId, InboundQos2Claim claim)
-    {
-        if (_inboundQos2Claims is not null && _inboundQos2Claims.TryGetValue(packetId, out var held) && ReferenceEquals(held, claim))
-        {
-            _inboundQos2Claims.Remove(packetId);
-        }
-    }
-
-    /// <summary>Called under the session's lock when the session ends: undecided claims are given up.</summary>
-    public void ClearInboundQos2()
-    {
-        _inboundQos2?.Clear();
-        if (_inboundQos2Claims is { Count: > 0 } claims)
-        {
-            foreach (var claim in claims.Values)
-            {
-                claim.Refuse();
-            }
-            claims.Clear();
-        }
-    }
+    /// <inheritdoc cref="InboundQos2Ids.Clear"/>
+    public void ClearInboundQos2() => _inboundQos2?.Clear();
 
     public bool TryPeekPending(out Delivery delivery)
     {
@@ -200,7 +157,7 @@ internal sealed class Session(string clientId)
     public MqttConnection? Connection
     {
         get => _connection;
-        set
+        private set
         {
             _connection = value;
             if (value is null)
@@ -214,16 +171,16 @@ internal sealed class Session(string clientId)
     /// <summary>Seconds the session outlives its connection; uint.MaxValue = never expires.</summary>
     public uint ExpiryInterval { get; set; }
 
-    public DateTimeOffset? ExpiresAt { get; set; }
-    public DateTimeOffset? DisconnectedAt { get; set; }
-    public Will? PendingWill { get; set; }
-    public DateTimeOffset? WillDueAt { get; set; }
+    public DateTimeOffset? ExpiresAt { get; private set; }
+    public DateTimeOffset? DisconnectedAt { get; private set; }
+    public Will? PendingWill { get; private set; }
+    public DateTimeOffset? WillDueAt { get; private set; }
     bool _ended;
 
     public bool Ended
     {
         get => _ended;
-        set
+        private set
         {
             _ended = value;
             if (value)
@@ -251,6 +208,188 @@ internal sealed class Session(string clientId)
         }
         throw new InvalidOperationException("No free packet identifier.");
     }
+
+    // ---------------------------------------------------------------- lifecycle (each takes the session's lock)
+
+    /// <summary>Binds <paramref name="connection"/>: the session is online and stops expiring. Records the (re)start.</summary>
+    public void Attach(MqttConnection connection, ClientIdentity identity, uint expiryInterval, SessionJournal journal)
+    {
+        lock (this)
+        {
+            Identity = identity;
+            Connection = connection;
+            ExpiryInterval = expiryInterval;
+            ExpiresAt = null;
+            journal.SessionStarted(this, expiryInterval, connection.Will);
+        }
+    }
+
+    /// <summary>Unbinds the live connection (a takeover or an admin delete) and cancels a will waiting for its delay; returns both.</summary>
+    public (MqttConnection? Previous, Will? PendingWill) Release()
+    {
+        lock (this)
+        {
+            var previous = Connection;
+            Connection = null;
+            // a will waiting for its delay is cancelled by the reconnect, unless the session ends now
+            var will = PendingWill;
+            PendingWill = null;
+            WillDueAt = null;
+            return (previous, will);
+        }
+    }
+
+    /// <summary>Unbinds <paramref name="connection"/> after it closed; false when another took the session over. A will with a
+    /// delay is kept here until due (<paramref name="will"/> becomes null); any other is the caller's to publish now.</summary>
+    public bool Detach(MqttConnection connection, ref Will? will, DateTimeOffset now, SessionJournal journal, out bool endNow)
+    {
+        endNow = false;
+        lock (this)
+        {
+            if (Connection != connection)
+            {
+                return false; // taken over: the new connection owns the session now
+            }
+            Connection = null;
+            DisconnectedAt = now;
+            if (ExpiryInterval == 0)
+            {
+                endNow = true;
+            }
+            else
+            {
+                if (ExpiryInterval != uint.MaxValue)
+                {
+                    ExpiresAt = now.AddSeconds(ExpiryInterval);
+                }
+                if (will is { DelaySeconds: > 0 })
+                {
+                    PendingWill = will;
+                    var delay = Math.Min(will.DelaySeconds, ExpiryInterval);
+                    WillDueAt = now.AddSeconds(delay);
+                    will = null;
+                }
+                journal.SessionOffline(this, now, WillDueAt);
+            }
+            return true;
+        }
+    }
+
+    /// <summary>For an offline session at housekeeping: the will that is due now (its delay passed, or the session expires), if any.</summary>
+    public Will? TakeDueWill(DateTimeOffset now, SessionJournal journal, out bool expires)
+    {
+        lock (this)
+        {
+            expires = ExpiresAt is { } at && at <= now;
+            if (PendingWill is not { } will || !(expires || WillDueAt <= now))
+            {
+                return null;
+            }
+            PendingWill = null;
+            WillDueAt = null;
+            if (!expires)
+            {
+                journal.SessionOffline(this, DisconnectedAt ?? now, null); // the will is out: not again after a restart
+            }
+            return will;
+        }
+    }
+
+    /// <summary>Restores a stored session as offline since <paramref name="offlineSince"/>, with the will it still owes. Before it is shared.</summary>
+    public void RestoreOffline(ClientIdentity identity, DateTimeOffset offlineSince, DateTimeOffset? expiresAt, Will? pendingWill, DateTimeOffset? willDueAt)
+    {
+        Identity = identity;
+        DisconnectedAt = offlineSince;
+        ExpiresAt = expiresAt;
+        PendingWill = pendingWill;
+        WillDueAt = willDueAt;
+    }
+
+    /// <summary>Records the end of a session its registry has just forgotten.</summary>
+    public void RecordEnded(SessionJournal journal)
+    {
+        lock (this)
+        {
+            journal.SessionEnded(this);
+        }
+    }
+
+    public void ChangeExpiryInterval(uint expiryInterval, SessionJournal journal)
+    {
+        lock (this)
+        {
+            ExpiryInterval = expiryInterval;
+            journal.SessionExpiryChanged(this, expiryInterval);
+        }
+    }
+
+    /// <summary>Ends the session: nothing more is queued to it. Returns its subscriptions and the shared-subscription deliveries it did not complete.</summary>
+    public (List<Subscription> Subscriptions, List<Delivery> UndeliveredShared) End()
+    {
+        lock (this)
+        {
+            Ended = true;
+            var subscriptions = Subscriptions.Values.ToList();
+            Subscriptions.Clear();
+            var undelivered = Inflight.Values.Where(d => d.Shared is not null).Concat(Pending.Where(d => d.Shared is not null)).ToList();
+            ClearPending();
+            Inflight.Clear();
+            ClearInboundQos2();
+            return (subscriptions, undelivered);
+        }
+    }
+
+    /// <summary>Adds the subscription or replaces its options (MQTT-3.8.4-3) and records it; the caller adds a new one to the trie.</summary>
+    public (Subscription Subscription, bool Existed) Subscribe(
+        string filter, string? group, string topicFilter, MqttQualityOfServiceLevel qos, MQTTnet.Packets.MqttTopicFilter options, uint subscriptionId, bool filtered, SessionJournal journal)
+    {
+        lock (this)
+        {
+            var existed = Subscriptions.TryGetValue(filter, out var subscription);
+            if (!existed)
+            {
+                subscription = new Subscription(this, filter, group, topicFilter);
+                Subscriptions[filter] = subscription;
+                NoteSubscriptionAdded();
+            }
+            subscription!.QoS = qos;
+            subscription.NoLocal = options.NoLocal;
+            subscription.RetainAsPublished = options.RetainAsPublished;
+            subscription.RetainHandling = options.RetainHandling;
+            subscription.SubscriptionIdentifier = subscriptionId;
+            subscription.Filtered = filtered;
+            journal.Subscribed(this, subscription);
+            return (subscription, existed);
+        }
+    }
+
+    /// <summary>Removes and records the subscription to <paramref name="filter"/>; the caller removes it from the trie.</summary>
+    public bool Unsubscribe(string filter, SessionJournal journal, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Subscription? subscription)
+    {
+        lock (this)
+        {
+            if (!Subscriptions.Remove(filter, out subscription))
+            {
+                return false;
+            }
+            journal.Unsubscribed(this, filter);
+            return true;
+        }
+    }
+
+    /// <summary>Reads the session's state under its lock (snapshots, counts): <paramref name="read"/> must not change it.</summary>
+    public T Read<TState, T>(TState state, Func<Session, TState, T> read)
+    {
+        lock (this)
+        {
+            return read(this, state);
+        }
+    }
+
+    /// <summary>How this session's deliveries are queued; set by the registry (or the first subscribe) of the broker that holds it.</summary>
+    public LocalDelivery? Local { get; set; }
+
+    void IDeliveryTarget.Deliver(Delivery delivery, MqttConnection? origin) => Local!.Enqueue(this, delivery, origin);
 
     public static MqttQualityOfServiceLevel Min(MqttQualityOfServiceLevel a, MqttQualityOfServiceLevel b) => a < b ? a : b;
 }

@@ -1,24 +1,29 @@
 using System.Buffers;
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
-using IotRealtime.Broker.Engine.Operations;
 
-namespace IotRealtime.Broker.Engine;
+namespace IotRealtime.Broker.Engine.Operations;
 
 /// <summary>
-/// Presence: connect, disconnect and will events as an in-process feed (<see cref="SubscribePresence"/>) and, with
-/// <see cref="BrokerOptions.PresenceTopics"/> (and $SYS topics on: <see cref="BrokerOptions.SysInterval"/> above 0), as non-retained $SYS/broker/clients/&lt;client id&gt;/connected|disconnected|will
-/// messages with a JSON payload. Raised only on connect and disconnect, never on the publish path.
+/// What the broker says about itself. Presence: connect, disconnect and will events as an in-process feed
+/// (<see cref="Subscribe"/>) and, with <see cref="BrokerOptions.PresenceTopics"/> (and $SYS topics on:
+/// <see cref="BrokerOptions.SysInterval"/> above 0), as non-retained $SYS/broker/clients/&lt;client id&gt;/connected|disconnected|will
+/// messages with a JSON payload, raised only on connect and disconnect, never on the publish path. And the retained
+/// $SYS/broker/... counters, published by housekeeping every <see cref="BrokerOptions.SysInterval"/> seconds.
 /// </summary>
-public sealed partial class MqttBroker
+internal sealed class SysPublisher(MqttBroker broker)
 {
+    DateTimeOffset _nextSys;
+
     readonly Lock _presenceLock = new();
     PresenceSubscription[] _presenceSubscribers = [];
 
     /// <summary>Subscribes to presence events from now on; each subscriber buffers up to <paramref name="capacity"/> events, dropping the oldest beyond.</summary>
-    public PresenceSubscription SubscribePresence(int capacity = 1024)
+    public PresenceSubscription Subscribe(int capacity = 1024)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
-        var subscription = new PresenceSubscription(capacity, RemovePresenceSubscriber);
+        var subscription = new PresenceSubscription(capacity, RemoveSubscriber);
         lock (_presenceLock)
         {
             _presenceSubscribers = [.. _presenceSubscribers, subscription];
@@ -26,7 +31,7 @@ public sealed partial class MqttBroker
         return subscription;
     }
 
-    void RemovePresenceSubscriber(PresenceSubscription subscription)
+    void RemoveSubscriber(PresenceSubscription subscription)
     {
         lock (_presenceLock)
         {
@@ -34,11 +39,11 @@ public sealed partial class MqttBroker
         }
     }
 
-    internal void OnClientConnected(MqttConnection connection)
+    public void ClientConnected(MqttConnection connection)
     {
-        Metrics.CountConnect();
+        broker.Metrics.CountConnect();
         var session = connection.Session!;
-        var e = new PresenceEvent(PresenceEventKind.Connected, session.ClientId, connection.ConnectedAt ?? Time.GetUtcNow())
+        var e = new PresenceEvent(PresenceEventKind.Connected, session.ClientId, connection.ConnectedAt ?? broker.Time.GetUtcNow())
         {
             Username = session.Identity.Username,
             Transport = connection.Info.Transport,
@@ -48,15 +53,11 @@ public sealed partial class MqttBroker
         RaisePresence(e, "connected");
     }
 
-    void OnClientDisconnected(MqttConnection connection)
+    public void ClientDisconnected(MqttConnection connection)
     {
         var session = connection.Session!;
-        MqttConnection? owner;
-        lock (session)
-        {
-            owner = session.Connection;
-        }
-        var e = new PresenceEvent(PresenceEventKind.Disconnected, session.ClientId, Time.GetUtcNow())
+        var owner = session.Read(0, static (s, _) => s.Connection);
+        var e = new PresenceEvent(PresenceEventKind.Disconnected, session.ClientId, broker.Time.GetUtcNow())
         {
             Reason = connection.CloseReason,
             Clean = connection.CleanDisconnect,
@@ -65,11 +66,11 @@ public sealed partial class MqttBroker
         RaisePresence(e, "disconnected");
     }
 
-    void OnWillPublished(MqttMessage will)
+    public void WillPublished(MqttMessage will)
     {
         if (will.PublisherClientId is { } clientId)
         {
-            RaisePresence(new PresenceEvent(PresenceEventKind.WillPublished, clientId, Time.GetUtcNow()) { Topic = will.Topic }, "will");
+            RaisePresence(new PresenceEvent(PresenceEventKind.WillPublished, clientId, broker.Time.GetUtcNow()) { Topic = will.Topic }, "will");
         }
     }
 
@@ -77,7 +78,7 @@ public sealed partial class MqttBroker
     {
         // topic first, then the feed: a feed reader that has seen an event knows its topic message is already routed
         // (a client id that is not a single valid topic level has no presence topic; it is still in the feed)
-        if (Options.PresenceTopics && Options.SysInterval > 0 && e.ClientId.AsSpan().IndexOfAny("/+#\0") < 0)
+        if (broker.Options.PresenceTopics && broker.Options.SysInterval > 0 && e.ClientId.AsSpan().IndexOfAny("/+#\0") < 0)
         {
             PublishPresenceTopic(e, topicSuffix);
         }
@@ -91,7 +92,7 @@ public sealed partial class MqttBroker
     {
         try
         {
-            Route(new MqttMessage
+            broker.Route(new MqttMessage
             {
                 Topic = $"$SYS/broker/clients/{e.ClientId}/{topicSuffix}",
                 Payload = PresenceJson(e),
@@ -102,7 +103,7 @@ public sealed partial class MqttBroker
         }
         catch (Exception ex)
         {
-            Log.PresencePublishFailed(e.ClientId, ex);
+            broker.Log.PresencePublishFailed(e.ClientId, ex);
         }
     }
 
@@ -146,11 +147,36 @@ public sealed partial class MqttBroker
         }
     }
 
-    static string ProtocolName(MQTTnet.Formatter.MqttProtocolVersion version) => version switch
+    internal static string ProtocolName(MQTTnet.Formatter.MqttProtocolVersion version) => version switch
     {
         MQTTnet.Formatter.MqttProtocolVersion.V500 => "5.0",
         MQTTnet.Formatter.MqttProtocolVersion.V311 => "3.1.1",
         MQTTnet.Formatter.MqttProtocolVersion.V310 => "3.1",
         _ => version.ToString(),
     };
+
+    public void PublishSysTopicsIfDue(DateTimeOffset now)
+    {
+        if (broker.Options.SysInterval <= 0 || now < _nextSys)
+        {
+            return;
+        }
+        _nextSys = now.AddSeconds(broker.Options.SysInterval);
+        var uptime = (long)(now - broker.StartedAt).TotalSeconds;
+        PublishSys("$SYS/broker/version", "IotRealtime " + MqttBroker.Version, now);
+        PublishSys("$SYS/broker/uptime", uptime.ToString(CultureInfo.InvariantCulture) + " seconds", now);
+        PublishSys("$SYS/broker/clients/connected", broker.ConnectedClients, now);
+        PublishSys("$SYS/broker/clients/total", broker.SessionCount, now);
+        PublishSys("$SYS/broker/messages/received", broker.MessagesReceived, now);
+        PublishSys("$SYS/broker/messages/sent", broker.MessagesSent, now);
+        PublishSys("$SYS/broker/bytes/received", broker.BytesReceived, now);
+        PublishSys("$SYS/broker/bytes/sent", broker.BytesSent, now);
+        PublishSys("$SYS/broker/subscriptions/count", broker.SubscriptionCount, now);
+        PublishSys("$SYS/broker/retained messages/count", broker.Retained.Count, now);
+    }
+
+    void PublishSys(string topic, long value, DateTimeOffset now) => PublishSys(topic, value.ToString(CultureInfo.InvariantCulture), now);
+
+    void PublishSys(string topic, string value, DateTimeOffset now) =>
+        broker.Route(new MqttMessage { Topic = topic, Payload = Encoding.UTF8.GetBytes(value), Retain = true, ReceivedAt = now });
 }
