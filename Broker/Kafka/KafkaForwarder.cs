@@ -2,9 +2,9 @@ using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
 using IotRealtime.Broker.Engine;
-using IotRealtime.Hosting.Metrics;
 using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Engine.Routing;
+using IotRealtime.Hosting.Metrics;
 using Microsoft.Extensions.Logging;
 using MQTTnet.Protocol;
 

@@ -58,7 +58,10 @@ public sealed class FleetDevice(
                 {
                     if (e.Direction == MqttPacketFlowDirection.Inbound && e.Buffer.Length > 0 && e.Buffer[0] == 0xE0
                         && DisconnectPacketReader.TryRead(e.Buffer, out _, out var reference))
+                    {
                         serverReference = reference;
+                    }
+
                     return Task.CompletedTask;
                 };
             }

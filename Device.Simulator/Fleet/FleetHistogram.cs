@@ -22,7 +22,9 @@ public sealed record FleetHistogram(IReadOnlyList<long[]> Buckets)
     public void AddTo(LongHistogram histogram)
     {
         foreach (var bucket in Buckets)
+        {
             if (bucket.Length == 2 && bucket[1] > 0)
                 histogram.RecordValueWithCount(Math.Clamp(bucket[0], 1, LatencyPercentiles.HighestMicroseconds), bucket[1]);
+        }
     }
 }

@@ -29,7 +29,10 @@ public readonly record struct ShardPlan(int Index, int Count)
             || !int.TryParse(text.AsSpan(0, slash), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index)
             || !int.TryParse(text.AsSpan(slash + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count)
             || count < 1 || index >= count)
+        {
             return false;
+        }
+
         plan = new ShardPlan(index, count);
         return true;
     }

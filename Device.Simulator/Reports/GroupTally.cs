@@ -20,7 +20,10 @@ public readonly record struct GroupTally(long Distinct, long Lost, long Duplicat
                     if (member.Contains(p, s)) copies++;
                 }
 
-                if (copies == 0) lost++;
+                if (copies == 0)
+                {
+                    lost++;
+                }
                 else
                 {
                     distinct++;

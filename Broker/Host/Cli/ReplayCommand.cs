@@ -183,7 +183,10 @@ public static class ReplayCommand
             ? throw new FormatException("give --bootstrap HOST:PORT (Kafka:BootstrapServers is not configured).")
             : options.BootstrapServers;
         IReadOnlyList<string> topics = [];
-        if (a.Topic is not null) topics = [a.Topic];
+        if (a.Topic is not null)
+        {
+            topics = [a.Topic];
+        }
         else if (a.Filter is not null)
         {
             topics = options!.KafkaTopicsFor(a.Filter);

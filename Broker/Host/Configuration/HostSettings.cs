@@ -1,5 +1,5 @@
-using IotRealtime.Broker.Engine.Persistence;
 using IotRealtime.Broker.Engine;
+using IotRealtime.Broker.Engine.Persistence;
 using IotRealtime.Broker.Host.Auth;
 using IotRealtime.Broker.Host.Listeners;
 using IotRealtime.Broker.Host.Operations;

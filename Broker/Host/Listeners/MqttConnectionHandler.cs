@@ -1,12 +1,12 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using IotRealtime.Broker.Engine;
-using ConnectionInfo = IotRealtime.Broker.Engine.ConnectionInfo;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
+using ConnectionInfo = IotRealtime.Broker.Engine.ConnectionInfo;
 
 namespace IotRealtime.Broker.Host.Listeners;
 

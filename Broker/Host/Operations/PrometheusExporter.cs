@@ -2,8 +2,8 @@ using System.Text;
 using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Engine.Operations;
 using IotRealtime.Hosting.Metrics;
-using static IotRealtime.Hosting.Metrics.PrometheusText;
 using MQTTnet.Protocol;
+using static IotRealtime.Hosting.Metrics.PrometheusText;
 
 namespace IotRealtime.Broker.Host.Operations;
 

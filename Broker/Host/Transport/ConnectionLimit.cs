@@ -1,6 +1,6 @@
 using System.Text;
-using IotRealtime.Hosting.Metrics;
 using IotRealtime.Broker.Host.Listeners;
+using IotRealtime.Hosting.Metrics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 

@@ -62,7 +62,10 @@ public sealed class FleetProcessSplit(FleetOptions options, IReadOnlyList<string
                         {
                             lock (latestLock) latest[index] = p;
                         }
-                        else await output.WriteLineAsync($"[{index}] {line}").ConfigureAwait(false);
+                        else
+                        {
+                            await output.WriteLineAsync($"[{index}] {line}").ConfigureAwait(false);
+                        }
                     }
                 }, CancellationToken.None);
                 children.Add((process, reader, json));

@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
-using IotRealtime.Broker.Host.Configuration;
 using IotRealtime.Broker.Host.Cli;
+using IotRealtime.Broker.Host.Configuration;
 using IotRealtime.Broker.Kafka;
 using IotRealtime.Telemetry.Configuration;
 using Microsoft.Extensions.Configuration;

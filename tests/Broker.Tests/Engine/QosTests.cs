@@ -1,8 +1,8 @@
 using System.Buffers;
 using System.Text;
 using IotRealtime.Broker.Tests.Infrastructure;
-using MQTTnet.Packets;
 using MQTTnet.Formatter;
+using MQTTnet.Packets;
 using MQTTnet.Protocol;
 
 namespace IotRealtime.Broker.Tests.Engine;

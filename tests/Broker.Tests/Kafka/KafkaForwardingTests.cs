@@ -3,9 +3,9 @@ using Confluent.Kafka;
 using IotRealtime.Broker.Host.Configuration;
 using IotRealtime.Broker.Kafka;
 using IotRealtime.Broker.Tests.Infrastructure;
-using static IotRealtime.Broker.Tests.Kafka.KafkaTestKit;
 using MQTTnet;
 using MQTTnet.Protocol;
+using static IotRealtime.Broker.Tests.Kafka.KafkaTestKit;
 
 namespace IotRealtime.Broker.Tests.Kafka;
 

@@ -1,8 +1,8 @@
+using IotRealtime.Telemetry.Configuration;
 using IotRealtime.Telemetry.History;
+using IotRealtime.Telemetry.Postgres;
 using IotRealtime.Telemetry.Sinks;
 using Microsoft.Extensions.Configuration;
-using IotRealtime.Telemetry.Configuration;
-using IotRealtime.Telemetry.Postgres;
 using Npgsql;
 
 namespace IotRealtime.Telemetry.Tests.History;

@@ -3,8 +3,8 @@ using IotRealtime.Telemetry.History;
 using IotRealtime.Telemetry.Influx;
 using IotRealtime.Telemetry.Postgres;
 using IotRealtime.Telemetry.Sinks;
-using IotRealtime.Telemetry.Tests.Infrastructure;
 using IotRealtime.Telemetry.Tests.Influx;
+using IotRealtime.Telemetry.Tests.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
