@@ -244,10 +244,12 @@ internal sealed class MqttConnection
     async Task ReadLoopAsync()
     {
         var input = _state.Transport.Input;
+        var next = input.ReadAsync();
         while (true)
         {
-            var result = await input.ReadAsync().ConfigureAwait(false);
+            var result = await next.ConfigureAwait(false);
             var buffer = result.Buffer;
+            var advanced = false;
             _batch.Begin(_state);
             try
             {
@@ -279,15 +281,23 @@ internal sealed class MqttConnection
                         _batch.Begin(_state);
                     }
                 }
+                input.AdvanceTo(buffer.Start, buffer.End);
+                advanced = true;
+                if (_state.CloseRequested || result.IsCompleted || result.IsCanceled)
+                {
+                    return;
+                }
+                // the next read is armed before this batch's answers (SUBACK, UNSUBACK, PUBACK) are sent: what the client
+                // sends on seeing one is then reported in the order it arrives, not behind other clients' later packets
+                next = input.ReadAsync();
             }
             finally
             {
+                if (!advanced)
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                }
                 _batch.End();
-                input.AdvanceTo(buffer.Start, buffer.End);
-            }
-            if (_state.CloseRequested || result.IsCompleted || result.IsCanceled)
-            {
-                return;
             }
         }
     }
@@ -332,7 +342,7 @@ internal sealed class MqttConnection
                 SendControl(MqttPingRespPacket.Instance);
                 break;
             case MqttDisconnectPacket disconnect:
-                HandleDisconnect(disconnect, body);
+                DisconnectHandler.Handle(_state, disconnect, body);
                 return ValueTask.FromResult(false);
             case MqttConnectPacket:
                 throw new MqttProtocolError(MqttDisconnectReasonCode.ProtocolError, "Second CONNECT on one connection.");
@@ -370,29 +380,4 @@ internal sealed class MqttConnection
     /// inside a batch, defers; any other caller (accept-stage pumps, housekeeping) is told to signal at once.
     /// </summary>
     public bool DeferSignal(MqttConnection target) => _batch.Defer(target);
-
-    // ---------------------------------------------------------------- DISCONNECT
-
-    void HandleDisconnect(MqttDisconnectPacket disconnect, ArraySegment<byte> body)
-    {
-        _state.ClientSentDisconnect = true;
-        if (_state.IsV5)
-        {
-            // MQTTnet reports an absent Session Expiry Interval as 0; read the property itself to tell them apart
-            if (body.Count > 1 && MqttProperties.TryFind(body.AsSpan(), 1, MqttProperties.SessionExpiryInterval, out var expiry))
-            {
-                if (_state.ConnectSessionExpiry == 0 && expiry != 0)
-                {
-                    // MQTT-3.14.2-2: cannot turn a non-persistent session into a persistent one
-                    throw new MqttProtocolError(MqttDisconnectReasonCode.ProtocolError, "Session expiry set on DISCONNECT after CONNECT asked for 0.");
-                }
-                _state.Broker.UpdateSessionExpiry(Session!, Math.Min(expiry, _state.Broker.Options.MaxSessionExpiryInterval));
-            }
-            _state.CleanDisconnect = disconnect.ReasonCode != MqttDisconnectReasonCode.DisconnectWithWillMessage;
-        }
-        else
-        {
-            _state.CleanDisconnect = true;
-        }
-    }
 }
