@@ -19,8 +19,8 @@ internal sealed class Session(string clientId) : IDeliveryTarget
     // The collections are made on first use: most sessions of an idle fleet never queue or subscribe to much, and
     // every connection pays for what its session holds. Read paths use the *Count properties, which allocate nothing.
     Dictionary<string, Subscription>? _subscriptions;
-    Queue<Delivery>? _pending;
-    Dictionary<ushort, Delivery>? _inflight;
+    SessionQueue? _queue;
+    InflightWindow? _window;
     InboundQos2Ids? _inboundQos2;
 
     public Dictionary<string, Subscription> Subscriptions => _subscriptions ??= new(StringComparer.Ordinal);
@@ -39,88 +39,45 @@ internal sealed class Session(string clientId) : IDeliveryTarget
     }
     public int SubscriptionCount => _subscriptions?.Count ?? 0;
 
-    /// <summary>Deliveries waiting to be sent, oldest first. Change it only through the *Pending methods, which keep <see cref="PendingBytes"/>.</summary>
-    public IEnumerable<Delivery> Pending => (IEnumerable<Delivery>?)_pending ?? [];
-    public int PendingCount => _pending?.Count ?? 0;
+    SessionQueue Queue => _queue ??= new();
+
+    /// <summary>Deliveries waiting to be sent, oldest first (see <see cref="SessionQueue"/>). Change it only through the *Pending methods, which keep <see cref="PendingBytes"/>.</summary>
+    public IEnumerable<Delivery> Pending => _queue?.Items ?? [];
+    public int PendingCount => _queue?.Count ?? 0;
 
     /// <summary>What the queued deliveries cost in memory, by <see cref="QueueCost"/>: the budget <see cref="BrokerOptions.MaxQueuedBytes"/> bounds it.</summary>
-    public long PendingBytes { get; private set; }
+    public long PendingBytes => _queue?.Bytes ?? 0;
 
-    // a Delivery, its share of the queue's array and what routing allocated for it, measured with a memory profiler at about 90 bytes
-    const int DeliveryOverhead = 96;
+    /// <inheritdoc cref="SessionQueue.QueueCost"/>
+    public static long QueueCost(Delivery delivery) => SessionQueue.QueueCost(delivery);
 
-    /// <summary>Bytes one queued delivery holds: the message as if it were this session's alone (it is shared with other subscribers, so this errs high), plus the delivery itself.</summary>
-    public static long QueueCost(Delivery delivery) => delivery.Message.Payload.Length + 2L * delivery.Message.Topic.Length + DeliveryOverhead;
-
-    public void EnqueuePending(Delivery delivery)
+    public void EnqueuePending(Delivery delivery) => Queue.Enqueue(delivery);
+    public Delivery DequeuePending() => _queue!.Dequeue();
+    public void ClearPending() => _queue?.Clear();
+    public bool TryPeekPending(out Delivery delivery)
     {
-        (_pending ??= new()).Enqueue(delivery);
-        PendingBytes += QueueCost(delivery);
+        delivery = null!;
+        return _queue is { } queue && queue.TryPeek(out delivery);
     }
-
-    public Delivery DequeuePending()
-    {
-        var delivery = _pending!.Dequeue();
-        PendingBytes -= QueueCost(delivery);
-        if (_drained is not null && PendingBytes <= _drainedAtBytes && PendingCount <= _drainedAtCount)
-        {
-            ReleaseDrainWaiters();
-        }
-        return delivery;
-    }
-
-    public void ClearPending()
-    {
-        _pending?.Clear();
-        PendingBytes = 0;
-        ReleaseDrainWaiters();
-    }
-
-    // publishers held back by QueueOverflowPolicy.Backpressure wait on this until the queue is down to the low-water mark
-    TaskCompletionSource? _drained;
-    long _drainedAtBytes;
-    int _drainedAtCount;
 
     /// <summary>
     /// Called under the session's lock: a task that completes once the queue holds at most <paramref name="bytes"/> bytes
-    /// and <paramref name="count"/> messages, or the session goes offline or ends (nobody is left to drain it). All
-    /// publishers held back share it.
+    /// and <paramref name="count"/> messages, or the session goes offline or ends (nobody is left to drain it).
     /// </summary>
-    public Task WhenDrained(long bytes, int count)
-    {
-        if ((PendingBytes <= bytes && PendingCount <= count) || _connection is null || _ended)
-        {
-            return Task.CompletedTask;
-        }
-        if (_drained is null)
-        {
-            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            (_drainedAtBytes, _drainedAtCount) = (bytes, count);
-        }
-        return _drained.Task;
-    }
+    public Task WhenDrained(long bytes, int count) => Queue.WhenDrained(bytes, count, _connection is null || _ended);
 
-    void ReleaseDrainWaiters()
-    {
-        if (_drained is { } drained)
-        {
-            _drained = null;
-            drained.TrySetResult();
-        }
-    }
+    /// <summary>Deliveries sent and not yet completed, by packet id (see <see cref="InflightWindow"/>).</summary>
+    public Dictionary<ushort, Delivery> Inflight => (_window ??= new()).ById;
+    public int InflightCount => _window?.ById.Count ?? 0;
 
-    /// <summary>Deliveries sent and not yet completed, by packet id. A plain dictionary: acknowledgements remove from
-    /// anywhere in O(1); the send order, needed only to resend after a reconnect, is kept in <see cref="Delivery.SendOrder"/>.</summary>
-    public Dictionary<ushort, Delivery> Inflight => _inflight ??= new();
-    public int InflightCount => _inflight?.Count ?? 0;
+    /// <inheritdoc cref="InflightWindow.StampSendOrder"/>
+    public void StampSendOrder(Delivery delivery) => (_window ??= new()).StampSendOrder(delivery);
 
-    long _sendOrder;
+    /// <inheritdoc cref="InflightWindow.InSendOrder"/>
+    public IEnumerable<Delivery> InflightInSendOrder() => (_window ??= new()).InSendOrder();
 
-    /// <summary>Marks <paramref name="delivery"/> as the latest one put in flight.</summary>
-    public void StampSendOrder(Delivery delivery) => delivery.SendOrder = ++_sendOrder;
-
-    /// <summary>In-flight deliveries in the order they were first sent.</summary>
-    public IEnumerable<Delivery> InflightInSendOrder() => Inflight.Values.OrderBy(d => d.SendOrder);
+    /// <inheritdoc cref="InflightWindow.NextPacketId"/>
+    public ushort NextPacketId() => (_window ??= new()).NextPacketId();
 
     /// <summary>QoS 2 packet ids whose publish was routed and not yet released (PUBREL): duplicates are not routed again.</summary>
     public HashSet<ushort> InboundQos2 => (_inboundQos2 ??= new()).Routed;
@@ -140,17 +97,6 @@ internal sealed class Session(string clientId) : IDeliveryTarget
     /// <inheritdoc cref="InboundQos2Ids.Clear"/>
     public void ClearInboundQos2() => _inboundQos2?.Clear();
 
-    public bool TryPeekPending(out Delivery delivery)
-    {
-        if (_pending is { Count: > 0 } pending)
-        {
-            delivery = pending.Peek();
-            return true;
-        }
-        delivery = null!;
-        return false;
-    }
-
     MqttConnection? _connection;
 
     /// <summary>The connection the session is attached to; null while offline (which releases held-back publishers).</summary>
@@ -162,7 +108,7 @@ internal sealed class Session(string clientId) : IDeliveryTarget
             _connection = value;
             if (value is null)
             {
-                ReleaseDrainWaiters();
+                _queue?.ReleaseDrainWaiters();
             }
         }
     }
@@ -185,29 +131,13 @@ internal sealed class Session(string clientId) : IDeliveryTarget
             _ended = value;
             if (value)
             {
-                ReleaseDrainWaiters();
+                _queue?.ReleaseDrainWaiters();
             }
         }
     }
 
     /// <summary>The session is in the durable store: its changes are recorded there.</summary>
     public bool Stored { get; set; }
-
-    ushort _nextPacketId;
-
-    public ushort NextPacketId()
-    {
-        // skips ids still in flight; the writer never has more than 65535 in flight (Receive Maximum caps it)
-        for (var i = 0; i < 65536; i++)
-        {
-            _nextPacketId = _nextPacketId == ushort.MaxValue ? (ushort)1 : (ushort)(_nextPacketId + 1);
-            if (!Inflight.ContainsKey(_nextPacketId))
-            {
-                return _nextPacketId;
-            }
-        }
-        throw new InvalidOperationException("No free packet identifier.");
-    }
 
     // ---------------------------------------------------------------- lifecycle (each takes the session's lock)
 
