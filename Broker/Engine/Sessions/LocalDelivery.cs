@@ -75,7 +75,7 @@ internal sealed class LocalDelivery(MqttBroker broker, SessionJournal journal)
 
     /// <summary>Whether <paramref name="delivery"/> fits the session's queue: its byte budget first, the message cap as a second guard.</summary>
     bool FitsQueue(Session session, Delivery delivery) =>
-        session.PendingCount < Options.MaxQueuedMessages && session.PendingBytes + Session.QueueCost(delivery) <= Options.MaxQueuedBytes;
+        session.PendingCount < Options.MaxQueuedMessages && session.PendingBytes + SessionQueue.QueueCost(delivery) <= Options.MaxQueuedBytes;
 
     /// <summary>Backpressure's high-water mark: half the byte budget or half the message cap.</summary>
     bool OverHighWater(Session session) =>

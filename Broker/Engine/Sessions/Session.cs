@@ -6,9 +6,9 @@ namespace IotRealtime.Broker.Engine.Sessions;
 
 /// <summary>
 /// Server-side MQTT session state. Everything mutable is guarded by <c>lock (this)</c>; the connection's writer is the
-/// only one that moves deliveries from <see cref="Pending"/> to <see cref="Inflight"/>. Connection, will and expiry
-/// change only through the lifecycle methods below, which take the lock themselves and record each change in the journal
-/// under it (so the log sees a session's changes in the order they happen).
+/// only one that moves deliveries from <see cref="Pending"/> to <see cref="Inflight"/> (<see cref="TakeForSending"/>).
+/// Lifecycle, acknowledgements and inbound QoS 2 ids change only through the methods below, which take the lock
+/// themselves and record each change in the journal under it (so the log sees a session's changes in the order they happen).
 /// </summary>
 internal sealed class Session(string clientId) : IDeliveryTarget
 {
@@ -39,45 +39,70 @@ internal sealed class Session(string clientId) : IDeliveryTarget
     }
     public int SubscriptionCount => _subscriptions?.Count ?? 0;
 
-    SessionQueue Queue => _queue ??= new();
-
     /// <summary>Deliveries waiting to be sent, oldest first (see <see cref="SessionQueue"/>). Change it only through the *Pending methods, which keep <see cref="PendingBytes"/>.</summary>
     public IEnumerable<Delivery> Pending => _queue?.Items ?? [];
     public int PendingCount => _queue?.Count ?? 0;
 
-    /// <summary>What the queued deliveries cost in memory, by <see cref="QueueCost"/>: the budget <see cref="BrokerOptions.MaxQueuedBytes"/> bounds it.</summary>
+    /// <summary>What the queued deliveries cost in memory, by <see cref="SessionQueue.QueueCost"/>: the budget <see cref="BrokerOptions.MaxQueuedBytes"/> bounds it.</summary>
     public long PendingBytes => _queue?.Bytes ?? 0;
 
-    /// <inheritdoc cref="SessionQueue.QueueCost"/>
-    public static long QueueCost(Delivery delivery) => SessionQueue.QueueCost(delivery);
-
-    public void EnqueuePending(Delivery delivery) => Queue.Enqueue(delivery);
+    public void EnqueuePending(Delivery delivery) => (_queue ??= new()).Enqueue(delivery);
     public Delivery DequeuePending() => _queue!.Dequeue();
     public void ClearPending() => _queue?.Clear();
-    public bool TryPeekPending(out Delivery delivery)
-    {
-        delivery = null!;
-        return _queue is { } queue && queue.TryPeek(out delivery);
-    }
 
-    /// <summary>
-    /// Called under the session's lock: a task that completes once the queue holds at most <paramref name="bytes"/> bytes
-    /// and <paramref name="count"/> messages, or the session goes offline or ends (nobody is left to drain it).
-    /// </summary>
-    public Task WhenDrained(long bytes, int count) => Queue.WhenDrained(bytes, count, _connection is null || _ended);
+    /// <summary>Under the session's lock: <see cref="SessionQueue.WhenDrained"/>, at once when the session is offline or ended (nobody drains it).</summary>
+    public Task WhenDrained(long bytes, int count) => (_queue ??= new()).WhenDrained(bytes, count, _connection is null || _ended);
 
     /// <summary>Deliveries sent and not yet completed, by packet id (see <see cref="InflightWindow"/>).</summary>
-    public Dictionary<ushort, Delivery> Inflight => (_window ??= new()).ById;
+    public Dictionary<ushort, Delivery> Inflight => Window.ById;
     public int InflightCount => _window?.ById.Count ?? 0;
 
-    /// <inheritdoc cref="InflightWindow.StampSendOrder"/>
-    public void StampSendOrder(Delivery delivery) => (_window ??= new()).StampSendOrder(delivery);
+    /// <summary>The in-flight window, made on first use: under the session's lock only.</summary>
+    public InflightWindow Window => _window ??= new();
 
-    /// <inheritdoc cref="InflightWindow.InSendOrder"/>
-    public IEnumerable<Delivery> InflightInSendOrder() => (_window ??= new()).InSendOrder();
+    /// <summary>PUBACK (<paramref name="awaiting"/> is AwaitingPubAck) or PUBCOMP (AwaitingPubComp) of delivery <paramref name="id"/>.</summary>
+    public void Acknowledge(ushort id, DeliveryState awaiting, MqttBroker broker)
+    {
+        lock (this)
+        {
+            Window.Acknowledge(this, id, awaiting, broker);
+        }
+    }
 
-    /// <inheritdoc cref="InflightWindow.NextPacketId"/>
-    public ushort NextPacketId() => (_window ??= new()).NextPacketId();
+    /// <inheritdoc cref="InflightWindow.ReceivePubRec"/>
+    public bool ReceivePubRec(ushort id, bool refused, MqttBroker broker, MqttConnection connection, out bool completed)
+    {
+        lock (this)
+        {
+            return Window.ReceivePubRec(this, id, refused, broker, connection, out completed);
+        }
+    }
+
+    /// <summary>A delivery sent in flight that the client cannot take (too large): out of the window, recorded as completed.</summary>
+    public void DropInflight(Delivery delivery, MqttBroker broker)
+    {
+        lock (this)
+        {
+            Inflight.Remove(delivery.PacketId);
+            broker.RecordCompleted(this, delivery);
+        }
+    }
+
+    /// <summary>The writer's take for <paramref name="connection"/>: false, taking nothing, when it no longer owns the session; else <see cref="InflightWindow.Fill"/>.</summary>
+    public bool TakeForSending(MqttConnection connection, bool resendInflight, int receiveMaximum, int maxBatch, List<Delivery> batch,
+        ref List<Delivery>? releases, ref DateTimeOffset? clock, ref long flushAfterDurable, MqttBroker broker, out bool moreQueued)
+    {
+        lock (this)
+        {
+            moreQueued = false;
+            if (Connection != connection)
+            {
+                return false;
+            }
+            moreQueued = InflightWindow.Fill(this, _queue, resendInflight, receiveMaximum, maxBatch, batch, ref releases, ref clock, ref flushAfterDurable, broker);
+            return true;
+        }
+    }
 
     /// <summary>QoS 2 packet ids whose publish was routed and not yet released (PUBREL): duplicates are not routed again.</summary>
     public HashSet<ushort> InboundQos2 => (_inboundQos2 ??= new()).Routed;
@@ -86,13 +111,60 @@ internal sealed class Session(string clientId) : IDeliveryTarget
     public int InboundQos2Count => _inboundQos2?.Count ?? 0;
 
     /// <inheritdoc cref="InboundQos2Ids.Receive"/>
-    public InboundQos2Receipt ReceiveQos2(ushort packetId, out InboundQos2Claim claim) => (_inboundQos2 ??= new()).Receive(packetId, out claim);
+    public InboundQos2Receipt ReceiveQos2(ushort packetId, out InboundQos2Claim claim)
+    {
+        lock (this)
+        {
+            return (_inboundQos2 ??= new()).Receive(packetId, out claim);
+        }
+    }
 
-    /// <inheritdoc cref="InboundQos2Ids.MarkRouted"/>
-    public bool Qos2Routed(ushort packetId, InboundQos2Claim claim) => (_inboundQos2 ??= new()).MarkRouted(packetId, claim);
+    /// <summary>A QoS 2 publish was routed under <paramref name="claim"/>: its packet id is marked routed and recorded, unless the claim was given up.</summary>
+    public void Qos2Routed(ushort packetId, InboundQos2Claim claim, MqttBroker broker)
+    {
+        lock (this)
+        {
+            if ((_inboundQos2 ??= new()).MarkRouted(packetId, claim))
+            {
+                broker.RecordInboundQos2(this, packetId, added: true);
+            }
+        }
+    }
 
-    /// <inheritdoc cref="InboundQos2Ids.Refused"/>
-    public void Qos2Refused(ushort packetId, InboundQos2Claim claim) => _inboundQos2?.Refused(packetId, claim);
+    /// <summary>Gives up a QoS 2 claim not yet routing and frees its id under the lock: a resend waiting on the outcome then finds the id free.</summary>
+    public void RefuseQos2(ushort packetId, InboundQos2Claim claim)
+    {
+        lock (this)
+        {
+            if (claim.Refuse())
+            {
+                _inboundQos2?.Refused(packetId, claim);
+            }
+        }
+    }
+
+    /// <summary>PUBREL: frees the routed packet id and records it; false when it was not in use.</summary>
+    public bool ReleaseQos2(ushort packetId, MqttBroker broker)
+    {
+        lock (this)
+        {
+            var known = InboundQos2.Remove(packetId);
+            if (known)
+            {
+                broker.RecordInboundQos2(this, packetId, added: false);
+            }
+            return known;
+        }
+    }
+
+    /// <summary>The client was told its QoS 2 publish failed (the store did): it may use the id again, not to be taken for a duplicate.</summary>
+    public void ForgetQos2(ushort packetId)
+    {
+        lock (this)
+        {
+            InboundQos2.Remove(packetId);
+        }
+    }
 
     /// <inheritdoc cref="InboundQos2Ids.Clear"/>
     public void ClearInboundQos2() => _inboundQos2?.Clear();
