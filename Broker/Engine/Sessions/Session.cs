@@ -30,13 +30,7 @@ internal sealed class Session(string clientId) : IDeliveryTarget
     public int MostSubscriptionsHeld { get; private set; }
 
     /// <summary>Call under the session's lock after adding a subscription.</summary>
-    public void NoteSubscriptionAdded()
-    {
-        if (Subscriptions.Count > MostSubscriptionsHeld)
-        {
-            MostSubscriptionsHeld = Subscriptions.Count;
-        }
-    }
+    public void NoteSubscriptionAdded() => MostSubscriptionsHeld = Math.Max(MostSubscriptionsHeld, Subscriptions.Count);
     public int SubscriptionCount => _subscriptions?.Count ?? 0;
 
     /// <summary>Deliveries waiting to be sent, oldest first (see <see cref="SessionQueue"/>). Change it only through the *Pending methods, which keep <see cref="PendingBytes"/>.</summary>
@@ -354,12 +348,7 @@ internal sealed class Session(string clientId) : IDeliveryTarget
                 Subscriptions[filter] = subscription;
                 NoteSubscriptionAdded();
             }
-            subscription!.QoS = qos;
-            subscription.NoLocal = options.NoLocal;
-            subscription.RetainAsPublished = options.RetainAsPublished;
-            subscription.RetainHandling = options.RetainHandling;
-            subscription.SubscriptionIdentifier = subscriptionId;
-            subscription.Filtered = filtered;
+            subscription!.SetOptions(qos, options, subscriptionId, filtered);
             journal.Subscribed(this, subscription);
             return (subscription, existed);
         }
@@ -390,6 +379,15 @@ internal sealed class Session(string clientId) : IDeliveryTarget
 
     /// <summary>How this session's deliveries are queued; set by the registry (or the first subscribe) of the broker that holds it.</summary>
     public LocalDelivery? Local { get; set; }
+
+    /// <summary>Puts <paramref name="delivery"/> on the queue under the lock, by <paramref name="local"/>'s rules (<see cref="LocalDelivery.Admit"/>).</summary>
+    public bool Offer(LocalDelivery local, Delivery delivery, MqttConnection? origin, out MqttConnection? connection, out bool overflow)
+    {
+        lock (this)
+        {
+            return local.Admit(this, delivery, origin, out connection, out overflow);
+        }
+    }
 
     void IDeliveryTarget.Deliver(Delivery delivery, MqttConnection? origin) => Local!.Enqueue(this, delivery, origin);
 
