@@ -240,10 +240,7 @@ internal sealed class ConnectHandler(ConnectionState state, OutboundWriter write
             connAck.SessionExpiryInterval = grantedExpiry;
         }
         _writer.EnqueueControl(connAck);
-        lock (session)
-        {
-            _writer.ResendInflight = session.InflightCount > 0;
-        }
+        _writer.ResendInflight = session.Read(0, static (s, _) => s.InflightCount > 0);
         _writer.Start();
         _broker.Log.ClientConnected(clientId, _state.Info.Transport, _state.Version.ToString(), sessionPresent);
         _broker.OnClientConnected(_state.Connection);

@@ -82,10 +82,7 @@ internal sealed class DurableAckQueue(ConnectionState state, IBrokerStore store)
         if (ack is MqttPubRecPacket refused && _state.Session is { } session)
         {
             // the client is told the publish failed and may use the id again: it must not be taken for a duplicate then
-            lock (session)
-            {
-                session.InboundQos2.Remove(refused.PacketIdentifier);
-            }
+            session.ForgetQos2(refused.PacketIdentifier);
         }
         return ack switch
         {

@@ -84,11 +84,7 @@ internal sealed class InboundPipeline(ConnectionState state)
         InboundQos2Claim? firstCopy = null;
         if (qos == MqttQualityOfServiceLevel.ExactlyOnce)
         {
-            InboundQos2Receipt receipt;
-            lock (session)
-            {
-                receipt = session.ReceiveQos2(publish.PacketIdentifier, out claim);
-            }
+            var receipt = session.ReceiveQos2(publish.PacketIdentifier, out claim);
             if (receipt == InboundQos2Receipt.Duplicate)
             {
                 // exactly once: a resent QoS 2 PUBLISH is acknowledged again but never routed again
@@ -162,12 +158,7 @@ internal sealed class InboundPipeline(ConnectionState state)
                 resend.Message = null;
                 return AcceptResult.Accepted;
             }
-            InboundQos2Receipt receipt;
-            InboundQos2Claim claim;
-            lock (session)
-            {
-                receipt = session.ReceiveQos2(resend.PacketId, out claim);
-            }
+            var receipt = session.ReceiveQos2(resend.PacketId, out var claim);
             switch (receipt)
             {
                 case InboundQos2Receipt.Duplicate:
@@ -183,13 +174,7 @@ internal sealed class InboundPipeline(ConnectionState state)
         }
     }
 
-    static int InboundQos2Count(Session session)
-    {
-        lock (session)
-        {
-            return session.InboundQos2Count;
-        }
-    }
+    static int InboundQos2Count(Session session) => session.Read(0, static (s, _) => s.InboundQos2Count);
 
     string ResolveTopic(MqttPublishPacket publish)
     {
@@ -302,32 +287,13 @@ internal sealed class InboundPipeline(ConnectionState state)
         {
             _broker.Route(message, _state.Connection);
         }
-        lock (session)
-        {
-            if (session.Qos2Routed(entry.PacketId, claim))
-            {
-                _broker.RecordInboundQos2(session, entry.PacketId, added: true);
-            }
-        }
+        session.Qos2Routed(entry.PacketId, claim, _broker);
         claim.EndRouting();
         return true;
     }
 
-    /// <summary>
-    /// Gives up a QoS 2 claim not yet routing and frees its packet id, both under the session's lock: a resend waiting
-    /// for the outcome (it takes the same lock first) then finds the id free.
-    /// </summary>
-    void RefuseQos2(ushort packetId, InboundQos2Claim claim)
-    {
-        var session = Session!;
-        lock (session)
-        {
-            if (claim.Refuse())
-            {
-                session.Qos2Refused(packetId, claim);
-            }
-        }
-    }
+    /// <inheritdoc cref="Session.RefuseQos2"/>
+    void RefuseQos2(ushort packetId, InboundQos2Claim claim) => Session!.RefuseQos2(packetId, claim);
 
     /// <summary>
     /// The connection is closing: publishes whose accept stage has not answered are given up. A QoS 2 one frees its

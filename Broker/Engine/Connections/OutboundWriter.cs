@@ -238,62 +238,20 @@ internal sealed class OutboundWriter
         var batch = _batchList ??= new List<Delivery>();
         batch.Clear();
         List<Delivery>? releases = null;
-        lock (session)
+        var resend = ResendInflight;
+        if (!session.TakeForSending(_state.Connection, resend, _state.ClientReceiveMaximum, MaxDeliveriesPerBatch, batch, ref releases, ref clock,
+                ref _flushAfterDurable, _broker, out var moreQueued))
         {
-            if (session.Connection != _state.Connection)
-            {
-                return 0;
-            }
-            if (ResendInflight)
-            {
-                ResendInflight = false;
-                foreach (var d in session.InflightInSendOrder())
-                {
-                    if (d.State == DeliveryState.AwaitingPubComp)
-                    {
-                        (releases ??= new()).Add(d);
-                    }
-                    else
-                    {
-                        batch.Add(d);
-                    }
-                }
-            }
-            var windowFull = false;
-            while (batch.Count < MaxDeliveriesPerBatch && session.TryPeekPending(out var next))
-            {
-                if (next.QoS > 0 && session.InflightCount >= _state.ClientReceiveMaximum)
-                {
-                    windowFull = true;
-                    break;
-                }
-                session.DequeuePending();
-                if (next.Message.ExpiresAt is not null && next.Message.IsExpired(Now()))
-                {
-                    _broker.CountDropped(DropReason.Expired);
-                    _broker.RecordCompleted(session, next);
-                    continue;
-                }
-                if (next.QoS > 0)
-                {
-                    next.PacketId = session.NextPacketId();
-                    next.State = next.QoS == MqttQualityOfServiceLevel.AtLeastOnce ? DeliveryState.AwaitingPubAck : DeliveryState.AwaitingPubRec;
-                    session.Inflight.Add(next.PacketId, next);
-                    session.StampSendOrder(next);
-                    _broker.RecordInflight(session, next);
-                    if (next.QoS == MqttQualityOfServiceLevel.ExactlyOnce && next.DeliveryId != 0)
-                    {
-                        _flushAfterDurable = _broker.Store?.Position ?? 0;
-                    }
-                }
-                batch.Add(next);
-            }
-            if (session.PendingCount > 0 && !windowFull)
-            {
-                // more is waiting than one batch holds: come round again after this flush. Not while the client's
-                // window is full: its next acknowledgement signals the writer, and coming round before that would spin
-                Volatile.Write(ref _signaled, 1);
-            }
+            return 0;
+        }
+        if (resend)
+        {
+            ResendInflight = false;
+        }
+        if (moreQueued)
+        {
+            // more is waiting than one batch holds: come round again after this flush
+            Volatile.Write(ref _signaled, 1);
         }
 
         var written = 0L;
@@ -314,11 +272,7 @@ internal sealed class OutboundWriter
                 _broker.CountDropped(DropReason.TooLargeForClient);
                 if (d.QoS > 0)
                 {
-                    lock (session)
-                    {
-                        session.Inflight.Remove(d.PacketId);
-                        _broker.RecordCompleted(session, d);
-                    }
+                    session.DropInflight(d, _broker);
                 }
                 continue;
             }

@@ -12,42 +12,16 @@ internal static class PublishAcknowledgements
 {
     public static void HandlePubAck(ConnectionState state, ushort id)
     {
-        var session = state.Session!;
-        var broker = state.Broker;
-        lock (session)
-        {
-            if (session.Inflight.TryGetValue(id, out var d) && d.State == DeliveryState.AwaitingPubAck)
-            {
-                session.Inflight.Remove(id);
-                broker.RecordCompleted(session, d);
-            }
-        }
+        state.Session!.Acknowledge(id, DeliveryState.AwaitingPubAck, state.Broker);
         state.Connection.Signal();
     }
 
     public static void HandlePubRec(ConnectionState state, MqttPubRecPacket rec)
     {
-        var session = state.Session!;
-        var broker = state.Broker;
-        var found = false;
-        lock (session)
+        var found = state.Session!.ReceivePubRec(rec.PacketIdentifier, (int)rec.ReasonCode >= 0x80, state.Broker, state.Connection, out var completed);
+        if (completed)
         {
-            if (session.Inflight.TryGetValue(rec.PacketIdentifier, out var d) && d.State is DeliveryState.AwaitingPubRec or DeliveryState.AwaitingPubComp)
-            {
-                found = true;
-                if ((int)rec.ReasonCode >= 0x80)
-                {
-                    session.Inflight.Remove(rec.PacketIdentifier);
-                    broker.RecordCompleted(session, d);
-                    state.Connection.Signal();
-                    return;
-                }
-                if (d.State != DeliveryState.AwaitingPubComp)
-                {
-                    d.State = DeliveryState.AwaitingPubComp;
-                    broker.RecordInflight(session, d);
-                }
-            }
+            return;
         }
         // after "awaiting PUBCOMP" is durable: a restart must resend PUBREL, never the PUBLISH (MQTT-4.3.3-3 ... -5)
         state.Connection.SendAckWhenDurable(new MqttPubRelPacket
@@ -59,17 +33,7 @@ internal static class PublishAcknowledgements
 
     public static void HandlePubRel(ConnectionState state, ushort id)
     {
-        var session = state.Session!;
-        var broker = state.Broker;
-        bool known;
-        lock (session)
-        {
-            known = session.InboundQos2.Remove(id);
-            if (known)
-            {
-                broker.RecordInboundQos2(session, id, added: false);
-            }
-        }
+        var known = state.Session!.ReleaseQos2(id, state.Broker);
         // waits for the release to be durable: after a restart the id must not still look in use
         state.Connection.SendAckWhenDurable(new MqttPubCompPacket
         {
@@ -80,16 +44,7 @@ internal static class PublishAcknowledgements
 
     public static void HandlePubComp(ConnectionState state, ushort id)
     {
-        var session = state.Session!;
-        var broker = state.Broker;
-        lock (session)
-        {
-            if (session.Inflight.TryGetValue(id, out var d) && d.State == DeliveryState.AwaitingPubComp)
-            {
-                session.Inflight.Remove(id);
-                broker.RecordCompleted(session, d);
-            }
-        }
+        state.Session!.Acknowledge(id, DeliveryState.AwaitingPubComp, state.Broker);
         state.Connection.Signal();
     }
 }

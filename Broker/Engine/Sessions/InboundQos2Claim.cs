@@ -23,7 +23,7 @@ internal sealed class InboundQos2Claim
     /// <summary>The publish is routed: a resend is a duplicate from now on.</summary>
     public void EndRouting() => Decide(Routed);
 
-    /// <summary>Gives the claim up unless routing already began (then the router finishes it). Called under the session's lock, with <see cref="Session.Qos2Refused"/>.</summary>
+    /// <summary>Gives the claim up unless routing already began (then the router finishes it). Called by <see cref="Session.RefuseQos2"/>, under the session's lock.</summary>
     public bool Refuse()
     {
         if (Interlocked.CompareExchange(ref _state, Refused, Pending) != Pending)

@@ -13,53 +13,9 @@ internal sealed class LocalDelivery(MqttBroker broker, SessionJournal journal)
 
     public void Enqueue(Session session, Delivery delivery, MqttConnection? origin = null)
     {
-        MqttConnection? connection;
-        var overflow = false;
-        lock (session)
+        if (!session.Offer(this, delivery, origin, out var connection, out var overflow))
         {
-            if (session.Ended)
-            {
-                return;
-            }
-            connection = session.Connection;
-            if (connection is null && delivery.QoS == MqttQualityOfServiceLevel.AtMostOnce && !Options.QueueQos0WhenOffline)
-            {
-                broker.CountDropped(DropReason.OfflineQos0);
-                return;
-            }
-            if (!FitsQueue(session, delivery))
-            {
-                overflow = true;
-                switch (Options.QueueOverflowPolicy)
-                {
-                    case QueueOverflowPolicy.DropOldest:
-                    case QueueOverflowPolicy.Backpressure:
-                        // as many of the oldest as it takes (a message always fits an empty queue)
-                        while (session.PendingCount > 0 && !FitsQueue(session, delivery))
-                        {
-                            var dropped = session.DequeuePending();
-                            broker.CountDropped(DropReason.QueueFull);
-                            journal.Completed(session, dropped);
-                        }
-                        journal.Enqueued(session, delivery);
-                        session.EnqueuePending(delivery);
-                        break;
-                    case QueueOverflowPolicy.DropNew:
-                    case QueueOverflowPolicy.Disconnect:
-                        broker.CountDropped(DropReason.QueueFull);
-                        break;
-                }
-            }
-            else
-            {
-                journal.Enqueued(session, delivery);
-                session.EnqueuePending(delivery);
-            }
-            if (origin is not null && connection is not null && connection != origin
-                && Options.QueueOverflowPolicy == QueueOverflowPolicy.Backpressure && OverHighWater(session))
-            {
-                origin.Hold.HoldUntil(session.WhenDrained(Options.MaxQueuedBytes / 4, Options.MaxQueuedMessages / 4));
-            }
+            return;
         }
         if (overflow && Options.QueueOverflowPolicy == QueueOverflowPolicy.Disconnect)
         {
@@ -73,9 +29,63 @@ internal sealed class LocalDelivery(MqttBroker broker, SessionJournal journal)
         }
     }
 
+    /// <summary>
+    /// The steps under the session's lock (<see cref="Session.Offer"/> takes it): the queue, its budget and overflow policy, the
+    /// journal record, and a publisher held back. False when nothing more is to be done (the session ended, offline QoS 0).
+    /// </summary>
+    public bool Admit(Session session, Delivery delivery, MqttConnection? origin, out MqttConnection? connection, out bool overflow)
+    {
+        overflow = false;
+        if (session.Ended)
+        {
+            connection = null;
+            return false;
+        }
+        connection = session.Connection;
+        if (connection is null && delivery.QoS == MqttQualityOfServiceLevel.AtMostOnce && !Options.QueueQos0WhenOffline)
+        {
+            broker.CountDropped(DropReason.OfflineQos0);
+            return false;
+        }
+        if (!FitsQueue(session, delivery))
+        {
+            overflow = true;
+            switch (Options.QueueOverflowPolicy)
+            {
+                case QueueOverflowPolicy.DropOldest:
+                case QueueOverflowPolicy.Backpressure:
+                    // as many of the oldest as it takes (a message always fits an empty queue)
+                    while (session.PendingCount > 0 && !FitsQueue(session, delivery))
+                    {
+                        var dropped = session.DequeuePending();
+                        broker.CountDropped(DropReason.QueueFull);
+                        journal.Completed(session, dropped);
+                    }
+                    journal.Enqueued(session, delivery);
+                    session.EnqueuePending(delivery);
+                    break;
+                case QueueOverflowPolicy.DropNew:
+                case QueueOverflowPolicy.Disconnect:
+                    broker.CountDropped(DropReason.QueueFull);
+                    break;
+            }
+        }
+        else
+        {
+            journal.Enqueued(session, delivery);
+            session.EnqueuePending(delivery);
+        }
+        if (origin is not null && connection is not null && connection != origin
+            && Options.QueueOverflowPolicy == QueueOverflowPolicy.Backpressure && OverHighWater(session))
+        {
+            origin.Hold.HoldUntil(session.WhenDrained(Options.MaxQueuedBytes / 4, Options.MaxQueuedMessages / 4));
+        }
+        return true;
+    }
+
     /// <summary>Whether <paramref name="delivery"/> fits the session's queue: its byte budget first, the message cap as a second guard.</summary>
     bool FitsQueue(Session session, Delivery delivery) =>
-        session.PendingCount < Options.MaxQueuedMessages && session.PendingBytes + Session.QueueCost(delivery) <= Options.MaxQueuedBytes;
+        session.PendingCount < Options.MaxQueuedMessages && session.PendingBytes + SessionQueue.QueueCost(delivery) <= Options.MaxQueuedBytes;
 
     /// <summary>Backpressure's high-water mark: half the byte budget or half the message cap.</summary>
     bool OverHighWater(Session session) =>

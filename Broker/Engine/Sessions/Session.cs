@@ -6,9 +6,9 @@ namespace IotRealtime.Broker.Engine.Sessions;
 
 /// <summary>
 /// Server-side MQTT session state. Everything mutable is guarded by <c>lock (this)</c>; the connection's writer is the
-/// only one that moves deliveries from <see cref="Pending"/> to <see cref="Inflight"/>. Connection, will and expiry
-/// change only through the lifecycle methods below, which take the lock themselves and record each change in the journal
-/// under it (so the log sees a session's changes in the order they happen).
+/// only one that moves deliveries from <see cref="Pending"/> to <see cref="Inflight"/> (<see cref="TakeForSending"/>).
+/// Lifecycle, acknowledgements and inbound QoS 2 ids change only through the methods below, which take the lock
+/// themselves and record each change in the journal under it (so the log sees a session's changes in the order they happen).
 /// </summary>
 internal sealed class Session(string clientId) : IDeliveryTarget
 {
@@ -19,8 +19,8 @@ internal sealed class Session(string clientId) : IDeliveryTarget
     // The collections are made on first use: most sessions of an idle fleet never queue or subscribe to much, and
     // every connection pays for what its session holds. Read paths use the *Count properties, which allocate nothing.
     Dictionary<string, Subscription>? _subscriptions;
-    Queue<Delivery>? _pending;
-    Dictionary<ushort, Delivery>? _inflight;
+    SessionQueue? _queue;
+    InflightWindow? _window;
     InboundQos2Ids? _inboundQos2;
 
     public Dictionary<string, Subscription> Subscriptions => _subscriptions ??= new(StringComparer.Ordinal);
@@ -30,97 +30,73 @@ internal sealed class Session(string clientId) : IDeliveryTarget
     public int MostSubscriptionsHeld { get; private set; }
 
     /// <summary>Call under the session's lock after adding a subscription.</summary>
-    public void NoteSubscriptionAdded()
-    {
-        if (Subscriptions.Count > MostSubscriptionsHeld)
-        {
-            MostSubscriptionsHeld = Subscriptions.Count;
-        }
-    }
+    public void NoteSubscriptionAdded() => MostSubscriptionsHeld = Math.Max(MostSubscriptionsHeld, Subscriptions.Count);
     public int SubscriptionCount => _subscriptions?.Count ?? 0;
 
-    /// <summary>Deliveries waiting to be sent, oldest first. Change it only through the *Pending methods, which keep <see cref="PendingBytes"/>.</summary>
-    public IEnumerable<Delivery> Pending => (IEnumerable<Delivery>?)_pending ?? [];
-    public int PendingCount => _pending?.Count ?? 0;
+    /// <summary>Deliveries waiting to be sent, oldest first (see <see cref="SessionQueue"/>). Change it only through the *Pending methods, which keep <see cref="PendingBytes"/>.</summary>
+    public IEnumerable<Delivery> Pending => _queue?.Items ?? [];
+    public int PendingCount => _queue?.Count ?? 0;
 
-    /// <summary>What the queued deliveries cost in memory, by <see cref="QueueCost"/>: the budget <see cref="BrokerOptions.MaxQueuedBytes"/> bounds it.</summary>
-    public long PendingBytes { get; private set; }
+    /// <summary>What the queued deliveries cost in memory, by <see cref="SessionQueue.QueueCost"/>: the budget <see cref="BrokerOptions.MaxQueuedBytes"/> bounds it.</summary>
+    public long PendingBytes => _queue?.Bytes ?? 0;
 
-    // a Delivery, its share of the queue's array and what routing allocated for it, measured with a memory profiler at about 90 bytes
-    const int DeliveryOverhead = 96;
+    public void EnqueuePending(Delivery delivery) => (_queue ??= new()).Enqueue(delivery);
+    public Delivery DequeuePending() => _queue!.Dequeue();
+    public void ClearPending() => _queue?.Clear();
 
-    /// <summary>Bytes one queued delivery holds: the message as if it were this session's alone (it is shared with other subscribers, so this errs high), plus the delivery itself.</summary>
-    public static long QueueCost(Delivery delivery) => delivery.Message.Payload.Length + 2L * delivery.Message.Topic.Length + DeliveryOverhead;
+    /// <summary>Under the session's lock: <see cref="SessionQueue.WhenDrained"/>, at once when the session is offline or ended (nobody drains it).</summary>
+    public Task WhenDrained(long bytes, int count) => (_queue ??= new()).WhenDrained(bytes, count, _connection is null || _ended);
 
-    public void EnqueuePending(Delivery delivery)
+    /// <summary>Deliveries sent and not yet completed, by packet id (see <see cref="InflightWindow"/>).</summary>
+    public Dictionary<ushort, Delivery> Inflight => Window.ById;
+    public int InflightCount => _window?.ById.Count ?? 0;
+
+    /// <summary>The in-flight window, made on first use: under the session's lock only.</summary>
+    public InflightWindow Window => _window ??= new();
+
+    /// <summary>PUBACK (<paramref name="awaiting"/> is AwaitingPubAck) or PUBCOMP (AwaitingPubComp) of delivery <paramref name="id"/>.</summary>
+    public void Acknowledge(ushort id, DeliveryState awaiting, MqttBroker broker)
     {
-        (_pending ??= new()).Enqueue(delivery);
-        PendingBytes += QueueCost(delivery);
-    }
-
-    public Delivery DequeuePending()
-    {
-        var delivery = _pending!.Dequeue();
-        PendingBytes -= QueueCost(delivery);
-        if (_drained is not null && PendingBytes <= _drainedAtBytes && PendingCount <= _drainedAtCount)
+        lock (this)
         {
-            ReleaseDrainWaiters();
-        }
-        return delivery;
-    }
-
-    public void ClearPending()
-    {
-        _pending?.Clear();
-        PendingBytes = 0;
-        ReleaseDrainWaiters();
-    }
-
-    // publishers held back by QueueOverflowPolicy.Backpressure wait on this until the queue is down to the low-water mark
-    TaskCompletionSource? _drained;
-    long _drainedAtBytes;
-    int _drainedAtCount;
-
-    /// <summary>
-    /// Called under the session's lock: a task that completes once the queue holds at most <paramref name="bytes"/> bytes
-    /// and <paramref name="count"/> messages, or the session goes offline or ends (nobody is left to drain it). All
-    /// publishers held back share it.
-    /// </summary>
-    public Task WhenDrained(long bytes, int count)
-    {
-        if ((PendingBytes <= bytes && PendingCount <= count) || _connection is null || _ended)
-        {
-            return Task.CompletedTask;
-        }
-        if (_drained is null)
-        {
-            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            (_drainedAtBytes, _drainedAtCount) = (bytes, count);
-        }
-        return _drained.Task;
-    }
-
-    void ReleaseDrainWaiters()
-    {
-        if (_drained is { } drained)
-        {
-            _drained = null;
-            drained.TrySetResult();
+            Window.Acknowledge(this, id, awaiting, broker);
         }
     }
 
-    /// <summary>Deliveries sent and not yet completed, by packet id. A plain dictionary: acknowledgements remove from
-    /// anywhere in O(1); the send order, needed only to resend after a reconnect, is kept in <see cref="Delivery.SendOrder"/>.</summary>
-    public Dictionary<ushort, Delivery> Inflight => _inflight ??= new();
-    public int InflightCount => _inflight?.Count ?? 0;
+    /// <inheritdoc cref="InflightWindow.ReceivePubRec"/>
+    public bool ReceivePubRec(ushort id, bool refused, MqttBroker broker, MqttConnection connection, out bool completed)
+    {
+        lock (this)
+        {
+            return Window.ReceivePubRec(this, id, refused, broker, connection, out completed);
+        }
+    }
 
-    long _sendOrder;
+    /// <summary>A delivery sent in flight that the client cannot take (too large): out of the window, recorded as completed.</summary>
+    public void DropInflight(Delivery delivery, MqttBroker broker)
+    {
+        lock (this)
+        {
+            Inflight.Remove(delivery.PacketId);
+            broker.RecordCompleted(this, delivery);
+        }
+    }
 
-    /// <summary>Marks <paramref name="delivery"/> as the latest one put in flight.</summary>
-    public void StampSendOrder(Delivery delivery) => delivery.SendOrder = ++_sendOrder;
-
-    /// <summary>In-flight deliveries in the order they were first sent.</summary>
-    public IEnumerable<Delivery> InflightInSendOrder() => Inflight.Values.OrderBy(d => d.SendOrder);
+    /// <summary>The writer's take for <paramref name="connection"/>: false, taking nothing, when it no longer owns the session; else <see cref="InflightWindow.Fill"/>.</summary>
+    public bool TakeForSending(MqttConnection connection, bool resendInflight, int receiveMaximum, int maxBatch, List<Delivery> batch,
+        ref List<Delivery>? releases, ref DateTimeOffset? clock, ref long flushAfterDurable, MqttBroker broker, out bool moreQueued)
+    {
+        lock (this)
+        {
+            moreQueued = false;
+            if (Connection != connection)
+            {
+                return false;
+            }
+            moreQueued = InflightWindow.Fill(this, _queue, resendInflight, receiveMaximum, maxBatch, batch, ref releases, ref clock, ref flushAfterDurable, broker);
+            return true;
+        }
+    }
 
     /// <summary>QoS 2 packet ids whose publish was routed and not yet released (PUBREL): duplicates are not routed again.</summary>
     public HashSet<ushort> InboundQos2 => (_inboundQos2 ??= new()).Routed;
@@ -129,27 +105,63 @@ internal sealed class Session(string clientId) : IDeliveryTarget
     public int InboundQos2Count => _inboundQos2?.Count ?? 0;
 
     /// <inheritdoc cref="InboundQos2Ids.Receive"/>
-    public InboundQos2Receipt ReceiveQos2(ushort packetId, out InboundQos2Claim claim) => (_inboundQos2 ??= new()).Receive(packetId, out claim);
+    public InboundQos2Receipt ReceiveQos2(ushort packetId, out InboundQos2Claim claim)
+    {
+        lock (this)
+        {
+            return (_inboundQos2 ??= new()).Receive(packetId, out claim);
+        }
+    }
 
-    /// <inheritdoc cref="InboundQos2Ids.MarkRouted"/>
-    public bool Qos2Routed(ushort packetId, InboundQos2Claim claim) => (_inboundQos2 ??= new()).MarkRouted(packetId, claim);
+    /// <summary>A QoS 2 publish was routed under <paramref name="claim"/>: its packet id is marked routed and recorded, unless the claim was given up.</summary>
+    public void Qos2Routed(ushort packetId, InboundQos2Claim claim, MqttBroker broker)
+    {
+        lock (this)
+        {
+            if ((_inboundQos2 ??= new()).MarkRouted(packetId, claim))
+            {
+                broker.RecordInboundQos2(this, packetId, added: true);
+            }
+        }
+    }
 
-    /// <inheritdoc cref="InboundQos2Ids.Refused"/>
-    public void Qos2Refused(ushort packetId, InboundQos2Claim claim) => _inboundQos2?.Refused(packetId, claim);
+    /// <summary>Gives up a QoS 2 claim not yet routing and frees its id under the lock: a resend waiting on the outcome then finds the id free.</summary>
+    public void RefuseQos2(ushort packetId, InboundQos2Claim claim)
+    {
+        lock (this)
+        {
+            if (claim.Refuse())
+            {
+                _inboundQos2?.Refused(packetId, claim);
+            }
+        }
+    }
+
+    /// <summary>PUBREL: frees the routed packet id and records it; false when it was not in use.</summary>
+    public bool ReleaseQos2(ushort packetId, MqttBroker broker)
+    {
+        lock (this)
+        {
+            var known = InboundQos2.Remove(packetId);
+            if (known)
+            {
+                broker.RecordInboundQos2(this, packetId, added: false);
+            }
+            return known;
+        }
+    }
+
+    /// <summary>The client was told its QoS 2 publish failed (the store did): it may use the id again, not to be taken for a duplicate.</summary>
+    public void ForgetQos2(ushort packetId)
+    {
+        lock (this)
+        {
+            InboundQos2.Remove(packetId);
+        }
+    }
 
     /// <inheritdoc cref="InboundQos2Ids.Clear"/>
     public void ClearInboundQos2() => _inboundQos2?.Clear();
-
-    public bool TryPeekPending(out Delivery delivery)
-    {
-        if (_pending is { Count: > 0 } pending)
-        {
-            delivery = pending.Peek();
-            return true;
-        }
-        delivery = null!;
-        return false;
-    }
 
     MqttConnection? _connection;
 
@@ -162,7 +174,7 @@ internal sealed class Session(string clientId) : IDeliveryTarget
             _connection = value;
             if (value is null)
             {
-                ReleaseDrainWaiters();
+                _queue?.ReleaseDrainWaiters();
             }
         }
     }
@@ -185,29 +197,13 @@ internal sealed class Session(string clientId) : IDeliveryTarget
             _ended = value;
             if (value)
             {
-                ReleaseDrainWaiters();
+                _queue?.ReleaseDrainWaiters();
             }
         }
     }
 
     /// <summary>The session is in the durable store: its changes are recorded there.</summary>
     public bool Stored { get; set; }
-
-    ushort _nextPacketId;
-
-    public ushort NextPacketId()
-    {
-        // skips ids still in flight; the writer never has more than 65535 in flight (Receive Maximum caps it)
-        for (var i = 0; i < 65536; i++)
-        {
-            _nextPacketId = _nextPacketId == ushort.MaxValue ? (ushort)1 : (ushort)(_nextPacketId + 1);
-            if (!Inflight.ContainsKey(_nextPacketId))
-            {
-                return _nextPacketId;
-            }
-        }
-        throw new InvalidOperationException("No free packet identifier.");
-    }
 
     // ---------------------------------------------------------------- lifecycle (each takes the session's lock)
 
@@ -352,12 +348,7 @@ internal sealed class Session(string clientId) : IDeliveryTarget
                 Subscriptions[filter] = subscription;
                 NoteSubscriptionAdded();
             }
-            subscription!.QoS = qos;
-            subscription.NoLocal = options.NoLocal;
-            subscription.RetainAsPublished = options.RetainAsPublished;
-            subscription.RetainHandling = options.RetainHandling;
-            subscription.SubscriptionIdentifier = subscriptionId;
-            subscription.Filtered = filtered;
+            subscription!.SetOptions(qos, options, subscriptionId, filtered);
             journal.Subscribed(this, subscription);
             return (subscription, existed);
         }
@@ -388,6 +379,15 @@ internal sealed class Session(string clientId) : IDeliveryTarget
 
     /// <summary>How this session's deliveries are queued; set by the registry (or the first subscribe) of the broker that holds it.</summary>
     public LocalDelivery? Local { get; set; }
+
+    /// <summary>Puts <paramref name="delivery"/> on the queue under the lock, by <paramref name="local"/>'s rules (<see cref="LocalDelivery.Admit"/>).</summary>
+    public bool Offer(LocalDelivery local, Delivery delivery, MqttConnection? origin, out MqttConnection? connection, out bool overflow)
+    {
+        lock (this)
+        {
+            return local.Admit(this, delivery, origin, out connection, out overflow);
+        }
+    }
 
     void IDeliveryTarget.Deliver(Delivery delivery, MqttConnection? origin) => Local!.Enqueue(this, delivery, origin);
 

@@ -88,7 +88,7 @@ internal static class SessionRestore
             else
             {
                 session.Inflight[d.PacketId] = delivery;
-                session.StampSendOrder(delivery); // stored deliveries come back in the order they were queued
+                session.Window.StampSendOrder(delivery); // stored deliveries come back in the order they were queued
             }
         }
         foreach (var id in stored.InboundQos2)

@@ -17,4 +17,15 @@ internal sealed class Subscription(Session session, string filter, string? share
     public uint SubscriptionIdentifier { get; set; }
     /// <summary>The ACL allowed only part of what the filter matches: each delivery is checked.</summary>
     public bool Filtered { get; set; }
+
+    /// <summary>Sets what SUBSCRIBE asked for (a new subscription, or an existing one's options replaced). Under the session's lock.</summary>
+    public void SetOptions(MqttQualityOfServiceLevel qos, MQTTnet.Packets.MqttTopicFilter options, uint subscriptionId, bool filtered)
+    {
+        QoS = qos;
+        NoLocal = options.NoLocal;
+        RetainAsPublished = options.RetainAsPublished;
+        RetainHandling = options.RetainHandling;
+        SubscriptionIdentifier = subscriptionId;
+        Filtered = filtered;
+    }
 }
