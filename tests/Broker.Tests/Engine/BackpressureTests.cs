@@ -161,14 +161,4 @@ public sealed class BackpressureTests
         Assert.Equal(10, publishes);
         Assert.True(server.Broker.Dropped(DropReason.QueueFull) > 0);
     }
-
-    static byte[] Encode(MqttPacket packet)
-    {
-        var formatter = new MQTTnet.Formatter.MqttPacketFormatterAdapter(MQTTnet.Formatter.MqttProtocolVersion.V500, new MQTTnet.Formatter.MqttBufferWriter(4096, 65536));
-        var buffer = formatter.Encode(packet);
-        var bytes = new byte[buffer.Length];
-        buffer.Packet.AsSpan().CopyTo(bytes);
-        System.Buffers.BuffersExtensions.CopyTo(buffer.Payload, bytes.AsSpan(buffer.Packet.Count));
-        return bytes;
-    }
 }

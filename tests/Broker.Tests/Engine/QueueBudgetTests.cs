@@ -186,14 +186,4 @@ public sealed class QueueBudgetTests
         await sub.SendAsync(new MqttPubAckPacket { PacketIdentifier = first.PacketIdentifier });
         Assert.Equal("m3", (await sub.ReceiveAsync<MqttPublishPacket>()).Text());
     }
-
-    static byte[] Encode(MqttPacket packet)
-    {
-        var formatter = new MQTTnet.Formatter.MqttPacketFormatterAdapter(MQTTnet.Formatter.MqttProtocolVersion.V500, new MQTTnet.Formatter.MqttBufferWriter(4096, 65536));
-        var buffer = formatter.Encode(packet);
-        var bytes = new byte[buffer.Length];
-        buffer.Packet.AsSpan().CopyTo(bytes);
-        System.Buffers.BuffersExtensions.CopyTo(buffer.Payload, bytes.AsSpan(buffer.Packet.Count));
-        return bytes;
-    }
 }
