@@ -214,7 +214,11 @@ out=$bench_out
     echo "# ours: --Store:Durability=None --Broker:SysInterval=0, fresh data dir, defaults otherwise; mosquitto: ${bench_mosquitto_base[*]}, max_inflight_messages 0, max_queued_messages 0"
     echo "# rates: at the subscribers, 10-90 % of the deliveries; RSS: broker VmRSS after the run; cpu: broker utime+stime per million deliveries"
     echo "#   (fleet1: per million messages published, the churn's connects included); load: 1-minute load average as each broker started"
-    for s in $scenarios; do [[ $s == idle ]] || echo "#   $s: iotrealtime-sim $(sim_args "$s")$( [[ -n $(ours_scenario_args "$s") ]] && echo "; ours also $(ours_scenario_args "$s")")"; done
+    for s in $scenarios; do
+        [[ $s == idle ]] && continue
+        extra=$(ours_scenario_args "$s")
+        echo "#   $s: iotrealtime-sim $(sim_args "$s")${extra:+; ours also $extra}"
+    done
     echo
     if [[ -s $work/idle.txt ]]; then
         grep -v '^#' "$work/idle.txt"
