@@ -315,6 +315,10 @@ internal sealed class MqttConnection
             return new ConnectHandler(_state, _writer, _inbound).HandleConnectFrameAsync(header, body, received);
         }
         FixedHeaderRules.Validate(type, header, _state.IsV5);
+        if (body.Count == 2 && PublishAcknowledgements.TryHandleShort(_state, type, (ushort)((body[0] << 8) | body[1])))
+        {
+            return ValueTask.FromResult(true);
+        }
         var packet = Decode(received, type);
         switch (packet)
         {

@@ -117,9 +117,45 @@ internal struct OutboundEncoder(ConnectionState state)
         return packet;
     }
 
+    /// <summary>
+    /// The fixed header of an acknowledgement that is only its packet id, else 0: every one in 3.1.1, and in MQTT 5 a
+    /// success without reason string or user properties (the reason code may then be left out: MQTT-3.4.2.1 and the same
+    /// rule for PUBREC, PUBREL, PUBCOMP). Such a packet is written without the formatter: one leaves for every QoS 1/2 publish.
+    /// </summary>
+    static byte ShortAckHeader(MqttPacket packet, out ushort id)
+    {
+        switch (packet)
+        {
+            case MqttPubAckPacket { ReasonCode: MqttPubAckReasonCode.Success, ReasonString: null } a when a.UserProperties is not { Count: > 0 }:
+                id = a.PacketIdentifier;
+                return 0x40;
+            case MqttPubRecPacket { ReasonCode: MqttPubRecReasonCode.Success, ReasonString: null } r when r.UserProperties is not { Count: > 0 }:
+                id = r.PacketIdentifier;
+                return 0x50;
+            case MqttPubRelPacket { ReasonCode: MqttPubRelReasonCode.Success, ReasonString: null } r when r.UserProperties is not { Count: > 0 }:
+                id = r.PacketIdentifier;
+                return 0x62;
+            case MqttPubCompPacket { ReasonCode: MqttPubCompReasonCode.Success, ReasonString: null } c when c.UserProperties is not { Count: > 0 }:
+                id = c.PacketIdentifier;
+                return 0x70;
+            default:
+                id = 0;
+                return 0;
+        }
+    }
+
     /// <summary>Encodes straight into the pipe. Returns the bytes written, or -1 when the packet exceeds <paramref name="limit"/>.</summary>
     public long Write(PipeWriter output, MqttPacket packet, uint limit = 0)
     {
+        if (ShortAckHeader(packet, out var id) is var header and not 0)
+        {
+            var ack = output.GetSpan(4);
+            ack[0] = header;
+            ack[1] = 2;
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(ack[2..], id);
+            output.Advance(4);
+            return 4;
+        }
         // borrowed for one write pass only; an idle connection holds no encoder
         var encoder = _encoder ??= _state.Broker.Formatters.Rent(_state.Version);
         var buffer = encoder.Encode(packet);

@@ -10,6 +10,29 @@ namespace IotRealtime.Broker.Engine.Connections;
 /// </summary>
 internal static class PublishAcknowledgements
 {
+    /// <summary>
+    /// An acknowledgement that is only its packet id (every one in 3.1.1; success without properties in MQTT 5) is handled
+    /// from its two bytes, without a formatter or a packet object: one comes for every QoS 1/2 delivery. False for any
+    /// other packet, which is decoded as usual (PUBREC too: its refusal codes matter).
+    /// </summary>
+    public static bool TryHandleShort(ConnectionState state, MqttControlPacketType type, ushort id)
+    {
+        switch (type)
+        {
+            case MqttControlPacketType.PubAck:
+                HandlePubAck(state, id);
+                return true;
+            case MqttControlPacketType.PubComp:
+                HandlePubComp(state, id);
+                return true;
+            case MqttControlPacketType.PubRel:
+                HandlePubRel(state, id);
+                return true;
+            default:
+                return false;
+        }
+    }
+
     public static void HandlePubAck(ConnectionState state, ushort id)
     {
         state.Session!.Acknowledge(id, DeliveryState.AwaitingPubAck, state.Broker);
