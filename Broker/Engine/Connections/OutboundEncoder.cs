@@ -75,6 +75,63 @@ internal struct OutboundEncoder(ConnectionState state)
         return bytes.Length;
     }
 
+    /// <summary>
+    /// Writes a QoS 1/2 delivery that carries no MQTT 5 properties straight into the pipe (fixed header, topic, packet id,
+    /// payload: MQTT-3.3.1 to 3.3.3), without a packet object or a copy through the formatter's buffer; one goes out for
+    /// every QoS 1/2 delivery. Null when the delivery has properties (the formatter writes it); -1 when it exceeds the
+    /// client's maximum packet size.
+    /// </summary>
+    public long? TryWriteDirect(PipeWriter output, Delivery d)
+    {
+        var m = d.Message;
+        var version = _state.Version;
+        if (d.QoS == MqttQualityOfServiceLevel.AtMostOnce || version is not (MqttProtocolVersion.V311 or MqttProtocolVersion.V500))
+        {
+            return null;
+        }
+        var v5 = version == MqttProtocolVersion.V500;
+        if (v5 && (d.SubscriptionIds is not null || m.ExpiresAt is not null || _state.ClientTopicAliasMaximum > 0 || m.ContentType is not null ||
+                   m.ResponseTopic is not null || m.CorrelationData is not null || m.PayloadFormat != MqttPayloadFormatIndicator.Unspecified ||
+                   m.UserProperties is { Count: > 0 }))
+        {
+            return null;
+        }
+        var topicLength = System.Text.Encoding.UTF8.GetByteCount(m.Topic);
+        var remaining = 2 + topicLength + 2 + (v5 ? 1 : 0) + m.Payload.Length;
+        var lengthBytes = remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4;
+        var total = 1 + lengthBytes + remaining;
+        var limit = _state.ClientMaximumPacketSize;
+        if (limit > 0 && total > limit)
+        {
+            return -1;
+        }
+        var span = output.GetSpan(total);
+        span[0] = (byte)(0x30 | ((int)d.QoS << 1) | (d.Sent ? 0x08 : 0) | (d.Retain ? 0x01 : 0));
+        var i = 1;
+        for (var rest = remaining; ;)
+        {
+            var b = (byte)(rest & 0x7F);
+            rest >>= 7;
+            span[i++] = rest > 0 ? (byte)(b | 0x80) : b;
+            if (rest == 0)
+            {
+                break;
+            }
+        }
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(span[i..], (ushort)topicLength);
+        i += 2;
+        i += System.Text.Encoding.UTF8.GetBytes(m.Topic, span[i..]);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(span[i..], d.PacketId);
+        i += 2;
+        if (v5)
+        {
+            span[i++] = 0; // no properties
+        }
+        m.Payload.Span.CopyTo(span[i..]);
+        output.Advance(total);
+        return total;
+    }
+
     /// <summary>The PUBLISH of one delivery; its payload is the message's own memory, read only while encoding.</summary>
     public MqttPublishPacket BuildPublish(Delivery d, DateTimeOffset now)
     {

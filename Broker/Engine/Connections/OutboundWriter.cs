@@ -264,7 +264,7 @@ internal sealed class OutboundWriter
         }
         foreach (var d in batch)
         {
-            var length = _encoder.TryWriteShared(output, d) ??
+            var length = _encoder.TryWriteShared(output, d) ?? _encoder.TryWriteDirect(output, d) ??
                          _encoder.Write(output, _encoder.BuildPublish(d, d.Message.ExpiresAt is null ? default : Now()), _state.ClientMaximumPacketSize);
             if (length < 0)
             {
