@@ -57,6 +57,7 @@ internal sealed class SessionLifecycle(MqttBroker broker, SessionRegistry regist
         if (endNow)
         {
             End(session);
+            broker.ClusterSessions?.SessionEnded(session.ClientId);
         }
     }
 
@@ -74,17 +75,18 @@ internal sealed class SessionLifecycle(MqttBroker broker, SessionRegistry regist
         }
         broker.Log.AdminDeletedSession(clientId);
         End(session);
+        broker.ClusterSessions?.SessionEnded(clientId);
         return true;
     }
 
     /// <summary>Removes a session's subscriptions and hands its queued shared-subscription messages to other group members.</summary>
-    void End(Session session)
+    public void End(Session session)
     {
         var (subscriptions, undelivered) = session.End();
         router.RemoveEnded(subscriptions, undelivered);
     }
 
-    void PublishWill(MqttMessage will)
+    public void PublishWill(MqttMessage will)
     {
         if (will.ExpiresAt is { } expiresAt)
         {
@@ -173,6 +175,7 @@ internal sealed class SessionLifecycle(MqttBroker broker, SessionRegistry regist
             {
                 broker.Log.SessionExpired(session.ClientId);
                 End(session);
+                broker.ClusterSessions?.SessionEnded(session.ClientId);
             }
             sys.PublishSysTopicsIfDue(now);
         }
