@@ -13,4 +13,7 @@ internal sealed partial class BrokerLog
 
     [LoggerMessage(122, LogLevel.Warning, "CONNECT of {ClientId} refused: the cluster could not claim its session")]
     public partial void ClaimFailed(string clientId, Exception exception);
+
+    [LoggerMessage(123, LogLevel.Error, "Telling the cluster that session {ClientId} ended failed")]
+    public partial void ClusterSessionEndedFailed(string clientId, Exception exception);
 }

@@ -57,7 +57,7 @@ internal sealed class SessionLifecycle(MqttBroker broker, SessionRegistry regist
         if (endNow)
         {
             End(session);
-            broker.ClusterSessions?.SessionEnded(session.ClientId);
+            TellClusterEnded(session.ClientId);
         }
     }
 
@@ -75,7 +75,7 @@ internal sealed class SessionLifecycle(MqttBroker broker, SessionRegistry regist
         }
         broker.Log.AdminDeletedSession(clientId);
         End(session);
-        broker.ClusterSessions?.SessionEnded(clientId);
+        TellClusterEnded(clientId);
         return true;
     }
 
@@ -84,6 +84,22 @@ internal sealed class SessionLifecycle(MqttBroker broker, SessionRegistry regist
     {
         var (subscriptions, undelivered) = session.End();
         router.RemoveEnded(subscriptions, undelivered);
+    }
+
+    /// <summary>Tells the cluster, if any, that no session of <paramref name="clientId"/> is left here; its failure is logged, never the engine's.</summary>
+    void TellClusterEnded(string clientId)
+    {
+        if (broker.ClusterSessions is { } cluster)
+        {
+            try
+            {
+                cluster.SessionEnded(clientId);
+            }
+            catch (Exception ex)
+            {
+                broker.Log.ClusterSessionEndedFailed(clientId, ex);
+            }
+        }
     }
 
     public void PublishWill(MqttMessage will)
@@ -175,7 +191,7 @@ internal sealed class SessionLifecycle(MqttBroker broker, SessionRegistry regist
             {
                 broker.Log.SessionExpired(session.ClientId);
                 End(session);
-                broker.ClusterSessions?.SessionEnded(session.ClientId);
+                TellClusterEnded(session.ClientId);
             }
             sys.PublishSysTopicsIfDue(now);
         }
