@@ -44,9 +44,7 @@ internal sealed class SessionLifecycle(MqttBroker broker, SessionRegistry regist
             return;
         }
         broker.Log.ClientDisconnected(session.ClientId, clean);
-        var will = clean ? null : connection.Will;
-        connection.Will = null;
-        if (!registry.Detach(connection, session, ref will, broker.Time.GetUtcNow(), out var endNow))
+        if (!registry.Detach(connection, session, clean, broker.Time.GetUtcNow(), out var will, out var endNow))
         {
             return;
         }

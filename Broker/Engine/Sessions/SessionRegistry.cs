@@ -98,14 +98,19 @@ internal sealed class SessionRegistry(SessionJournal journal, LocalDelivery loca
 
     /// <summary>
     /// Unbinds a closed connection from its session (see <see cref="Session.Detach"/>): the session goes offline, or is
-    /// forgotten when <paramref name="endNow"/>. False when another connection had taken it over.
+    /// forgotten when <paramref name="endNow"/>; <paramref name="will"/> is the caller's to publish now. False when another
+    /// connection (or a handover) had taken it over. The connection's will is taken under this lock, as a takeover takes
+    /// it, so exactly one of them has it.
     /// </summary>
-    public bool Detach(MqttConnection connection, Session session, ref Will? will, DateTimeOffset now, out bool endNow)
+    public bool Detach(MqttConnection connection, Session session, bool clean, DateTimeOffset now, out Will? will, out bool endNow)
     {
         lock (_lock)
         {
+            will = clean ? null : connection.Will;
+            connection.Will = null;
             if (!session.Detach(connection, ref will, now, journal, out endNow))
             {
+                will = null;
                 return false;
             }
             if (endNow)

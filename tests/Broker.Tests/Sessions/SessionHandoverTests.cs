@@ -340,6 +340,33 @@ public sealed class SessionHandoverTests
     }
 
     [Fact]
+    public async Task A_handover_racing_the_connection_drop_publishes_the_will_once_and_always_moves_the_session()
+    {
+        // either the drop comes first (its will is published, the session is offline) or the handover does (it publishes
+        // the will, and the drop finds the session no longer its own): once either way, and the session always moves
+        const int Rounds = 20;
+        await using var node1 = HandoverNode.Start();
+        await using var node2 = HandoverNode.Start();
+        await using var watcher1 = await WatcherAsync(node1);
+        for (var i = 0; i < Rounds; i++)
+        {
+            var (dev, _) = await ConnectDevAsync(node1, MqttProtocolVersion.V500, Persistent(MqttProtocolVersion.V500, will: true));
+            var drop = Task.Run(async () => await dev.DisposeAsync());
+            var snapshot = await Task.Run(() => node1.Broker.HandOver("dev"));
+            await drop;
+            Assert.NotNull(snapshot);
+            Assert.Null(snapshot.PendingWill);
+            node2.Broker.Adopt(SessionSnapshot.Read(snapshot.ToBytes()));
+            Assert.Equal("offline", (await watcher1.ReceivePublishAsync()).Text());
+            // the drop is handled by now or comes later: wait for it before the next round's connection
+            await Wait.UntilAsync(() => node1.Broker.ConnectedClients == 1, Timeouts.Default, "node 1 to close the connection");
+        }
+        await watcher1.ExpectNothingBeforeMarkerAsync();
+        Assert.False(node1.Broker.HasSession("dev"));
+        Assert.True(node2.Broker.HasSession("dev"));
+    }
+
+    [Fact]
     public async Task Handing_over_a_client_id_with_no_session_returns_nothing()
     {
         await using var node1 = HandoverNode.Start();
