@@ -367,6 +367,42 @@ public sealed class SessionHandoverTests
     }
 
     [Fact]
+    public async Task An_adoption_racing_a_connect_of_the_same_client_id_either_is_resumed_or_takes_the_new_connection_over()
+    {
+        // the connect attaches first (a new session, which the adoption replaces, closing it with 0x8E) or the adoption
+        // does (the connect resumes it): never both sessions, never one without the moved subscription
+        const int Rounds = 10;
+        await using var node1 = HandoverNode.Start();
+        await using var node2 = HandoverNode.Start();
+        var (pub, _) = await RawMqttClient.ConnectAsync(node2.Port, "pub");
+        await using var _p = pub;
+        for (var i = 0; i < Rounds; i++)
+        {
+            var (dev, _) = await ConnectDevAsync(node1, MqttProtocolVersion.V500, Persistent(MqttProtocolVersion.V500));
+            await dev.SubscribeGrantedAsync(1, $"t/{i}", Qos1);
+            await dev.DisconnectAsync();
+            var snapshot = node1.Broker.HandOver("dev")!;
+
+            var adopt = Task.Run(() => node2.Broker.Adopt(snapshot));
+            var (moved, ack) = await ConnectDevAsync(node2, MqttProtocolVersion.V500, Persistent(MqttProtocolVersion.V500));
+            await adopt;
+            if (!ack.IsSessionPresent)
+            {
+                Assert.Equal(MqttDisconnectReasonCode.SessionTakenOver, (await moved.ExpectClosedAsync())?.ReasonCode);
+                await moved.DisposeAsync();
+                (moved, ack) = await ConnectDevAsync(node2, MqttProtocolVersion.V500, Persistent(MqttProtocolVersion.V500));
+                Assert.True(ack.IsSessionPresent);
+            }
+            await pub.PublishAsync($"t/{i}", $"round {i}", Qos1);
+            Assert.Equal($"round {i}", (await moved.ReceivePublishAsync()).Text());
+            await moved.ExpectNothingBeforeMarkerAsync();
+            // back to node 1 for the next round, through the same calls
+            await moved.DisconnectAsync();
+            node1.Broker.Adopt(node2.Broker.HandOver("dev")!);
+        }
+    }
+
+    [Fact]
     public async Task Handing_over_a_client_id_with_no_session_returns_nothing()
     {
         await using var node1 = HandoverNode.Start();
