@@ -42,6 +42,7 @@ internal sealed class Session(string clientId) : IDeliveryTarget
 
     public void EnqueuePending(Delivery delivery) => (_queue ??= new()).Enqueue(delivery);
     public Delivery DequeuePending() => _queue!.Dequeue();
+    public void ClearPending() => _queue?.Clear();
 
     /// <summary>Under the session's lock: <see cref="SessionQueue.WhenDrained"/>, at once when the session is offline or ended (nobody drains it).</summary>
     public Task WhenDrained(long bytes, int count) => (_queue ??= new()).WhenDrained(bytes, count, _connection is null || Ended);
