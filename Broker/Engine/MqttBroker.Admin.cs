@@ -2,6 +2,7 @@ using IotRealtime.Broker.Engine.Operations;
 using IotRealtime.Broker.Engine.Routing;
 using IotRealtime.Broker.Engine.Sessions;
 using MQTTnet.Protocol;
+using SessionSnapshot = IotRealtime.Broker.Engine.Operations.SessionSnapshot;
 
 namespace IotRealtime.Broker.Engine;
 

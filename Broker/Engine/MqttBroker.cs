@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using IotRealtime.Broker.Engine.Cluster;
 using IotRealtime.Broker.Engine.Operations;
 using IotRealtime.Broker.Engine.Persistence;
 using IotRealtime.Broker.Engine.Pipeline;
@@ -9,6 +10,7 @@ using IotRealtime.Broker.Engine.Sessions;
 using Microsoft.Extensions.Logging;
 using MQTTnet.Packets;
 using MQTTnet.Protocol;
+using SessionSnapshot = IotRealtime.Broker.Engine.Sessions.SessionSnapshot;
 
 namespace IotRealtime.Broker.Engine;
 
@@ -29,6 +31,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
     readonly Admission _admission;
     readonly SysPublisher _sys;
     readonly SessionLifecycle _lifecycle;
+    readonly SessionHandover _handover;
 
     public MqttBroker(
         BrokerOptions options,
@@ -65,6 +68,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
         _admission = new Admission(this);
         _sys = new SysPublisher(this);
         _lifecycle = new SessionLifecycle(this, _sessions, _router, _admission, _sys);
+        _handover = new SessionHandover(this, _sessions, _router, _lifecycle);
         if (_journal.Load() is { } state)
         {
             SessionRestore.Restore(state, timeProvider.GetUtcNow(), Retained, _journal, _sessions, _router);
@@ -209,6 +213,31 @@ public sealed partial class MqttBroker : IAsyncDisposable
     /// <inheritdoc cref="SessionLifecycle.Attach"/>
     internal (Session Session, bool Present) AttachSession(MqttConnection connection, string clientId, ClientIdentity identity, bool cleanStart, uint expiryInterval) =>
         _lifecycle.Attach(connection, clientId, identity, cleanStart, expiryInterval);
+
+    /// <summary>The cluster's session ownership, asked by every CONNECT before it attaches; null (the default) when this broker is alone. Set before connections are served.</summary>
+    public IClusterSessions? ClusterSessions { get; set; }
+
+    /// <summary>Stopping the engine: cancels what a CONNECT awaits of the cluster.</summary>
+    internal CancellationToken Stopping => _stopping.Token;
+
+    /// <summary>Whether a session of <paramref name="clientId"/> (online or offline) is on this node.</summary>
+    public bool HasSession(string clientId) => _sessions.Find(clientId) is not null;
+
+    /// <summary>
+    /// Hands the session of <paramref name="clientId"/> to another node: its connection, if live, is closed with DISCONNECT
+    /// 0x8E session taken over (3.1.1: closed), the session ends here (recorded in the store) and its state is returned, for
+    /// <see cref="Adopt"/> on the node the client now connects to. Null when there is no such session, and for a
+    /// <paramref name="cleanStart"/> claim, which ends the session here without moving it. A will due because of it is
+    /// published here; a delayed will moves, pending, with the snapshot (see <see cref="SessionHandover"/>).
+    /// </summary>
+    public SessionSnapshot? HandOver(string clientId, bool cleanStart = false) => _handover.HandOver(clientId, cleanStart);
+
+    /// <summary>
+    /// Rebuilds a session handed over by another node (<see cref="HandOver"/>) here, offline until its client connects
+    /// with clean start 0 and resumes it (session present = 1): registry, subscriptions and the store, so it also survives
+    /// a restart of this node. A session of the same client id already here is replaced (closed with 0x8E if live).
+    /// </summary>
+    public void Adopt(SessionSnapshot snapshot) => _handover.Adopt(snapshot);
 
     internal void UpdateSessionExpiry(Session session, uint expiryInterval) => session.ChangeExpiryInterval(expiryInterval, _journal);
 

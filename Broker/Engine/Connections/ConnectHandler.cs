@@ -1,3 +1,4 @@
+using IotRealtime.Broker.Engine.Cluster;
 using IotRealtime.Broker.Engine.Routing;
 using IotRealtime.Broker.Engine.Security;
 using IotRealtime.Broker.Engine.Sessions;
@@ -213,6 +214,11 @@ internal sealed class ConnectHandler(ConnectionState state, OutboundWriter write
                 IsV5 ? connect.WillDelayInterval : 0);
         }
 
+        if (_broker.ClusterSessions is { } cluster && !await ClaimAsync(cluster, clientId, connect.CleanSession).ConfigureAwait(false))
+        {
+            return await RefuseConnectAsync(MqttConnectReasonCode.ServerUnavailable, MqttConnectReturnCode.ConnectionRefusedServerUnavailable).ConfigureAwait(false);
+        }
+
         var (session, sessionPresent) = _broker.AttachSession(_state.Connection, clientId, identity, connect.CleanSession, sessionExpiry);
         _state.Session = session;
         _state.Connected = true;
@@ -245,6 +251,21 @@ internal sealed class ConnectHandler(ConnectionState state, OutboundWriter write
         _broker.Log.ClientConnected(clientId, _state.Info.Transport, _state.Version.ToString(), sessionPresent);
         _broker.OnClientConnected(_state.Connection);
         return true;
+    }
+
+    /// <summary>Makes this node the owner of <paramref name="clientId"/> cluster-wide (see <see cref="IClusterSessions.ClaimAsync"/>); false when the cluster could not.</summary>
+    async ValueTask<bool> ClaimAsync(IClusterSessions cluster, string clientId, bool cleanStart)
+    {
+        try
+        {
+            await cluster.ClaimAsync(clientId, cleanStart, _broker.Stopping).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex)
+        {
+            _broker.Log.ClaimFailed(clientId, ex);
+            return false;
+        }
     }
 
     async ValueTask<bool> RefuseConnectAsync(MqttConnectReasonCode reason, MqttConnectReturnCode returnCode, bool malformed = false, string? serverReference = null)

@@ -20,6 +20,9 @@ internal sealed class InflightWindow
     /// <summary>In-flight deliveries in the order they were first sent.</summary>
     public IEnumerable<Delivery> InSendOrder() => ById.Values.OrderBy(d => d.SendOrder);
 
+    /// <summary>The last packet id handed out; a session moved to another node continues from it.</summary>
+    public ushort LastPacketId { get => _nextPacketId; set => _nextPacketId = value; }
+
     public ushort NextPacketId()
     {
         // skips ids still in flight; the writer never has more than 65535 in flight (Receive Maximum caps it)

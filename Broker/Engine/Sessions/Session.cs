@@ -45,7 +45,7 @@ internal sealed class Session(string clientId) : IDeliveryTarget
     public void ClearPending() => _queue?.Clear();
 
     /// <summary>Under the session's lock: <see cref="SessionQueue.WhenDrained"/>, at once when the session is offline or ended (nobody drains it).</summary>
-    public Task WhenDrained(long bytes, int count) => (_queue ??= new()).WhenDrained(bytes, count, _connection is null || _ended);
+    public Task WhenDrained(long bytes, int count) => (_queue ??= new()).WhenDrained(bytes, count, _connection is null || Ended);
 
     /// <summary>Deliveries sent and not yet completed, by packet id (see <see cref="InflightWindow"/>).</summary>
     public Dictionary<ushort, Delivery> Inflight => Window.ById;
@@ -160,9 +160,6 @@ internal sealed class Session(string clientId) : IDeliveryTarget
         }
     }
 
-    /// <inheritdoc cref="InboundQos2Ids.Clear"/>
-    public void ClearInboundQos2() => _inboundQos2?.Clear();
-
     MqttConnection? _connection;
 
     /// <summary>The connection the session is attached to; null while offline (which releases held-back publishers).</summary>
@@ -187,20 +184,8 @@ internal sealed class Session(string clientId) : IDeliveryTarget
     public DateTimeOffset? DisconnectedAt { get; private set; }
     public Will? PendingWill { get; private set; }
     public DateTimeOffset? WillDueAt { get; private set; }
-    bool _ended;
-
-    public bool Ended
-    {
-        get => _ended;
-        private set
-        {
-            _ended = value;
-            if (value)
-            {
-                _queue?.ReleaseDrainWaiters();
-            }
-        }
-    }
+    /// <summary>Set by <see cref="End"/>, which also releases held-back publishers (the queue's <see cref="SessionQueue.Clear"/>).</summary>
+    public bool Ended { get; private set; }
 
     /// <summary>The session is in the durable store: its changes are recorded there.</summary>
     public bool Stored { get; set; }
@@ -328,10 +313,22 @@ internal sealed class Session(string clientId) : IDeliveryTarget
             var subscriptions = Subscriptions.Values.ToList();
             Subscriptions.Clear();
             var undelivered = Inflight.Values.Where(d => d.Shared is not null).Concat(Pending.Where(d => d.Shared is not null)).ToList();
-            ClearPending();
+            _queue?.Clear();
             Inflight.Clear();
-            ClearInboundQos2();
+            _inboundQos2?.Clear();
             return (subscriptions, undelivered);
+        }
+    }
+
+    /// <summary>Moves the session to another node: under one hold of its lock, <paramref name="take"/> copies what it holds, then its connection is unbound (<see cref="Release"/>) and it ends here (<see cref="End"/>).</summary>
+    public (T Taken, MqttConnection? Previous, Will? PendingWill, List<Subscription> Subscriptions, List<Delivery> UndeliveredShared) HandOver<TState, T>(TState state, Func<Session, TState, T> take)
+    {
+        lock (this)
+        {
+            var taken = take(this, state);
+            var (previous, will) = Release();
+            var (subscriptions, undelivered) = End();
+            return (taken, previous, will, subscriptions, undelivered);
         }
     }
 

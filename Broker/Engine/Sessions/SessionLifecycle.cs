@@ -44,9 +44,7 @@ internal sealed class SessionLifecycle(MqttBroker broker, SessionRegistry regist
             return;
         }
         broker.Log.ClientDisconnected(session.ClientId, clean);
-        var will = clean ? null : connection.Will;
-        connection.Will = null;
-        if (!registry.Detach(connection, session, ref will, broker.Time.GetUtcNow(), out var endNow))
+        if (!registry.Detach(connection, session, clean, broker.Time.GetUtcNow(), out var will, out var endNow))
         {
             return;
         }
@@ -57,6 +55,7 @@ internal sealed class SessionLifecycle(MqttBroker broker, SessionRegistry regist
         if (endNow)
         {
             End(session);
+            TellClusterEnded(session.ClientId);
         }
     }
 
@@ -74,17 +73,34 @@ internal sealed class SessionLifecycle(MqttBroker broker, SessionRegistry regist
         }
         broker.Log.AdminDeletedSession(clientId);
         End(session);
+        TellClusterEnded(clientId);
         return true;
     }
 
     /// <summary>Removes a session's subscriptions and hands its queued shared-subscription messages to other group members.</summary>
-    void End(Session session)
+    public void End(Session session)
     {
         var (subscriptions, undelivered) = session.End();
         router.RemoveEnded(subscriptions, undelivered);
     }
 
-    void PublishWill(MqttMessage will)
+    /// <summary>Tells the cluster, if any, that no session of <paramref name="clientId"/> is left here; its failure is logged, never the engine's.</summary>
+    void TellClusterEnded(string clientId)
+    {
+        if (broker.ClusterSessions is { } cluster)
+        {
+            try
+            {
+                cluster.SessionEnded(clientId);
+            }
+            catch (Exception ex)
+            {
+                broker.Log.ClusterSessionEndedFailed(clientId, ex);
+            }
+        }
+    }
+
+    public void PublishWill(MqttMessage will)
     {
         if (will.ExpiresAt is { } expiresAt)
         {
@@ -173,6 +189,7 @@ internal sealed class SessionLifecycle(MqttBroker broker, SessionRegistry regist
             {
                 broker.Log.SessionExpired(session.ClientId);
                 End(session);
+                TellClusterEnded(session.ClientId);
             }
             sys.PublishSysTopicsIfDue(now);
         }

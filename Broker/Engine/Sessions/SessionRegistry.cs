@@ -98,14 +98,19 @@ internal sealed class SessionRegistry(SessionJournal journal, LocalDelivery loca
 
     /// <summary>
     /// Unbinds a closed connection from its session (see <see cref="Session.Detach"/>): the session goes offline, or is
-    /// forgotten when <paramref name="endNow"/>. False when another connection had taken it over.
+    /// forgotten when <paramref name="endNow"/>; <paramref name="will"/> is the caller's to publish now. False when another
+    /// connection (or a handover) had taken it over. The connection's will is taken under this lock, as a takeover takes
+    /// it, so exactly one of them has it.
     /// </summary>
-    public bool Detach(MqttConnection connection, Session session, ref Will? will, DateTimeOffset now, out bool endNow)
+    public bool Detach(MqttConnection connection, Session session, bool clean, DateTimeOffset now, out Will? will, out bool endNow)
     {
         lock (_lock)
         {
+            will = clean ? null : connection.Will;
+            connection.Will = null;
             if (!session.Detach(connection, ref will, now, journal, out endNow))
             {
+                will = null;
                 return false;
             }
             if (endNow)
@@ -171,6 +176,77 @@ internal sealed class SessionRegistry(SessionJournal journal, LocalDelivery loca
         {
             _sessions[session.ClientId] = session;
             _offline.Add(session);
+        }
+    }
+
+    /// <summary>What a handover did (see <see cref="HandOver"/>): the connection it unbound, the will due because of it, the
+    /// snapshot (null for a clean-start claim), and the ended session's subscriptions and the shared deliveries to hand on.</summary>
+    public readonly record struct HandedOver(MqttConnection? Previous, Will? DueWill, SessionSnapshot? Snapshot, List<Subscription> Subscriptions, List<Delivery> UndeliveredShared);
+
+    /// <summary>
+    /// Ends the session of <paramref name="clientId"/> here for another node, under this lock: it is forgotten (its end
+    /// recorded), its connection unbound, and — unless <paramref name="cleanStart"/> — what it holds is taken as a snapshot.
+    /// The will follows <see cref="Attach"/>'s rules: a clean start ends the session, so any will is due now; a resume makes a
+    /// will with no delay due now, and moves a delayed one with the snapshot, pending, for the resume there to cancel.
+    /// </summary>
+    public HandedOver? HandOver(string clientId, bool cleanStart, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            if (!_sessions.TryGetValue(clientId, out var session))
+            {
+                return null;
+            }
+            RemoveLocked(session);
+            var (snapshot, previous, pendingWill, subscriptions, undelivered) =
+                session.HandOver((cleanStart, now), static (s, a) => a.cleanStart ? null : SessionHandover.Take(s, a.now));
+            var will = pendingWill;
+            if (previous is not null)
+            {
+                will ??= previous.Will;
+                previous.Will = null;
+            }
+            if (snapshot is null)
+            {
+                return new HandedOver(previous, will, null, subscriptions, undelivered);
+            }
+            if (will is { DelaySeconds: > 0 } && snapshot.PendingWill is null)
+            {
+                // the live connection's delayed will: it waits from now on the node the session moves to
+                var due = now.AddSeconds(Math.Min(will.DelaySeconds, snapshot.ExpiryInterval));
+                snapshot = snapshot with { PendingWill = new SnapshotWill(will.Message, will.DelaySeconds, due) };
+            }
+            // the shared deliveries move with the session, not to other members
+            return new HandedOver(previous, will is { DelaySeconds: 0 } ? will : null, snapshot, subscriptions, []);
+        }
+    }
+
+    /// <summary>
+    /// Adds a session moved here from another node, offline until its client attaches, replacing any session of the same
+    /// client id (whose connection is unbound and whose will is due, as when a session ends). <paramref name="record"/>
+    /// journals it and puts its subscriptions in the trie under this lock, after the replaced one's end and before anyone can find it.
+    /// </summary>
+    public (MqttConnection? Previous, Session? Replaced, Will? DueWill) Adopt(Session session, Action<Session, SessionJournal> record)
+    {
+        session.Local = local;
+        lock (_lock)
+        {
+            MqttConnection? previous = null;
+            Will? will = null;
+            if (_sessions.TryGetValue(session.ClientId, out var existing))
+            {
+                (previous, will) = existing.Release();
+                if (previous is not null)
+                {
+                    will ??= previous.Will;
+                    previous.Will = null;
+                }
+                RemoveLocked(existing);
+            }
+            record(session, journal);
+            _sessions[session.ClientId] = session;
+            _offline.Add(session);
+            return (previous, existing, will);
         }
     }
 
