@@ -79,7 +79,7 @@ public sealed class FleetDevice(
             try
             {
                 // Clean on the very first connect when asked for a persistent session too, so a run starts from nothing.
-                var result = await client.ConnectAsync(factory.Build(_clientId, source, _redirect, cleanStart: !options.PersistentSession), stop).ConfigureAwait(false);
+                var result = await client.ConnectAsync(factory.Build(_clientId, source, _redirect ?? options.TargetFor(index), cleanStart: !options.PersistentSession), stop).ConfigureAwait(false);
                 if (result.ResultCode == MqttClientConnectResultCode.Success)
                 {
                     client.DisconnectedAsync += e =>
