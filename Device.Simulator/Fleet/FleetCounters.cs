@@ -10,7 +10,7 @@ public sealed class FleetCounters(TimeProvider? time = null)
     readonly Lock _histogramLock = new();
     long _lastFirstConnectUnixMs;
     long _connectAttempts, _connectFailures, _online, _everConnected, _disconnects, _reconnects, _redirects;
-    long _published, _publishFailures, _commands;
+    long _published, _publishFailures, _commands, _subscribed;
 
     public LongHistogram ConnectLatency { get; } = LatencyPercentiles.CreateHistogram();
     public LongHistogram PublishAckLatency { get; } = LatencyPercentiles.CreateHistogram();
@@ -79,6 +79,11 @@ public sealed class FleetCounters(TimeProvider? time = null)
     }
 
     public void CommandReceived() => Interlocked.Increment(ref _commands);
+
+    /// <summary>Command subscriptions the broker granted (SUBACK), over every connect.</summary>
+    public long Subscribed => Interlocked.Read(ref _subscribed);
+
+    public void SubscriptionGranted() => Interlocked.Increment(ref _subscribed);
 
     public void Record(LongHistogram histogram, TimeSpan latency)
     {

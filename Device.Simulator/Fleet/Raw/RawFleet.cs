@@ -176,31 +176,17 @@ public sealed unsafe class RawFleet
     {
         _counters.ConnectAttempt();
         _opStart[d] = _time.GetTimestamp();
-        var fd = Libc.Socket(Libc.AfInet, Libc.SockStream | Libc.SockNonBlock | Libc.SockCloexec, 0);
+        var fd = RawSocket.Open(_sources.For(d), out var step);
         if (fd < 0)
         {
-            _counters.ConnectFailed($"connect: {Libc.Describe(Libc.Errno)}");
+            _counters.ConnectFailed($"connect: {step}: {Libc.Describe(-fd)}");
             Backoff(d);
             return;
         }
 
         _fd[d] = fd;
         _state[d] = RawState.Connecting;
-        var address = stackalloc byte[16];
-        Libc.SetInt(fd, Libc.IpProtoTcp, Libc.TcpNoDelay, 1);
-        if (_sources.For(d) is { } source)
-        {
-            Libc.SetInt(fd, SourceBinding.IpProtocolIp, SourceBinding.IpBindAddressNoPort, 1);
-            Libc.WriteSockAddr(new Span<byte>(address, 16), source);
-            if (Libc.Bind(fd, address, 16) != 0)
-            {
-                FailConnect(d, $"connect: bind {source.Address}: {Libc.Describe(Libc.Errno)}");
-                return;
-            }
-        }
-
-        Libc.WriteSockAddr(new Span<byte>(address, 16), _targets[(_first + d) % _targets.Length]);
-        if (Libc.Connect(fd, address, 16) != 0 && Libc.Errno is var errno && errno != Libc.EInProgress)
+        if (RawSocket.StartConnect(fd, _targets[(_first + d) % _targets.Length]) is var errno && errno != 0)
         {
             FailConnect(d, $"connect: {Libc.Describe(errno)}");
             return;
@@ -318,7 +304,15 @@ public sealed unsafe class RawFleet
                 Online(d);
                 return;
             case MqttWire.SubAckType:
-                if (body.Length >= 3 && body[2] == 0x80) _counters.Failures.Add("subscribe: refused");
+                if (body.Length >= 3 && body[2] == 0x80)
+                {
+                    _counters.Failures.Add("subscribe: refused");
+                }
+                else
+                {
+                    _counters.SubscriptionGranted();
+                }
+
                 return;
             case MqttWire.PubAckType when body.Length >= 2:
                 Acknowledged(d, BinaryPrimitives.ReadUInt16BigEndian(body));
