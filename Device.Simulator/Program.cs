@@ -5,6 +5,9 @@ using IotRealtime.Device.Simulator.Scenarios.FanIn;
 using IotRealtime.Device.Simulator.Scenarios.Fleet;
 using IotRealtime.Device.Simulator.Scenarios.Soak;
 
+// Several fleet reports (processes, hosts) into one.
+if (MergeCommand.Handles(args)) return await MergeCommand.RunAsync(args[1..], Console.Out, Console.Error);
+
 // The fleet model has options of its own (iotrealtime-sim run --help).
 if (FleetCommand.Handles(args))
 {

@@ -16,7 +16,7 @@ public sealed class MqttConnector(IPEndPoint broker, TimeSpan timeout)
         deadline.CancelAfter(timeout);
         try
         {
-            if (source is not null) socket.Bind(source);
+            if (source is not null) SourceBinding.Bind(socket, source);
             await socket.ConnectAsync(broker, deadline.Token).ConfigureAwait(false);
             await socket.SendAsync(connectPacket, SocketFlags.None, deadline.Token).ConfigureAwait(false);
 

@@ -4,11 +4,13 @@ using IotRealtime.Device.Simulator.Reports;
 namespace IotRealtime.Device.Simulator.Fleet;
 
 /// <summary>What the devices of one process have done so far; updated from many tasks, read by progress and the report.</summary>
-public sealed class FleetCounters
+public sealed class FleetCounters(TimeProvider? time = null)
 {
+    readonly TimeProvider _time = time ?? TimeProvider.System;
     readonly Lock _histogramLock = new();
+    long _lastFirstConnectUnixMs;
     long _connectAttempts, _connectFailures, _online, _everConnected, _disconnects, _reconnects, _redirects;
-    long _published, _publishFailures, _commands;
+    long _published, _publishFailures, _commands, _subscribed;
 
     public LongHistogram ConnectLatency { get; } = LatencyPercentiles.CreateHistogram();
     public LongHistogram PublishAckLatency { get; } = LatencyPercentiles.CreateHistogram();
@@ -25,6 +27,9 @@ public sealed class FleetCounters
     public long PublishFailures => Interlocked.Read(ref _publishFailures);
     public long Commands => Interlocked.Read(ref _commands);
 
+    /// <summary>When the latest first connect completed (Unix ms, 0 = none): with the run's start it gives the connect rate.</summary>
+    public long LastFirstConnectUnixMs => Interlocked.Read(ref _lastFirstConnectUnixMs);
+
     public void ConnectAttempt() => Interlocked.Increment(ref _connectAttempts);
 
     public void ConnectFailed(string reason)
@@ -36,8 +41,18 @@ public sealed class FleetCounters
     public void Connected(bool first, TimeSpan latency)
     {
         Interlocked.Increment(ref _online);
-        if (first) Interlocked.Increment(ref _everConnected);
-        else Interlocked.Increment(ref _reconnects);
+        if (first)
+        {
+            Interlocked.Increment(ref _everConnected);
+            var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            var seen = Interlocked.Read(ref _lastFirstConnectUnixMs);
+            while (now > seen && Interlocked.CompareExchange(ref _lastFirstConnectUnixMs, now, seen) is var was && was != seen) seen = was;
+        }
+        else
+        {
+            Interlocked.Increment(ref _reconnects);
+        }
+
         Record(ConnectLatency, latency);
     }
 
@@ -64,6 +79,11 @@ public sealed class FleetCounters
     }
 
     public void CommandReceived() => Interlocked.Increment(ref _commands);
+
+    /// <summary>Command subscriptions the broker granted (SUBACK), over every connect.</summary>
+    public long Subscribed => Interlocked.Read(ref _subscribed);
+
+    public void SubscriptionGranted() => Interlocked.Increment(ref _subscribed);
 
     public void Record(LongHistogram histogram, TimeSpan latency)
     {

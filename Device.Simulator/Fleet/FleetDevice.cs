@@ -79,7 +79,7 @@ public sealed class FleetDevice(
             try
             {
                 // Clean on the very first connect when asked for a persistent session too, so a run starts from nothing.
-                var result = await client.ConnectAsync(factory.Build(_clientId, source, _redirect, cleanStart: !options.PersistentSession), stop).ConfigureAwait(false);
+                var result = await client.ConnectAsync(factory.Build(_clientId, source, _redirect ?? options.TargetFor(index), cleanStart: !options.PersistentSession), stop).ConfigureAwait(false);
                 if (result.ResultCode == MqttClientConnectResultCode.Success)
                 {
                     client.DisconnectedAsync += e =>
@@ -149,7 +149,9 @@ public sealed class FleetDevice(
             try
             {
                 var filter = string.Format(CultureInfo.InvariantCulture, commands, _clientId);
-                await client.SubscribeAsync(factory.ClientFactory.CreateSubscribeOptionsBuilder().WithTopicFilter(filter, qos).Build(), stop).ConfigureAwait(false);
+                var granted = await client.SubscribeAsync(factory.ClientFactory.CreateSubscribeOptionsBuilder().WithTopicFilter(filter, qos).Build(), stop).ConfigureAwait(false);
+                if (granted.Items.All(i => (int)i.ResultCode < 0x80)) counters.SubscriptionGranted();
+                else counters.Failures.Add("subscribe: refused");
             }
             catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException)
             {

@@ -10,8 +10,11 @@ namespace IotRealtime.Device.Simulator.Fleet;
 /// </summary>
 public sealed class FleetOptions
 {
-    /// <summary>Below the 20,000 open files a process may hold here, with room for the verifier, pipes and the runtime.</summary>
-    public const int MaxConnectionsPerProcess = 19_000;
+    /// <summary>Connections one process may hold: its open-file limit (RLIMIT_NOFILE) less a reserve for the runtime, verifier and pipes.</summary>
+    public static int MaxConnectionsPerProcess { get; } = OpenFileLimit.ProcessCap();
+
+    /// <summary>Ephemeral ports one source address has towards one destination address and port (Linux default range).</summary>
+    public const int PortsPerSourceAndDestination = 28_000;
 
     public const string PasswordVariable = "IOTREALTIME_SIM_PASSWORD";
 
@@ -24,6 +27,10 @@ public sealed class FleetOptions
 
           --host ADDRESS              broker address (default 127.0.0.1)
           --port N                    broker MQTT port (default 1883; 8883 is usual with --tls)
+          --hosts A:P,B:P,...         several broker addresses (IPv4): device i connects to entry i mod count, no balancer
+          --mode auto|raw|mqttnet     raw: the simulator's own MQTT 3.1.1 sockets, one epoll thread, under 2 KB per idle
+                                      device (Linux, TCP, MQTT 3.1.1, QoS 0/1); mqttnet: an MQTTnet client per device (TLS,
+                                      WebSocket, MQTT 5, QoS 2, redirects); auto (default): raw wherever it covers the run
           --ws URL                    MQTT over WebSocket instead of TCP: ws://127.0.0.1:8080/mqtt or wss://...
           --tls                       TLS over TCP (wss:// URLs imply it)
           --ca-file PEM               trust only this CA for the broker certificate (default: system trust)
@@ -63,6 +70,11 @@ public sealed class FleetOptions
 
     public string Host { get; set; } = "127.0.0.1";
     public int Port { get; set; } = 1883;
+
+    /// <summary>From --hosts; empty means the one broker at --host:--port.</summary>
+    public List<(string Host, int Port)> Hosts { get; } = [];
+
+    public FleetDeviceMode Mode { get; set; } = FleetDeviceMode.Auto;
     public string? WebSocketUrl { get; set; }
     public bool Tls { get; set; }
     public string? CaFile { get; set; }
@@ -110,6 +122,32 @@ public sealed class FleetOptions
 
     public bool UsesTls => Tls || (WebSocketUrl?.StartsWith("wss://", StringComparison.OrdinalIgnoreCase) ?? false);
 
+    /// <summary>The broker addresses devices spread over: the --hosts list, or --host:--port.</summary>
+    public IReadOnlyList<(string Host, int Port)> Brokers => Hosts.Count > 0 ? Hosts : [(Host, Port)];
+
+    /// <summary>Where device <paramref name="device"/> (global index) connects when --hosts is given; null for the one --host.</summary>
+    public IPEndPoint? TargetFor(int device) =>
+        Hosts.Count == 0 ? null : new IPEndPoint(IPAddress.Parse(Hosts[device % Hosts.Count].Host), Hosts[device % Hosts.Count].Port);
+
+    /// <summary>Why the raw device mode cannot run these options, or null when it can.</summary>
+    public string? RawModeGap =>
+        !OperatingSystem.IsLinux() ? "it needs Linux (epoll)"
+        : WebSocketUrl is not null ? "it speaks MQTT over TCP only, not WebSocket"
+        : UsesTls ? "it has no TLS"
+        : Mqtt5 ? "it speaks MQTT 3.1.1 only"
+        : Qos > 1 ? "it publishes at QoS 0 or 1 only"
+        : Brokers.Any(b => !IPAddress.TryParse(b.Host, out var a) || a.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork) ? "it connects to IPv4 addresses only (no names)"
+        : null;
+
+    /// <summary>Raw mode when asked for, or (auto) wherever it covers the run.</summary>
+    public bool UsesRawMode => Mode == FleetDeviceMode.Raw || (Mode == FleetDeviceMode.Auto && RawModeGap is null);
+
+    /// <summary>
+    /// Connections one source address carries: IP_BIND_ADDRESS_NO_PORT (raw mode) lets the kernel reuse ports across
+    /// destinations, so each broker address adds another ~28k; MQTTnet binds a port per connection, ~28k in all.
+    /// </summary>
+    public int MaxPerSource => UsesRawMode ? PortsPerSourceAndDestination * Brokers.Count : PortsPerSourceAndDestination;
+
     /// <summary>The devices this process (or, with --processes, each of its children) simulates.</summary>
     public (int First, int Count) LocalDevices => Shard.Devices(Devices);
 
@@ -156,6 +194,16 @@ public sealed class FleetOptions
         {
             case "--host": Host = value; return true;
             case "--port": return OptionParsing.TryInt(name, value, v => Port = v, out error);
+            case "--hosts": return TryHosts(value, out error);
+            case "--mode":
+                if (Enum.TryParse<FleetDeviceMode>(value, ignoreCase: true, out var mode) && value.All(char.IsLetter))
+                {
+                    Mode = mode;
+                    return true;
+                }
+
+                error = $"--mode must be auto, raw or mqttnet (was '{value}')";
+                return false;
             case "--ws": WebSocketUrl = value; return true;
             case "--ca-file": CaFile = value; return true;
             case "--cert-file": CertFile = value; return true;
@@ -220,8 +268,32 @@ public sealed class FleetOptions
         }
     }
 
+    bool TryHosts(string value, out string error)
+    {
+        error = "";
+        Hosts.Clear();
+        foreach (var entry in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var colon = entry.LastIndexOf(':');
+            if (colon <= 0 || !IPAddress.TryParse(entry[..colon], out var address) || address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork
+                || !int.TryParse(entry[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+            {
+                error = $"--hosts takes IPv4 address:port entries separated by commas, e.g. 127.0.0.1:1883,127.0.0.1:1884 (was '{entry}')";
+                return false;
+            }
+
+            Hosts.Add((entry[..colon], port));
+        }
+
+        if (Hosts.Count > 0) return true;
+        error = "--hosts needs at least one address:port";
+        return false;
+    }
+
     public IEnumerable<string> Validate()
     {
+        if (Mode == FleetDeviceMode.Raw && RawModeGap is { } gap) yield return $"--mode raw cannot run these options: {gap} (use --mode mqttnet)";
+        if (Hosts.Count > 0 && WebSocketUrl is not null) yield return "--hosts spreads TCP connections; it does not go with --ws";
         if (Port is < 1 or > 65535) yield return $"--port must be between 1 and 65535 (was {Port})";
         if (WebSocketUrl is not null && !(Uri.TryCreate(WebSocketUrl, UriKind.Absolute, out var ws) && ws.Scheme is "ws" or "wss"))
             yield return $"--ws must be a ws:// or wss:// URL (was '{WebSocketUrl}')";
@@ -244,7 +316,8 @@ public sealed class FleetOptions
             yield return $"--churn-rate connects from {ConnectionChurn.FirstSource} and up, so --host must be an IPv4 loopback address (was '{Host}')";
         if (MessagesPerDevice < 0) yield return $"--messages-per-device must be 0 (no limit) or more (was {MessagesPerDevice})";
         if (Processes is < 1 or > 64) yield return $"--processes must be between 1 and 64 (was {Processes})";
-        if (PerSource is < 1 or > 28_000) yield return $"--per-source must be between 1 and 28000 (was {PerSource})";
+        if (PerSource < 1 || PerSource > MaxPerSource)
+            yield return $"--per-source must be between 1 and {MaxPerSource} ({PortsPerSourceAndDestination} ports per source address and broker address, {(UsesRawMode ? $"{Brokers.Count} broker address(es) in raw mode" : "one port per connection in mqttnet mode")}) (was {PerSource})";
         if ((CertFile is null) != (KeyFile is null)) yield return "--cert-file and --key-file go together";
         if (CaFile is not null && !File.Exists(CaFile)) yield return $"--ca-file '{CaFile}' does not exist";
         if (Verify && PayloadTemplate is not null && !(PayloadTemplate.Contains("{dev}", StringComparison.Ordinal) && PayloadTemplate.Contains("{seq}", StringComparison.Ordinal)))
@@ -266,7 +339,7 @@ public sealed class FleetOptions
         var (_, local) = LocalDevices;
         var perProcess = (local + Processes - 1) / Processes + (Verify ? 1 : 0);
         if (perProcess > MaxConnectionsPerProcess)
-            yield return $"--devices {Devices} over shard {Shard} and --processes {Processes} is {perProcess} connections per process; one process holds at most {MaxConnectionsPerProcess} (20,000 open files): raise --processes to at least {(local + MaxConnectionsPerProcess - 2) / (MaxConnectionsPerProcess - 1)} or add shards";
+            yield return $"--devices {Devices} over shard {Shard} and --processes {Processes} is {perProcess} connections per process; one process holds at most {MaxConnectionsPerProcess} (its open-file limit, ulimit -n, less a reserve): raise --processes to at least {(local + MaxConnectionsPerProcess - 2) / (MaxConnectionsPerProcess - 1)} or add shards";
 
         if (SourceBase is not null && WebSocketUrl is null)
         {

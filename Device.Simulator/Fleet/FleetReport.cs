@@ -38,8 +38,19 @@ public sealed record FleetReport(
     bool Cancelled,
     long ChurnAttempts = 0,
     long ChurnConnected = 0,
-    FleetHistogram? ChurnHistogram = null)
+    FleetHistogram? ChurnHistogram = null,
+    string Mode = "",
+    long StartedUnixMs = 0,
+    long EndedUnixMs = 0,
+    long LastFirstConnectUnixMs = 0)
 {
+    /// <summary>
+    /// First connects per second from the run's start to the latest first CONNACK; for merged reports over the union
+    /// of their times (earliest start to latest connect). 0 when the report has no times (older reports).
+    /// </summary>
+    public double ConnectsPerSecond =>
+        StartedUnixMs > 0 && LastFirstConnectUnixMs > StartedUnixMs ? Math.Round(Connected * 1000.0 / (LastFirstConnectUnixMs - StartedUnixMs), 1) : 0;
+
     /// <summary>Connect latency of the short-lived churn connections (TCP connect to CONNACK).</summary>
     public LatencyPercentiles ChurnLatency => LatencyPercentiles.From((ChurnHistogram ?? new FleetHistogram([])).ToHistogram());
 
@@ -69,12 +80,21 @@ public sealed record FleetReport(
         }
 
         var first = parts[0];
+        var timed = parts.All(p => p.StartedUnixMs > 0 && p.EndedUnixMs >= p.StartedUnixMs);
+        var started = timed ? parts.Min(p => p.StartedUnixMs) : 0;
+        var ended = timed ? parts.Max(p => p.EndedUnixMs) : 0;
         return first with
         {
             Shard = shard,
             Processes = processes,
             Devices = parts.Sum(p => p.Devices),
-            Seconds = parts.Max(p => p.Seconds),
+            // The union of the runs' times where the reports carry them, else the longest run.
+            Seconds = timed ? Math.Round((ended - started) / 1000.0, 2) : parts.Max(p => p.Seconds),
+            Broker = string.Join(",", parts.Select(p => p.Broker).Distinct()),
+            Mode = string.Join(",", parts.Select(p => p.Mode).Distinct()),
+            StartedUnixMs = started,
+            EndedUnixMs = ended,
+            LastFirstConnectUnixMs = timed ? parts.Max(p => p.LastFirstConnectUnixMs) : 0,
             ConnectAttempts = parts.Sum(p => p.ConnectAttempts),
             Connected = parts.Sum(p => p.Connected),
             ConnectFailures = parts.Sum(p => p.ConnectFailures),
@@ -111,8 +131,8 @@ public sealed record FleetReport(
     public void WriteText(TextWriter output)
     {
         var c = CultureInfo.InvariantCulture;
-        output.WriteLine(string.Create(c, $"scenario      fleet against {Broker} ({Transport}, MQTT {Protocol}), shard {Shard}, {Processes} process(es), QoS {Qos}"));
-        output.WriteLine(string.Create(c, $"devices       {Devices}, connected {Connected} ({ConnectSuccessPercent:F2} %), {ConnectAttempts} attempts, {ConnectFailures} failed"));
+        output.WriteLine(string.Create(c, $"scenario      fleet against {Broker} ({Transport}, MQTT {Protocol}, {Mode} devices), shard {Shard}, {Processes} process(es), QoS {Qos}"));
+        output.WriteLine(string.Create(c, $"devices       {Devices}, connected {Connected} ({ConnectSuccessPercent:F2} %), {ConnectAttempts} attempts, {ConnectFailures} failed, {ConnectsPerSecond:F1} first connects/s"));
         output.WriteLine(string.Create(c, $"connections   {Disconnects} lost, {Reconnects} reconnects, {Redirects} redirects"));
         output.WriteLine(string.Create(c, $"published     {Published} in {Seconds:F1} s ({PublishesPerSecond:F1}/s), {PublishFailures} failed; {CommandsReceived} commands received"));
         if (Verified) output.WriteLine(string.Create(c, $"verified      received {Received}, lost {Lost}, duplicated {Duplicates}"));

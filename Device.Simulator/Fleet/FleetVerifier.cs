@@ -55,7 +55,7 @@ public sealed class FleetVerifier(FleetOptions options, FleetConnectionFactory f
         };
 
         var id = $"verify-{options.Shard.Index}-{firstDevice}-{Environment.ProcessId}";
-        await _client.ConnectAsync(factory.Build(id, source: null, redirect: null, cleanStart: true, socketBufferBytes: FleetConnectionFactory.StreamBufferBytes), cancellationToken).ConfigureAwait(false);
+        await _client.ConnectAsync(factory.Build(id, source: null, redirect: options.TargetFor(0), cleanStart: true, socketBufferBytes: FleetConnectionFactory.StreamBufferBytes), cancellationToken).ConfigureAwait(false);
         var subscribe = factory.ClientFactory.CreateSubscribeOptionsBuilder().WithTopicFilter(options.VerifyFilter, (MqttQualityOfServiceLevel)options.Qos).Build();
         var result = await _client.SubscribeAsync(subscribe, cancellationToken).ConfigureAwait(false);
         var granted = result.Items.First().ResultCode;

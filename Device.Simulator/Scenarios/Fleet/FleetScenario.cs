@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using IotRealtime.Device.Simulator.Connections;
 using IotRealtime.Device.Simulator.Fleet;
+using IotRealtime.Device.Simulator.Fleet.Raw;
 using IotRealtime.Device.Simulator.Reports;
 
 namespace IotRealtime.Device.Simulator.Scenarios.Fleet;
@@ -14,6 +15,9 @@ public sealed class FleetScenario(FleetOptions options, TimeProvider time, TextW
 {
     /// <summary>How long to wait, once publishing stops, for the verifier to receive what was acknowledged.</summary>
     static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>What the devices have done so far: for progress, and for tests that act on the fleet while it runs.</summary>
+    public FleetCounters Counters { get; } = new(time);
 
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
@@ -31,16 +35,19 @@ public sealed class FleetScenario(FleetOptions options, TimeProvider time, TextW
         var bucket = new TokenBucket(Math.Max(rate, 0.01), Math.Max(1, rate / 10), time);
         var backoff = new ReconnectBackoff(TimeSpan.FromSeconds(options.ReconnectMinSeconds), TimeSpan.FromSeconds(options.ReconnectMaxSeconds));
         var payload = new TelemetryPayload(options.PayloadSize, options.PayloadTemplate);
-        var counters = new FleetCounters();
+        var counters = Counters;
+        var raw = options.UsesRawMode;
+        var mode = raw ? "raw" : "mqttnet";
         var sources = options.WebSocketUrl is null ? new SourceAddressPlan(options.SourceBase, options.PerSource, count) : new SourceAddressPlan(null, options.PerSource, count);
-        var broker = options.WebSocketUrl ?? $"{options.Host}:{options.Port.ToString(CultureInfo.InvariantCulture)}";
+        var broker = options.WebSocketUrl ?? string.Join(",", options.Brokers.Select(b => $"{b.Host}:{b.Port.ToString(CultureInfo.InvariantCulture)}"));
         if (!options.ChildMode)
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"fleet: devices {first}..{first + count - 1} ({count}, shard {options.Shard}) -> {broker} ({factory.Transport}, MQTT {(options.Mqtt5 ? "5" : "3.1.1")}), connect <= {rate:F0}/s, every {options.IntervalSeconds} s ± {options.JitterSeconds} s, QoS {options.Qos}, <= {options.DurationSeconds} s"));
+                $"fleet: devices {first}..{first + count - 1} ({count}, shard {options.Shard}) -> {broker} ({factory.Transport}, MQTT {(options.Mqtt5 ? "5" : "3.1.1")}, {mode} devices{(raw || options.Mode != FleetDeviceMode.Auto ? "" : $": raw mode not used, {options.RawModeGap}")}), connect <= {rate:F0}/s, every {options.IntervalSeconds} s ± {options.JitterSeconds} s, QoS {options.Qos}, <= {options.DurationSeconds} s"));
         }
 
         var started = time.GetTimestamp();
+        var startedUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds();
         using var run = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         run.CancelAfter(TimeSpan.FromSeconds(options.DurationSeconds));
 
@@ -60,8 +67,9 @@ public sealed class FleetScenario(FleetOptions options, TimeProvider time, TextW
             }
         }
 
-        var devices = new FleetDevice[count];
-        for (var i = 0; i < count; i++)
+        var rawFleet = raw ? new RawFleet(options, counters, bucket, backoff, payload, sources, time) : null;
+        var devices = new FleetDevice[raw ? 0 : count];
+        for (var i = 0; i < devices.Length; i++)
             devices[i] = new FleetDevice(first + i, options, factory, bucket, backoff, payload, counters, sources.For(i), time);
 
         var churn = options.ChurnRate > 0
@@ -75,12 +83,14 @@ public sealed class FleetScenario(FleetOptions options, TimeProvider time, TextW
             ? ProgressAsync(counters, verifier, started, count, progressStop.Token)
             : Task.CompletedTask;
 
-        await Task.WhenAll(devices.Select(d => Task.Run(() => d.RunAsync(run.Token), CancellationToken.None))).ConfigureAwait(false);
+        if (rawFleet is not null) await rawFleet.RunAsync(run.Token).ConfigureAwait(false);
+        else await Task.WhenAll(devices.Select(d => Task.Run(() => d.RunAsync(run.Token), CancellationToken.None))).ConfigureAwait(false);
         await run.CancelAsync().ConfigureAwait(false);
         await churning.ConfigureAwait(false);
         var seconds = time.GetElapsedTime(started).TotalSeconds;
+        var endedUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds();
 
-        var sent = devices.Select(d => d.Sent).ToArray();
+        var sent = rawFleet?.Sent ?? devices.Select(d => d.Sent).ToArray();
         long lost = 0, received = 0, duplicates = 0;
         if (verifier is not null)
         {
@@ -135,7 +145,11 @@ public sealed class FleetScenario(FleetOptions options, TimeProvider time, TextW
             cancellationToken.IsCancellationRequested,
             churn?.Attempts ?? 0,
             churn?.Connected ?? 0,
-            churn is null ? null : FleetHistogram.From(churn.ReadLatency()));
+            churn is null ? null : FleetHistogram.From(churn.ReadLatency()),
+            mode,
+            startedUnixMs,
+            endedUnixMs,
+            counters.LastFirstConnectUnixMs);
     }
 
     async Task ProgressAsync(FleetCounters counters, FleetVerifier? verifier, long started, int devices, CancellationToken stop)
