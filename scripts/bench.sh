@@ -113,7 +113,7 @@ sim_args() {
         connect) echo "connect --connections 15000 --rate 1000 --hold 0 --keepalive 300 --connect-timeout 10" ;;
         burst0|burst0s|burst0bp) echo "fanin --publishers 50 --qos 0 --payload 100 --ahead 1000 --messages 20000000 --duration $d" ;;
         # 3,900 msg/s from 2,000 devices: one publish per device every 2000/3900 s.
-        fleet1) echo "run --devices 2000 --interval 0.5128 --jitter 0.05 --qos 1 --payload-size 100 --verify --churn-rate 500 --connect-rate 1000 --duration $fleet_duration --no-progress" ;;
+        fleet1) echo "run --devices 2000 --interval 0.5128 --jitter 0.05 --qos 1 --payload-size 100 --verify --churn-rate 500 --connect-rate 1000 --duration $fleet_duration --no-progress --mode mqttnet" ;;
         p2p) echo "p2p --publishers 50 --qos 1 --payload 100 --inflight 1000 --messages 5000000 --duration $d" ;;
         shared) echo "shared --publishers 50 --subscribers 10 --qos 1 --payload 100 --inflight 1000 --messages 5000000 --duration $d" ;;
     esac
