@@ -27,7 +27,6 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
     // local shared routes, read lock-free on the publish path: a group with a local member is not sent to a peer
     readonly ConcurrentDictionary<ClusterRoute, byte> _localShared = new();
     volatile PeerLink[] _peers = [];
-    readonly List<PeerLink> _departed = [];
     bool _stopped;
 
     public ClusterNode(BrokerClusterOptions options, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, ILogger<ClusterNode> log)
@@ -185,7 +184,6 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
                 }
             }
             _peers = [.. _peersByNode.Values];
-            _departed.AddRange(leaving);
             foreach (var m in list)
             {
                 if (!m.Active)
@@ -208,7 +206,7 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
         lock (_gate)
         {
             _stopped = true;
-            links = [.. _peersByNode.Values, .. _departed];
+            links = [.. _peersByNode.Values];
             _peersByNode.Clear();
             _peers = [];
         }

@@ -187,6 +187,7 @@ internal sealed class PeerLink : IAsyncDisposable
         }
     }
 
+    /// <summary>Ends the pump and drops what is queued; may be called more than once. The signal and token stay undisposed: a late route change may still touch them.</summary>
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
@@ -199,7 +200,5 @@ internal sealed class PeerLink : IAsyncDisposable
             // a cancelled retry delay
         }
         _queue.Clear();
-        _stop.Dispose();
-        _signal.Dispose();
     }
 }
