@@ -27,6 +27,11 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
     // local shared routes, read lock-free on the publish path: a group with a local member is not sent to a peer
     readonly ConcurrentDictionary<ClusterRoute, byte> _localShared = new();
     volatile PeerLink[] _peers = [];
+    // the matching scratch of the publishing thread: Offer runs on many readers at once, each routing one message at a time
+    [ThreadStatic]
+    static HashSet<string>? t_nodes;
+    [ThreadStatic]
+    static List<(string Node, ClusterRoute Route)>? t_shared;
     bool _stopped;
 
     public ClusterNode(BrokerClusterOptions options, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, ILogger<ClusterNode> log)
@@ -86,13 +91,25 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
         {
             return; // $SYS is per node
         }
-        var nodes = new HashSet<string>(StringComparer.Ordinal);
-        var shared = new List<(string Node, ClusterRoute Route)>();
-        Remote.Match(message.Topic, nodes, shared, _localShared.ContainsKey);
-        if (nodes.Count == 0 && shared.Count == 0)
+        var nodes = t_nodes ??= new HashSet<string>(StringComparer.Ordinal);
+        var shared = t_shared ??= [];
+        try
         {
-            return;
+            Remote.Match(message.Topic, nodes, shared, _localShared.ContainsKey);
+            if (nodes.Count > 0 || shared.Count > 0)
+            {
+                Cross(message, peers, nodes, shared);
+            }
         }
+        finally
+        {
+            nodes.Clear();
+            shared.Clear();
+        }
+    }
+
+    void Cross(MqttMessage message, PeerLink[] peers, HashSet<string> nodes, List<(string Node, ClusterRoute Route)> shared)
+    {
         var crossing = PeerMessageConversion.ToPeer(message, _time.GetUtcNow());
         foreach (var peer in peers)
         {
@@ -135,11 +152,9 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
                 batch.RoutesAdded.Select(r => new ClusterRoute(r.TopicFilter, r.ShareGroup)),
                 batch.RoutesRemoved.Select(r => new ClusterRoute(r.TopicFilter, r.ShareGroup)));
         }
-        var now = _time.GetUtcNow();
-        foreach (var m in batch.Messages)
+        if (batch.MessageCount > 0)
         {
-            var groups = m.SharedGroups?.Select(g => new ClusterRoute(g.TopicFilter, g.ShareGroup)).ToArray();
-            broker.RouteFromPeer(PeerMessageConversion.FromPeer(m, now), groups);
+            PeerMessageCodec.Decode(batch.Messages, batch.MessageCount, _time.GetUtcNow(), broker.RouteFromPeer);
         }
     }
 

@@ -129,9 +129,9 @@ internal sealed class PeerLink : IAsyncDisposable
             {
                 await _signal.WaitAsync(ct).ConfigureAwait(false);
                 Volatile.Write(ref _signaled, 0);
-                while (TakeBatch() is { } batch)
+                while (TakeBatch() is { } next)
                 {
-                    await SendAsync(batch, ct).ConfigureAwait(false);
+                    await SendAsync(next.Batch, next.Bytes, ct).ConfigureAwait(false);
                 }
             }
         }
@@ -141,7 +141,7 @@ internal sealed class PeerLink : IAsyncDisposable
         }
     }
 
-    PeerBatch? TakeBatch()
+    (PeerBatch Batch, long Bytes)? TakeBatch()
     {
         var (reset, added, removed) = _owner.TakeRoutes(this);
         var messages = _queue.Take(_batchMessages);
@@ -149,10 +149,16 @@ internal sealed class PeerLink : IAsyncDisposable
         {
             return null;
         }
-        return new PeerBatch(_owner.NodeId, _owner.LocalSilo, reset, added, removed, messages);
+        long bytes = 0;
+        foreach (var m in messages)
+        {
+            bytes += m.Size;
+        }
+        var encoded = messages.Length == 0 ? [] : PeerMessageCodec.Encode(messages);
+        return (new PeerBatch(_owner.NodeId, _owner.LocalSilo, reset, added, removed, encoded, messages.Length), bytes);
     }
 
-    async Task SendAsync(PeerBatch batch, CancellationToken ct)
+    async Task SendAsync(PeerBatch batch, long bytes, CancellationToken ct)
     {
         var delay = FirstRetry;
         while (true)
@@ -163,12 +169,7 @@ internal sealed class PeerLink : IAsyncDisposable
                 await _grain.Receive(batch).WaitAsync(ct).ConfigureAwait(false);
                 Interlocked.Add(ref _roundTripTicks, _time.GetElapsedTime(started).Ticks);
                 Interlocked.Increment(ref _batches);
-                Interlocked.Add(ref _crossed, batch.Messages.Length);
-                long bytes = 0;
-                foreach (var m in batch.Messages)
-                {
-                    bytes += m.Size;
-                }
+                Interlocked.Add(ref _crossed, batch.MessageCount);
                 Interlocked.Add(ref _crossedBytes, bytes);
                 if (batch.RoutesReset)
                 {

@@ -1,7 +1,8 @@
 namespace IotRealtime.Broker.Cluster;
 
 /// <summary>
-/// One accepted message on its way to a peer: what the peer needs to deliver it as the accepting node would (QoS,
+/// One accepted message queued for a peer (it crosses encoded by <see cref="PeerMessageCodec"/>; the generated Orleans
+/// codec is kept for the comparison in docs/cluster.md): what the peer needs to deliver it as the accepting node would (QoS,
 /// retain flag, MQTT 5 properties, the publisher's client id for No Local). The expiry travels as the time left, so
 /// the nodes' clocks need not agree.
 /// </summary>
@@ -37,8 +38,8 @@ public readonly record struct PeerRoute([property: Id(0)] string TopicFilter, [p
 
 /// <summary>
 /// One grain call from one node to another: route changes (a full set when <see cref="RoutesReset"/>, replacing what
-/// the receiver held for the sender) and then messages, in the sender's order. The call's completion is the receiver's
-/// acknowledgement of all of it.
+/// the receiver held for the sender) and then <see cref="MessageCount"/> messages in the sender's order, encoded in
+/// <see cref="Messages"/> by <see cref="PeerMessageCodec"/>. The call's completion is the receiver's acknowledgement of all of it.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record PeerBatch(
@@ -47,4 +48,5 @@ public sealed record PeerBatch(
     [property: Id(2)] bool RoutesReset,
     [property: Id(3)] PeerRoute[] RoutesAdded,
     [property: Id(4)] PeerRoute[] RoutesRemoved,
-    [property: Id(5)] PeerMessage[] Messages);
+    [property: Id(5)] byte[] Messages,
+    [property: Id(6)] int MessageCount);

@@ -1,10 +1,11 @@
+using System.Runtime.InteropServices;
 using IotRealtime.Broker.Engine;
 using MQTTnet.Packets;
 using MQTTnet.Protocol;
 
 namespace IotRealtime.Broker.Cluster;
 
-/// <summary>Turns an accepted <see cref="MqttMessage"/> into what crosses to a peer, and back on the peer.</summary>
+/// <summary>Turns an accepted <see cref="MqttMessage"/> into what is queued for a peer (<see cref="PeerMessageCodec"/> decodes it there).</summary>
 internal static class PeerMessageConversion
 {
     public static PeerMessage ToPeer(MqttMessage message, DateTimeOffset now)
@@ -29,37 +30,13 @@ internal static class PeerMessageConversion
         }
         // the time left, at least 1 ms so an almost expired message stays an expiring one
         var expiry = message.ExpiresAt is { } at ? Math.Max(1, (long)(at - now).TotalMilliseconds) : -1;
-        return new PeerMessage(message.Topic, message.Payload.ToArray(), (byte)message.QoS, message.Retain,
+        return new PeerMessage(message.Topic, PayloadArray(message.Payload), (byte)message.QoS, message.Retain,
             message.PublisherClientId, message.PublisherUsername, expiry, properties, null);
     }
 
-    public static MqttMessage FromPeer(PeerMessage message, DateTimeOffset now)
-    {
-        var properties = message.Properties;
-        List<MqttUserProperty>? user = null;
-        if (properties?.UserPropertyNames is { } names && properties.UserPropertyValues is { } values)
-        {
-            user = new List<MqttUserProperty>(names.Length);
-            for (var i = 0; i < names.Length; i++)
-            {
-                user.Add(new MqttUserProperty(names[i], values[i]));
-            }
-        }
-        return new MqttMessage
-        {
-            Topic = message.Topic,
-            Payload = message.Payload,
-            QoS = (MqttQualityOfServiceLevel)message.QoS,
-            Retain = message.Retain,
-            ContentType = properties?.ContentType,
-            ResponseTopic = properties?.ResponseTopic,
-            CorrelationData = properties?.CorrelationData,
-            PayloadFormat = (MqttPayloadFormatIndicator)(properties?.PayloadFormat ?? 0),
-            UserProperties = user,
-            PublisherClientId = message.PublisherClientId,
-            PublisherUsername = message.PublisherUsername,
-            ReceivedAt = now,
-            ExpiresAt = message.ExpiryMilliseconds >= 0 ? now.AddMilliseconds(message.ExpiryMilliseconds) : null,
-        };
-    }
+    // a message owns its payload and never changes it: an array that is exactly the payload is shared, not copied
+    static byte[] PayloadArray(ReadOnlyMemory<byte> payload) =>
+        MemoryMarshal.TryGetArray(payload, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : payload.ToArray();
 }

@@ -200,11 +200,10 @@ internal sealed class RemoteRoutes
     /// </summary>
     public void Match(string topic, HashSet<string> nodes, List<(string Node, ClusterRoute Route)> shared, Func<ClusterRoute, bool> skipGroup)
     {
-        var parts = topic.Split('/');
         _lock.EnterReadLock();
         try
         {
-            Match(_root, parts, 0, topic.StartsWith('$'), nodes, shared, skipGroup);
+            Match(_root, topic, 0, topic.StartsWith('$'), nodes, shared, skipGroup);
         }
         finally
         {
@@ -212,39 +211,45 @@ internal sealed class RemoteRoutes
         }
     }
 
-    static void Match(Level level, string[] parts, int index, bool dollar, HashSet<string> nodes, List<(string, ClusterRoute)> shared, Func<ClusterRoute, bool> skipGroup)
+    // walks the topic's levels in place (start: where the next level begins; past the end once all are consumed)
+    static void Match(Level level, string topic, int start, bool dollar, HashSet<string> nodes, List<(string, ClusterRoute)> shared, Func<ClusterRoute, bool> skipGroup)
     {
         if (level.Children is null)
         {
             return;
         }
         // "+" and "#" at the first level do not match topics starting with '$' (MQTT-4.7.2-1)
-        var wildcards = !(dollar && index == 0);
+        var wildcards = !(dollar && start == 0);
         if (wildcards && level.Children.TryGetValue("#", out var hash))
         {
             Collect(hash, nodes, shared, skipGroup); // "a/#" matches "a" too
         }
-        if (index == parts.Length)
+        if (start > topic.Length)
         {
             return;
         }
-        if (level.Children.TryGetValue(parts[index], out var exact))
+        var end = topic.IndexOf('/', start);
+        if (end < 0)
         {
-            Step(exact, parts, index, dollar, nodes, shared, skipGroup);
+            end = topic.Length;
+        }
+        if (level.Children.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(topic.AsSpan(start, end - start), out var exact))
+        {
+            Step(exact, topic, end + 1, dollar, nodes, shared, skipGroup);
         }
         if (wildcards && level.Children.TryGetValue("+", out var plus))
         {
-            Step(plus, parts, index, dollar, nodes, shared, skipGroup);
+            Step(plus, topic, end + 1, dollar, nodes, shared, skipGroup);
         }
     }
 
-    static void Step(Level child, string[] parts, int index, bool dollar, HashSet<string> nodes, List<(string, ClusterRoute)> shared, Func<ClusterRoute, bool> skipGroup)
+    static void Step(Level child, string topic, int next, bool dollar, HashSet<string> nodes, List<(string, ClusterRoute)> shared, Func<ClusterRoute, bool> skipGroup)
     {
-        if (index + 1 == parts.Length)
+        if (next > topic.Length)
         {
             Collect(child, nodes, shared, skipGroup);
         }
-        Match(child, parts, index + 1, dollar, nodes, shared, skipGroup);
+        Match(child, topic, next, dollar, nodes, shared, skipGroup);
     }
 
     static void Collect(Level level, HashSet<string> nodes, List<(string, ClusterRoute)> shared, Func<ClusterRoute, bool> skipGroup)

@@ -51,7 +51,13 @@ internal sealed class Router(MqttBroker broker, IRetainedStore retained, Session
     {
         var matches = new List<Subscription>();
         _trie.Match(message.Topic, matches);
-        matches.RemoveAll(m => m.ShareGroup is { } group && !Picked(sharedGroups, m.TopicFilter, group));
+        for (var i = matches.Count - 1; i >= 0; i--)
+        {
+            if (matches[i].ShareGroup is { } group && !Picked(sharedGroups, matches[i].TopicFilter, group))
+            {
+                matches.RemoveAt(i);
+            }
+        }
         DeliverToMatches(message, matches, null);
     }
 
