@@ -27,6 +27,7 @@ internal sealed class PeerLink : IAsyncDisposable
     readonly Dictionary<ClusterRoute, bool> _pendingRoutes = [];
     bool _routesReset = true;
     int _signaled;
+    bool _synced;
     Task _pump = Task.CompletedTask;
 
     long _crossed;
@@ -53,7 +54,7 @@ internal sealed class PeerLink : IAsyncDisposable
     public string Silo { get; }
 
     /// <summary>True once the peer acknowledged this node's full route set.</summary>
-    public bool Synced { get; private set; }
+    public bool Synced => Volatile.Read(ref _synced);
 
     public long Crossed => Interlocked.Read(ref _crossed);
     public long CrossedBytes => Interlocked.Read(ref _crossedBytes);
@@ -173,7 +174,7 @@ internal sealed class PeerLink : IAsyncDisposable
                 Interlocked.Add(ref _crossedBytes, bytes);
                 if (batch.RoutesReset)
                 {
-                    Synced = true;
+                    Volatile.Write(ref _synced, true);
                 }
                 return;
             }
