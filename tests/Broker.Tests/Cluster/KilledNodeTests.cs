@@ -33,8 +33,19 @@ public sealed partial class KilledNodeTests(ITestOutputHelper output) : IDisposa
         await subscriber.SubscribeAsync("kill/t", MqttQualityOfServiceLevel.AtLeastOnce);
         await WaitForMetricAsync(http, "iotrealtime_cluster_remote_routes", 1, "n1 to learn n2's route");
 
+        using var publisher = new MqttClientFactory().CreateMqttClient();
+        await publisher.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", mqtt1).WithClientId("pub-n1").Build());
+
         second.Kill();
         var clock = Stopwatch.StartNew();
+        // while the dead node is still a member with a matching route, publishers on the survivor are not held up:
+        // every QoS 1 message is acknowledged, crossings wait in the dead peer's bounded queue
+        for (var i = 0; i < 100; i++)
+        {
+            var ack = await publisher.PublishStringAsync("kill/t", "during", MqttQualityOfServiceLevel.AtLeastOnce);
+            Assert.True(ack.IsSuccess);
+        }
+        output.WriteLine($"100 QoS 1 publishes acknowledged {clock.Elapsed.TotalMilliseconds:F0} ms after the kill; n2's route then still known: {await MetricAsync(http, "iotrealtime_cluster_remote_routes") == 1}");
         await WaitForMetricAsync(http, "iotrealtime_cluster_remote_routes", 0, "n1 to drop the killed node's routes", TimeSpan.FromSeconds(60));
         output.WriteLine($"SIGKILLed node declared dead and its routes removed after {clock.Elapsed.TotalSeconds:F1} s");
         Assert.Equal(0, await MetricAsync(http, "iotrealtime_cluster_peers"));
