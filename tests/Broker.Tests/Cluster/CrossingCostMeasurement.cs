@@ -83,4 +83,26 @@ public sealed class CrossingCostMeasurement(ITestOutputHelper output)
             $"{orleansBytes / 256.0:F1} B; compact binary (to MqttMessage) {compact.TotalMicroseconds / (rounds * 256.0):F3} µs, {compactBytes / 256.0:F1} B");
         Assert.Equal(256 * (rounds + 100), decoded);
     }
+
+    [Fact]
+    public async Task Full_route_sync_of_100000_filters_to_a_joining_node()
+    {
+        const int filters = 100_000;
+        await using var nodes = await ClusterNodes.StartAsync(["a"], new() { ["Logging:LogLevel:Default"] = "Warning" });
+        await using var subscriber = await MqttTestClient.ConnectAsync(nodes["a"], clientId: "many-filters");
+        for (var start = 0; start < filters; start += 1_000)
+        {
+            var options = new MQTTnet.MqttClientSubscribeOptionsBuilder();
+            for (var i = start; i < start + 1_000; i++) options.WithTopicFilter($"fleet/{i % 100}/dev{i}/+", MqttQualityOfServiceLevel.AtMostOnce);
+            await subscriber.Client.SubscribeAsync(options.Build());
+        }
+        Assert.Equal(filters, nodes["a"].Host.Broker.SubscriptionCount);
+
+        var clock = Stopwatch.StartNew();
+        await nodes.AddAsync("b");
+        var started = clock.Elapsed;
+        await Wait.UntilAsync(() => nodes.Node("b").Remote.CountOf("a") == filters, TimeSpan.FromSeconds(120), $"{filters} routes of a on b");
+        output.WriteLine($"{filters} filters: node b started in {started.TotalSeconds:F1} s and held all of a's routes {clock.Elapsed.TotalSeconds:F1} s after its start began " +
+            $"({(clock.Elapsed - started).TotalSeconds:F1} s after it was up)");
+    }
 }
