@@ -41,7 +41,8 @@ public sealed partial class MqttBroker : IAsyncDisposable
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory,
         IRetainedStore? retainedStore = null,
-        IBrokerStore? store = null)
+        IBrokerStore? store = null,
+        IClusterLink? cluster = null)
     {
         var errors = options.Validate().ToList();
         if (errors.Count > 0)
@@ -63,7 +64,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
             embedded.WriteLatencyObserver = Metrics.RecordStoreWrite;
         }
         _journal = new SessionJournal(store);
-        _router = new Router(this, Retained, _journal);
+        _router = new Router(this, Retained, _journal, cluster);
         _sessions = new SessionRegistry(_journal, new LocalDelivery(this, _journal));
         _admission = new Admission(this);
         _sys = new SysPublisher(this);
@@ -195,6 +196,9 @@ public sealed partial class MqttBroker : IAsyncDisposable
 
     /// <inheritdoc cref="Router.Route"/>
     internal void Route(MqttMessage message, MqttConnection? origin = null) => _router.Route(message, origin);
+
+    /// <inheritdoc cref="Router.RouteFromPeer"/>
+    internal void RouteFromPeer(MqttMessage message, IReadOnlyList<ClusterRoute>? sharedGroups) => _router.RouteFromPeer(message, sharedGroups);
 
     internal void DeliverRetained(Subscription subscription) => _router.DeliverRetained(subscription);
 

@@ -1,7 +1,10 @@
 using System.Net;
+using System.Runtime.CompilerServices;
+using IotRealtime.Broker.Cluster;
 using IotRealtime.Bridges;
 using IotRealtime.Bridges.Feed;
 using IotRealtime.Broker.Engine;
+using IotRealtime.Broker.Engine.Cluster;
 using IotRealtime.Broker.Engine.Persistence;
 using IotRealtime.Broker.Engine.Pipeline;
 using IotRealtime.Broker.Engine.Security;
@@ -73,6 +76,7 @@ public sealed class BrokerHost : EmbeddableHost
 
         var builder = CreateBuilder(configuration, consoleLifetime, logging);
         ConfigureServices(builder.Services, settings);
+        if (settings.Cluster.Enabled) AddCluster(builder, settings.Cluster);
 
         var listeners = new List<(string Transport, ListenOptions Options)>();
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -98,6 +102,8 @@ public sealed class BrokerHost : EmbeddableHost
             services.GetRequiredService<RuntimeMetrics>(); // its lag probe runs from the start, not from the first scrape
             return Task.CompletedTask;
         }, ct).ConfigureAwait(false);
+
+        if (settings.Cluster.Enabled) LogCluster(app.Services, settings.Cluster);
 
         int? PortOf(string transport) => transport == "mqtt" && app.Services.GetService<SocketListener>() is { } socketListener
             ? (socketListener.Port >= 0 ? socketListener.Port : null)
@@ -157,7 +163,9 @@ public sealed class BrokerHost : EmbeddableHost
             sp.GetRequiredService<ILoggerFactory>(),
             store: settings.Store.Durability == DurabilityPolicy.None
                 ? null
-                : EmbeddedBrokerStore.Open(settings.Store, sp.GetRequiredService<ILoggerFactory>())));
+                : EmbeddedBrokerStore.Open(settings.Store, sp.GetRequiredService<ILoggerFactory>()),
+            // registered only when Cluster:Enabled (AddCluster)
+            cluster: sp.GetService<IClusterLink>()));
         services.AddSingleton<MqttConnectionHandler>();
         services.AddSingleton(sp => new ConnectionLimit(settings.Listeners, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ConnectionLimit>>()));
         services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<ConnectionLimit>());
@@ -168,6 +176,13 @@ public sealed class BrokerHost : EmbeddableHost
         }
         OperationsEndpoints.AddOperations(services, settings.Admin);
     }
+
+    // kept out of StartAsync so the JIT loads Orleans only when the cluster is on
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static void AddCluster(WebApplicationBuilder builder, BrokerClusterOptions options) => ClusterHosting.AddBrokerCluster(builder, options);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static void LogCluster(IServiceProvider services, BrokerClusterOptions options) => ClusterHosting.LogStarted(services, options);
 
     static void ConfigureListeners(KestrelServerOptions kestrel, HostSettings settings, List<(string, ListenOptions)> listeners)
     {
@@ -229,6 +244,8 @@ public sealed class BrokerHost : EmbeddableHost
             e => e switch
             {
                 BrokerConfigurationException => e.Message,
+                // the membership database cannot be reached or refuses us: the message names Cluster:ConnectionString
+                _ when Cluster.Membership.PostgresMembershipException.Find(e) is { } membership => membership.Message,
                 // Malformed command line or appsettings.json.
                 FormatException => $"Invalid broker configuration: {e.Message}",
                 IOException { InnerException: System.Net.Sockets.SocketException or AddressInUseException } => $"Cannot listen: {e.Message}",

@@ -1,3 +1,4 @@
+using IotRealtime.Broker.Engine.Cluster;
 using IotRealtime.Broker.Engine.Retained;
 using IotRealtime.Broker.Engine.Sessions;
 using MQTTnet.Packets;
@@ -11,9 +12,11 @@ namespace IotRealtime.Broker.Engine.Routing;
 /// shared member's messages. Each match ends in one <see cref="IDeliveryTarget.Deliver"/> call. The fan-out path
 /// allocates only the deliveries themselves (no LINQ, no closures) unless one session matched twice.
 /// </summary>
-internal sealed class Router(MqttBroker broker, IRetainedStore retained, SessionJournal journal)
+internal sealed class Router(MqttBroker broker, IRetainedStore retained, SessionJournal journal, IClusterLink? cluster = null)
 {
     readonly SubscriptionTrie _trie = new();
+    // null on a single node: the only cost of clustering there is the null checks below
+    readonly LocalRouteCounts? _routes = cluster is null ? null : new LocalRouteCounts(cluster);
 
     public int SubscriptionCount => _trie.Count;
 
@@ -37,6 +40,41 @@ internal sealed class Router(MqttBroker broker, IRetainedStore retained, Session
         {
             matches.Clear(); // the lent list must not keep subscriptions (and their sessions) alive
         }
+        cluster?.Offer(message);
+    }
+
+    /// <summary>
+    /// Routes a message another node accepted: local subscriptions only, no retained store, not offered to the cluster
+    /// again. Shared subscriptions get it only for the groups the accepting node picked this node for.
+    /// </summary>
+    public void RouteFromPeer(MqttMessage message, IReadOnlyList<ClusterRoute>? sharedGroups)
+    {
+        var matches = new List<Subscription>();
+        _trie.Match(message.Topic, matches);
+        for (var i = matches.Count - 1; i >= 0; i--)
+        {
+            if (matches[i].ShareGroup is { } group && !Picked(sharedGroups, matches[i].TopicFilter, group))
+            {
+                matches.RemoveAt(i);
+            }
+        }
+        DeliverToMatches(message, matches, null);
+    }
+
+    static bool Picked(IReadOnlyList<ClusterRoute>? groups, string topicFilter, string group)
+    {
+        if (groups is null)
+        {
+            return false;
+        }
+        foreach (var g in groups)
+        {
+            if (g.ShareGroup == group && g.TopicFilter == topicFilter)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     void DeliverToMatches(MqttMessage message, List<Subscription> matches, MqttConnection? origin)
@@ -172,6 +210,7 @@ internal sealed class Router(MqttBroker broker, IRetainedStore retained, Session
         if (!existed)
         {
             _trie.Add(subscription);
+            _routes?.Added(subscription);
         }
         return (subscription, existed);
     }
@@ -183,18 +222,26 @@ internal sealed class Router(MqttBroker broker, IRetainedStore retained, Session
             return false;
         }
         _trie.Remove(subscription);
+        _routes?.Removed(subscription);
         return true;
     }
 
     /// <summary>Adds a subscription rebuilt from the store at start-up.</summary>
-    public void AddRestored(Subscription subscription) => _trie.Add(subscription);
+    public void AddRestored(Subscription subscription)
+    {
+        _trie.Add(subscription);
+        _routes?.Added(subscription);
+    }
 
     /// <summary>Removes an ended session's subscriptions and hands its queued shared-subscription messages to other group members.</summary>
     public void RemoveEnded(List<Subscription> subscriptions, List<Delivery> undeliveredShared)
     {
         foreach (var s in subscriptions)
         {
-            _trie.Remove(s);
+            if (_trie.Remove(s))
+            {
+                _routes?.Removed(s);
+            }
         }
         foreach (var d in undeliveredShared)
         {

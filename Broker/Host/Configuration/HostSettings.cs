@@ -1,3 +1,4 @@
+using IotRealtime.Broker.Cluster;
 using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Engine.Persistence;
 using IotRealtime.Broker.Host.Auth;
@@ -39,6 +40,9 @@ public sealed class HostSettings
     /// <summary>SSE, WebSocket and dashboard served in-process; off with Bridges:Enabled=false.</summary>
     public required IotRealtime.Bridges.Configuration.BridgesOptions Bridges { get; init; }
 
+    /// <summary>Several broker processes as one broker; off unless Cluster:Enabled.</summary>
+    public required BrokerClusterOptions Cluster { get; init; }
+
     /// <summary>Null when TLS is off.</summary>
     public TlsSetup? TlsSetup { get; init; }
 
@@ -65,12 +69,14 @@ public sealed class HostSettings
         var store = StrictBinder.Bind<StoreOptions>(configuration, "Store", errors);
         var kafka = StrictBinder.Bind<KafkaOptions>(configuration, KafkaOptions.Section, errors);
         var bridges = IotRealtime.Bridges.Configuration.BridgesOptions.Load(configuration, errors);
+        var cluster = StrictBinder.Bind<BrokerClusterOptions>(configuration, BrokerClusterOptions.Section, errors);
         var storeDirectorySet = !string.IsNullOrWhiteSpace(configuration["Store:Directory"]);
 
         errors.AddRange(broker.Validate());
         errors.AddRange(admin.Validate());
         errors.AddRange(store.Validate());
         errors.AddRange(kafka.Validate());
+        errors.AddRange(cluster.Validate());
         errors.AddRange(listeners.Validate(tls.Enabled));
         var tlsSetup = TlsSetup.Load(tls, errors);
 
@@ -123,6 +129,7 @@ public sealed class HostSettings
             Store = store,
             Kafka = kafka,
             Bridges = bridges,
+            Cluster = cluster,
             TlsSetup = tlsSetup,
             Passwords = passwords,
             AclRules = rules,
