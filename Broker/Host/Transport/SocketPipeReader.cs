@@ -47,6 +47,7 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_completed, this);
+        cancellationToken.ThrowIfCancellationRequested();
         if (_cancelRequested)
         {
             _cancelRequested = false;
@@ -76,7 +77,28 @@ internal sealed class SocketPipeReader : PipeReader, IValueTaskSource<ReadResult
             _cancelRequested = false;
             return new ValueTask<ReadResult>(new ReadResult(Buffered(), true, false));
         }
+        if (cancellationToken.CanBeCanceled)
+        {
+            // only the closing connection's brief drain passes a token: its read must end when the token does, peer or not.
+            // The registration lives as long as the token's source (the drain disposes it); the version keeps it from
+            // cancelling a later read.
+            cancellationToken.UnsafeRegister(static (state, token) =>
+            {
+                var (reader, version) = ((SocketPipeReader, short))state!;
+                reader.CancelWaitingRead(version, token);
+            }, (this, _read.Version));
+        }
         return new ValueTask<ReadResult>(this, _read.Version);
+    }
+
+    /// <summary>Ends the waiting read of <paramref name="version"/> with <see cref="OperationCanceledException"/>, as a pipe does for a cancelled token.</summary>
+    void CancelWaitingRead(short version, CancellationToken token)
+    {
+        if (_read.Version == version && Interlocked.CompareExchange(ref _state, Idle, Waiting) == Waiting)
+        {
+            // not inline: the token's owner (a timer) must not run this connection's shutdown on its own stack
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.Reader._read.SetException(new OperationCanceledException(s.Token)), (Reader: this, Token: token), preferLocal: false);
+        }
     }
 
     /// <summary>Called on the loop's thread when the socket is readable or closed: receives once and completes the waiting read in place.</summary>
