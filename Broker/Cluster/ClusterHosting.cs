@@ -64,11 +64,18 @@ public static class ClusterHosting
             silo.Services.AddSingleton<IClusterLink>(sp => sp.GetRequiredService<ClusterNode>());
             silo.Services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<ClusterNode>());
             silo.Services.AddHostedService<MembershipWatcher>();
+            silo.Services.AddSingleton(sp => new SessionOwnership(options, sp, sp.GetRequiredService<IGrainFactory>(),
+                sp.GetRequiredService<IClusterMembershipService>(), sp.GetRequiredService<TimeProvider>()));
+            silo.Services.AddSingleton<IClusterSessions>(sp => sp.GetRequiredService<SessionOwnership>());
+            silo.Services.AddHostedService<OwnershipWatcher>();
         });
     }
 
     /// <summary>The cluster's link for the engine, from the host's services; null when the cluster is off.</summary>
     public static IClusterLink? LinkFrom(IServiceProvider services) => services.GetService<IClusterLink>();
+
+    /// <summary>The cluster's session ownership for the engine, from the host's services; null when the cluster is off.</summary>
+    public static IClusterSessions? SessionsFrom(IServiceProvider services) => services.GetService<IClusterSessions>();
 
     /// <summary>Logs where the node's silo is, once the host started.</summary>
     public static void LogStarted(IServiceProvider services, BrokerClusterOptions options)
