@@ -31,6 +31,7 @@ internal sealed class SessionOwnership : IClusterSessions
     // claims granted to this node whose session may not be attached yet: id → when granted
     readonly Dictionary<string, DateTimeOffset> _granted = new(StringComparer.Ordinal);
     MqttBroker? _broker;
+    int _claims;
 
     public SessionOwnership(BrokerClusterOptions options, IServiceProvider services, IGrainFactory grains, IClusterMembershipService membership, TimeProvider time)
     {
@@ -63,7 +64,12 @@ internal sealed class SessionOwnership : IClusterSessions
     {
         lock (_granted)
         {
-            _granted[clientId] = _time.GetUtcNow();
+            var now = _time.GetUtcNow();
+            _granted[clientId] = now;
+            if (++_claims % 1024 == 0)
+            {
+                PruneGranted(now);
+            }
         }
         var home = Home(clientId, ActiveNodes());
         var bytes = await _grains.GetGrain<IOwnershipGrain>(home).Claim(clientId, NodeId, cleanStart).WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -186,6 +192,15 @@ internal sealed class SessionOwnership : IClusterSessions
         return buffer.WrittenSpan.ToArray();
     }
 
+    // under _granted's lock; amortized over claims, so entries live about AttachWait, not one per connection ever made
+    void PruneGranted(DateTimeOffset now)
+    {
+        foreach (var (id, _) in _granted.Where(g => now - g.Value >= AttachWait).ToList())
+        {
+            _granted.Remove(id);
+        }
+    }
+
     bool RecentlyGranted(string clientId)
     {
         lock (_granted)
@@ -210,11 +225,7 @@ internal sealed class SessionOwnership : IClusterSessions
             }
             lock (_granted)
             {
-                var now = _time.GetUtcNow();
-                foreach (var (id, _) in _granted.Where(g => now - g.Value >= AttachWait).ToList())
-                {
-                    _granted.Remove(id);
-                }
+                PruneGranted(_time.GetUtcNow());
             }
         }
         foreach (var session in Broker.GetSessions())

@@ -141,4 +141,59 @@ public sealed class SessionTakeoverTests(ThreeNodeCluster cluster) : IClassFixtu
             Assert.False(Engine(other).HasSession(id));
         }
     }
+
+    static Action<MqttConnectPacket> WithWill(string topic, uint delay) => c =>
+    {
+        c.SessionExpiryInterval = 300;
+        c.WillFlag = true;
+        c.WillTopic = topic;
+        c.WillMessage = "offline"u8.ToArray();
+        c.WillQoS = Qos1;
+        c.WillDelayInterval = delay;
+    };
+
+    [Fact]
+    public async Task A_delayed_will_does_not_fire_when_the_client_resumes_on_another_node_within_the_delay()
+    {
+        const string id = "will-resumed";
+        var (watcher, _) = await RawMqttClient.ConnectAsync(_nodes["c"].MqttPort, "will-watch-1");
+        await using var _w = watcher;
+        await watcher.SubscribeGrantedAsync(1, "will1/#", Qos1);
+        await _nodes.WaitForRouteEverywhereAsync("c", "will1/#");
+        var (dev, _) = await RawMqttClient.ConnectAsync(_nodes["a"].MqttPort, id, cleanStart: false, configure: WithWill("will1/dev", 300));
+        await dev.DisposeAsync(); // dropped without DISCONNECT: the will is pending for its delay
+        await Wait.UntilAsync(() => Engine("a").GetSession(id) is { Online: false, WillPending: true }, Timeouts.Default, "the will pending on a");
+
+        var (moved, ack) = await RawMqttClient.ConnectAsync(_nodes["b"].MqttPort, id, cleanStart: false, configure: Persistent(MqttProtocolVersion.V500));
+        await using var _m = moved;
+        Assert.True(ack.IsSessionPresent);
+        // the will moved with the session and the resume cancelled it: no node holds it any more
+        Assert.False(Engine("a").HasSession(id));
+        Assert.False(Engine("b").GetSession(id)?.WillPending);
+        await using var marker = await MqttTestClient.ConnectAsync(_nodes["a"]);
+        await marker.PublishAsync("will1/marker", "marker", Qos1);
+        Assert.Equal("marker", (await watcher.ReceivePublishAsync()).Text());
+    }
+
+    [Fact]
+    public async Task A_delayed_will_fires_once_cluster_wide_when_the_client_taken_over_on_another_node_does_not_come_back()
+    {
+        const string id = "will-moved";
+        var (watcher, _) = await RawMqttClient.ConnectAsync(_nodes["c"].MqttPort, "will-watch-2");
+        await using var _w = watcher;
+        await watcher.SubscribeGrantedAsync(1, "will2/#", Qos1);
+        await _nodes.WaitForRouteEverywhereAsync("c", "will2/#");
+        var (dev, _) = await RawMqttClient.ConnectAsync(_nodes["a"].MqttPort, id, cleanStart: false, configure: WithWill("will2/dev", 2));
+        // taken over on b by a connection with the same will that then drops: a's will is cancelled by the resume, b's fires
+        // once its delay has passed, and nothing fires twice
+        var (moved, ack) = await RawMqttClient.ConnectAsync(_nodes["b"].MqttPort, id, cleanStart: false, configure: WithWill("will2/dev", 2));
+        Assert.True(ack.IsSessionPresent);
+        Assert.Equal(MqttDisconnectReasonCode.SessionTakenOver, (await dev.ExpectClosedAsync())?.ReasonCode);
+        await dev.DisposeAsync();
+        await moved.DisposeAsync();
+        Assert.Equal("offline", (await watcher.ReceivePublishAsync(TimeSpan.FromSeconds(30))).Text());
+        await using var marker = await MqttTestClient.ConnectAsync(_nodes["a"]);
+        await marker.PublishAsync("will2/marker", "marker", Qos1);
+        Assert.Equal("marker", (await watcher.ReceivePublishAsync()).Text());
+    }
 }
