@@ -56,6 +56,15 @@ internal sealed class SessionOwnership : IClusterSessions
         }
     }
 
+    /// <summary>The owner this node, as the id's home, records for <paramref name="clientId"/>; null when none.</summary>
+    public string? OwnerOf(string clientId)
+    {
+        lock (_owners)
+        {
+            return _owners.GetValueOrDefault(clientId);
+        }
+    }
+
     MqttBroker Broker => _broker ??= _services.GetRequiredService<MqttBroker>();
 
     // ---------------------------------------------------------------- engine side
