@@ -19,6 +19,9 @@ internal sealed class SessionOwnership : IClusterSessions
 {
     // a claim granted here waits this long for its session to be attached before a hand-over request gives up waiting
     static readonly TimeSpan AttachWait = TimeSpan.FromSeconds(5);
+    // a claim whose home cannot be reached is tried this often, 250 ms, 500 ms … apart, before the CONNECT is refused
+    const int ClaimAttempts = 4;
+    static readonly TimeSpan ClaimRetryDelay = TimeSpan.FromMilliseconds(250);
 
     readonly IServiceProvider _services;
     readonly IGrainFactory _grains;
@@ -80,8 +83,21 @@ internal sealed class SessionOwnership : IClusterSessions
                 PruneGranted(now);
             }
         }
-        var home = Home(clientId, ActiveNodes());
-        var bytes = await _grains.GetGrain<IOwnershipGrain>(home).Claim(clientId, NodeId, cleanStart).WaitAsync(cancellationToken).ConfigureAwait(false);
+        byte[]? bytes;
+        for (var attempt = 1; ; attempt++)
+        {
+            var home = Home(clientId, ActiveNodes());
+            try
+            {
+                bytes = await _grains.GetGrain<IOwnershipGrain>(home).Claim(clientId, NodeId, cleanStart).WaitAsync(cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (Exception) when (attempt < ClaimAttempts && !cancellationToken.IsCancellationRequested)
+            {
+                // membership not settled yet (a node joining or leaving): the home may be placed nowhere for a moment
+                await Task.Delay(ClaimRetryDelay * attempt, _time, cancellationToken).ConfigureAwait(false);
+            }
+        }
         if (bytes is not null)
         {
             Broker.Adopt(SessionSnapshot.Read(bytes));
