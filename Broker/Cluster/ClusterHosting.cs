@@ -74,9 +74,6 @@ public static class ClusterHosting
     /// <summary>The cluster's link for the engine, from the host's services; null when the cluster is off.</summary>
     public static IClusterLink? LinkFrom(IServiceProvider services) => services.GetService<IClusterLink>();
 
-    /// <summary>The cluster's session ownership for the engine, from the host's services; null when the cluster is off.</summary>
-    public static IClusterSessions? SessionsFrom(IServiceProvider services) => services.GetService<IClusterSessions>();
-
     /// <summary>Logs where the node's silo is, once the host started.</summary>
     public static void LogStarted(IServiceProvider services, BrokerClusterOptions options)
     {

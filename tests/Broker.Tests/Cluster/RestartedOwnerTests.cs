@@ -4,7 +4,6 @@ using IotRealtime.Broker.Engine.Cluster;
 using IotRealtime.Broker.Tests.Engine;
 using IotRealtime.Broker.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
-using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 
 namespace IotRealtime.Broker.Tests.Cluster;
