@@ -64,6 +64,10 @@ public static class ClusterHosting
             silo.Services.AddSingleton<IClusterLink>(sp => sp.GetRequiredService<ClusterNode>());
             silo.Services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<ClusterNode>());
             silo.Services.AddHostedService<MembershipWatcher>();
+            silo.Services.AddSingleton(sp => new SessionOwnership(options, sp, sp.GetRequiredService<IGrainFactory>(),
+                sp.GetRequiredService<IClusterMembershipService>(), sp.GetRequiredService<TimeProvider>()));
+            silo.Services.AddSingleton<IClusterSessions>(sp => sp.GetRequiredService<SessionOwnership>());
+            silo.Services.AddHostedService<OwnershipWatcher>();
         });
     }
 

@@ -165,7 +165,11 @@ public sealed class BrokerHost : EmbeddableHost
                 ? null
                 : EmbeddedBrokerStore.Open(settings.Store, sp.GetRequiredService<ILoggerFactory>()),
             // registered only when Cluster:Enabled (AddCluster)
-            cluster: sp.GetService<IClusterLink>()));
+            cluster: sp.GetService<IClusterLink>())
+        {
+            // registered only when Cluster:Enabled: client ids unique cluster-wide, sessions taken over across nodes
+            ClusterSessions = sp.GetService<IClusterSessions>(),
+        });
         services.AddSingleton<MqttConnectionHandler>();
         services.AddSingleton(sp => new ConnectionLimit(settings.Listeners, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ConnectionLimit>>()));
         services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<ConnectionLimit>());

@@ -41,7 +41,7 @@ public sealed class ClusterNodes : IAsyncDisposable
     }
 
     /// <summary>Starts one more node on a free loopback silo port; it joins through the primary.</summary>
-    public async Task<TestBroker> AddAsync(string id)
+    public async Task<TestBroker> AddAsync(string id, IReadOnlyDictionary<string, string?>? nodeSettings = null)
     {
         var siloPort = FreePort();
         if (_nodes.Count == 0) _primarySiloPort = siloPort;
@@ -53,6 +53,7 @@ public sealed class ClusterNodes : IAsyncDisposable
             ["Cluster:SiloPort"] = siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Cluster:PrimaryEndpoint"] = "127.0.0.1:" + _primarySiloPort,
         };
+        foreach (var (key, value) in nodeSettings ?? new Dictionary<string, string?>()) values[key] = value;
         var broker = await TestBroker.StartAsync(values);
         _nodes.Add((id, broker));
         return broker;
