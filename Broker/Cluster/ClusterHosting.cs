@@ -1,5 +1,6 @@
 using System.Net;
 using IotRealtime.Broker.Cluster.Membership;
+using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Engine.Cluster;
 using IotRealtime.Hosting.Metrics;
 using Microsoft.Extensions.DependencyInjection;
@@ -60,7 +61,8 @@ public static class ClusterHosting
             silo.Services.AddPlacementDirector<NodePlacementStrategy, NodePlacementDirector>();
             silo.Services.AddSingleton(options);
             silo.Services.AddSingleton(sp => new ClusterNode(options, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<ILocalSiloDetails>(),
-                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ClusterNode>>()));
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ClusterNode>>(),
+                () => sp.GetRequiredService<MqttBroker>().Retained));
             silo.Services.AddSingleton<IClusterLink>(sp => sp.GetRequiredService<ClusterNode>());
             silo.Services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<ClusterNode>());
             silo.Services.AddHostedService<MembershipWatcher>();

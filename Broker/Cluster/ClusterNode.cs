@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text;
 using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Engine.Cluster;
+using IotRealtime.Broker.Engine.Retained;
 using IotRealtime.Hosting.Metrics;
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
@@ -33,9 +34,13 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
     [ThreadStatic]
     static List<(string Node, ClusterRoute Route)>? t_shared;
     bool _stopped;
+    // this node's retained store, resolved when the first peer joins (the broker is built after this node: it takes the link)
+    readonly Func<IRetainedStore>? _retained;
 
-    public ClusterNode(BrokerClusterOptions options, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, ILogger<ClusterNode> log)
+    public ClusterNode(BrokerClusterOptions options, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, ILogger<ClusterNode> log,
+        Func<IRetainedStore>? retained = null)
     {
+        _retained = retained;
         _options = options;
         _grains = grains;
         _silo = silo;
@@ -87,7 +92,7 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
     public void Offer(MqttMessage message)
     {
         var peers = _peers;
-        if (peers.Length == 0 || Remote.Count == 0 || message.Topic.StartsWith("$SYS/", StringComparison.Ordinal))
+        if (peers.Length == 0 || (Remote.Count == 0 && !message.Retain) || message.Topic.StartsWith("$SYS/", StringComparison.Ordinal))
         {
             return; // $SYS is per node
         }
@@ -96,7 +101,7 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
         try
         {
             Remote.Match(message.Topic, nodes, shared, _localShared.ContainsKey);
-            if (nodes.Count > 0 || shared.Count > 0)
+            if (nodes.Count > 0 || shared.Count > 0 || message.Retain)
             {
                 Cross(message, peers, nodes, shared);
             }
@@ -125,8 +130,9 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
             {
                 peer.Enqueue(crossing with { SharedGroups = [.. groups] });
             }
-            else if (nodes.Contains(peer.Node))
+            else if (message.Retain || nodes.Contains(peer.Node))
             {
+                // a retained set or clear goes to every node, routes or not: each keeps the whole retained set
                 peer.Enqueue(crossing);
             }
         }
@@ -152,6 +158,10 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
                 batch.RoutesAdded.Select(r => new ClusterRoute(r.TopicFilter, r.ShareGroup)),
                 batch.RoutesRemoved.Select(r => new ClusterRoute(r.TopicFilter, r.ShareGroup)));
         }
+        if (batch.RetainedSyncCount > 0)
+        {
+            PeerMessageCodec.Decode(batch.RetainedSync!, batch.RetainedSyncCount, _time.GetUtcNow(), (m, _) => broker.StoreRetainedFromPeer(m));
+        }
         if (batch.MessageCount > 0)
         {
             PeerMessageCodec.Decode(batch.Messages, batch.MessageCount, _time.GetUtcNow(), broker.RouteFromPeer);
@@ -164,6 +174,7 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
     public void UpdateMembership(IEnumerable<(string Name, string Silo, int Generation, bool Active)> members)
     {
         var leaving = new List<PeerLink>();
+        var fresh = new List<PeerLink>();
         lock (_gate)
         {
             if (_stopped)
@@ -193,12 +204,27 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
                 {
                     var link = new PeerLink(this, node, silo, _grains.GetGrain<INodeGrain>(node), _options, _time, _log);
                     _peersByNode[node] = link;
+                    fresh.Add(link);
                     ClusterLog.PeerJoined(_log, node, silo);
-                    link.Start();
-                    link.Wake(); // its first batch carries the full route set
                 }
             }
             _peers = [.. _peersByNode.Values];
+            // after _peers: a retained message stored from now on is also offered to the new links, after their snapshot
+            if (fresh.Count > 0 && _retained?.Invoke() is { } retained)
+            {
+                var now = _time.GetUtcNow();
+                var snapshot = retained.Match("#", now).Where(m => !m.Topic.StartsWith("$SYS/", StringComparison.Ordinal))
+                    .Select(m => PeerMessageConversion.ToPeer(m, now)).ToArray();
+                foreach (var link in fresh)
+                {
+                    link.SyncRetained(snapshot);
+                }
+            }
+            foreach (var link in fresh)
+            {
+                link.Start();
+                link.Wake(); // its first batch carries the full route set
+            }
             foreach (var m in list)
             {
                 if (!m.Active)

@@ -39,7 +39,9 @@ public readonly record struct PeerRoute([property: Id(0)] string TopicFilter, [p
 /// <summary>
 /// One grain call from one node to another: route changes (a full set when <see cref="RoutesReset"/>, replacing what
 /// the receiver held for the sender) and then <see cref="MessageCount"/> messages in the sender's order, encoded in
-/// <see cref="Messages"/> by <see cref="PeerMessageCodec"/>. The call's completion is the receiver's acknowledgement of all of it.
+/// <see cref="Messages"/> by <see cref="PeerMessageCodec"/>. Before those messages, a new link's first batches carry the
+/// sender's retained set in <see cref="RetainedSync"/> (<see cref="RetainedSyncCount"/> messages): stored by the receiver,
+/// not routed. The call's completion is the receiver's acknowledgement of all of it.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record PeerBatch(
@@ -49,4 +51,6 @@ public sealed record PeerBatch(
     [property: Id(3)] PeerRoute[] RoutesAdded,
     [property: Id(4)] PeerRoute[] RoutesRemoved,
     [property: Id(5)] byte[] Messages,
-    [property: Id(6)] int MessageCount);
+    [property: Id(6)] int MessageCount,
+    [property: Id(7)] byte[]? RetainedSync = null,
+    [property: Id(8)] int RetainedSyncCount = 0);

@@ -200,6 +200,9 @@ public sealed partial class MqttBroker : IAsyncDisposable
     /// <inheritdoc cref="Router.RouteFromPeer"/>
     internal void RouteFromPeer(MqttMessage message, IReadOnlyList<ClusterRoute>? sharedGroups) => _router.RouteFromPeer(message, sharedGroups);
 
+    /// <inheritdoc cref="Router.StoreRetainedFromPeer"/>
+    internal void StoreRetainedFromPeer(MqttMessage message) => _router.StoreRetainedFromPeer(message);
+
     internal void DeliverRetained(Subscription subscription) => _router.DeliverRetained(subscription);
 
     internal (Subscription Subscription, bool Existed) Subscribe(

@@ -44,11 +44,16 @@ internal sealed class Router(MqttBroker broker, IRetainedStore retained, Session
     }
 
     /// <summary>
-    /// Routes a message another node accepted: local subscriptions only, no retained store, not offered to the cluster
-    /// again. Shared subscriptions get it only for the groups the accepting node picked this node for.
+    /// Routes a message another node accepted: local subscriptions only, not offered to the cluster again. A retained
+    /// one (every node gets those) is stored here as on the accepting node. Shared subscriptions get it only for the
+    /// groups the accepting node picked this node for.
     /// </summary>
     public void RouteFromPeer(MqttMessage message, IReadOnlyList<ClusterRoute>? sharedGroups)
     {
+        if (message.Retain)
+        {
+            StoreRetainedFromPeer(message);
+        }
         var matches = new List<Subscription>();
         _trie.Match(message.Topic, matches);
         for (var i = matches.Count - 1; i >= 0; i--)
@@ -59,6 +64,16 @@ internal sealed class Router(MqttBroker broker, IRetainedStore retained, Session
             }
         }
         DeliverToMatches(message, matches, null);
+    }
+
+    /// <summary>Stores a peer's retained message (a set, or a clear when empty) without routing it: the retained set a joining node syncs.</summary>
+    public void StoreRetainedFromPeer(MqttMessage message)
+    {
+        if (broker.Options.RetainAvailable)
+        {
+            retained.Set(message);
+            journal.RetainSet(message);
+        }
     }
 
     static bool Picked(IReadOnlyList<ClusterRoute>? groups, string topicFilter, string group)
