@@ -62,7 +62,7 @@ public static class ClusterHosting
             silo.Services.AddSingleton(options);
             silo.Services.AddSingleton(sp => new ClusterNode(options, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<ILocalSiloDetails>(),
                 sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ClusterNode>>(),
-                () => sp.GetRequiredService<MqttBroker>().Retained));
+                () => sp.GetRequiredService<MqttBroker>()));
             silo.Services.AddSingleton<IClusterLink>(sp => sp.GetRequiredService<ClusterNode>());
             silo.Services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<ClusterNode>());
             silo.Services.AddHostedService<MembershipWatcher>();

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Text;
 using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Engine.Cluster;
-using IotRealtime.Broker.Engine.Retained;
 using IotRealtime.Hosting.Metrics;
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
@@ -34,13 +33,14 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
     [ThreadStatic]
     static List<(string Node, ClusterRoute Route)>? t_shared;
     bool _stopped;
-    // this node's retained store, resolved when the first peer joins (the broker is built after this node: it takes the link)
-    readonly Func<IRetainedStore>? _retained;
+    // this node's engine, resolved when first needed (the broker is built after this node: it takes the link)
+    readonly Func<MqttBroker>? _broker;
+    readonly RetainedVersions _retainedVersions = new();
 
     public ClusterNode(BrokerClusterOptions options, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, ILogger<ClusterNode> log,
-        Func<IRetainedStore>? retained = null)
+        Func<MqttBroker>? broker = null)
     {
-        _retained = retained;
+        _broker = broker;
         _options = options;
         _grains = grains;
         _silo = silo;
@@ -91,10 +91,21 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
 
     public void Offer(MqttMessage message)
     {
-        var peers = _peers;
-        if (peers.Length == 0 || (Remote.Count == 0 && !message.Retain) || message.Topic.StartsWith("$SYS/", StringComparison.Ordinal))
+        if (message.Topic.StartsWith("$SYS/", StringComparison.Ordinal))
         {
             return; // $SYS is per node
+        }
+        var stamp = default(RetainedStamp);
+        if (message.Retain && _broker is not null)
+        {
+            // recorded also while alone: a peer that joins later must not win with an older write
+            stamp = RetainedStamp.Of(message.ReceivedAt, NodeId);
+            _retainedVersions.Local(message, stamp, _broker().StoreRetainedFromPeer);
+        }
+        var peers = _peers;
+        if (peers.Length == 0 || (Remote.Count == 0 && !message.Retain))
+        {
+            return;
         }
         var nodes = t_nodes ??= new HashSet<string>(StringComparer.Ordinal);
         var shared = t_shared ??= [];
@@ -103,7 +114,7 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
             Remote.Match(message.Topic, nodes, shared, _localShared.ContainsKey);
             if (nodes.Count > 0 || shared.Count > 0 || message.Retain)
             {
-                Cross(message, peers, nodes, shared);
+                Cross(message, stamp, peers, nodes, shared);
             }
         }
         finally
@@ -113,9 +124,13 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
         }
     }
 
-    void Cross(MqttMessage message, PeerLink[] peers, HashSet<string> nodes, List<(string Node, ClusterRoute Route)> shared)
+    void Cross(MqttMessage message, RetainedStamp stamp, PeerLink[] peers, HashSet<string> nodes, List<(string Node, ClusterRoute Route)> shared)
     {
         var crossing = PeerMessageConversion.ToPeer(message, _time.GetUtcNow());
+        if (stamp.Origin is not null)
+        {
+            crossing = crossing with { AcceptedAtMs = stamp.AcceptedAtMs, Origin = stamp.Origin };
+        }
         foreach (var peer in peers)
         {
             List<PeerRoute>? groups = null;
@@ -160,13 +175,26 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
         }
         if (batch.RetainedSyncCount > 0)
         {
-            PeerMessageCodec.Decode(batch.RetainedSync!, batch.RetainedSyncCount, _time.GetUtcNow(), (m, _) => broker.StoreRetainedFromPeer(m));
+            PeerMessageCodec.Decode(batch.RetainedSync!, batch.RetainedSyncCount, _time.GetUtcNow(),
+                (m, _, stamp) => _retainedVersions.Remote(m, Stamped(stamp, m, batch.SenderNode), broker.StoreRetainedFromPeer));
         }
         if (batch.MessageCount > 0)
         {
-            PeerMessageCodec.Decode(batch.Messages, batch.MessageCount, _time.GetUtcNow(), broker.RouteFromPeer);
+            PeerMessageCodec.Decode(batch.Messages, batch.MessageCount, _time.GetUtcNow(), (m, groups, stamp) =>
+            {
+                if (m.Retain)
+                {
+                    // a live message is delivered whether or not its retained write wins
+                    _retainedVersions.Remote(m, Stamped(stamp, m, batch.SenderNode), broker.StoreRetainedFromPeer);
+                }
+                broker.RouteFromPeer(m, groups);
+            });
         }
     }
+
+    // a message that crossed without a stamp (from a node without this rule) counts as accepted by its sender on arrival
+    static RetainedStamp Stamped(RetainedStamp stamp, MqttMessage message, string sender) =>
+        stamp.Origin is not null ? stamp : RetainedStamp.Of(message.ReceivedAt, sender);
 
     // ---------------------------------------------------------------- membership
 
@@ -210,11 +238,15 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
             }
             _peers = [.. _peersByNode.Values];
             // after _peers: a retained message stored from now on is also offered to the new links, after their snapshot
-            if (fresh.Count > 0 && _retained?.Invoke() is { } retained)
+            if (fresh.Count > 0 && _broker?.Invoke().Retained is { } retained)
             {
                 var now = _time.GetUtcNow();
                 var snapshot = retained.Match("#", now).Where(m => !m.Topic.StartsWith("$SYS/", StringComparison.Ordinal))
-                    .Select(m => PeerMessageConversion.ToPeer(m, now)).ToArray();
+                    .Select(m =>
+                    {
+                        var stamp = _retainedVersions.StampOf(m, NodeId);
+                        return PeerMessageConversion.ToPeer(m, now) with { AcceptedAtMs = stamp.AcceptedAtMs, Origin = stamp.Origin };
+                    }).ToArray();
                 foreach (var link in fresh)
                 {
                     link.SyncRetained(snapshot);

@@ -4,7 +4,8 @@ namespace IotRealtime.Broker.Cluster;
 /// One accepted message queued for a peer (it crosses encoded by <see cref="PeerMessageCodec"/>; the generated Orleans
 /// codec is kept for the comparison in docs/cluster.md): what the peer needs to deliver it as the accepting node would (QoS,
 /// retain flag, MQTT 5 properties, the publisher's client id for No Local). The expiry travels as the time left, so
-/// the nodes' clocks need not agree.
+/// the nodes' clocks need not agree. A retained message carries its <see cref="RetainedStamp"/> (<see cref="AcceptedAtMs"/>,
+/// <see cref="Origin"/>): the node that accepted it may not be the sender when it comes in a retained sync.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record PeerMessage(
@@ -16,7 +17,9 @@ public sealed record PeerMessage(
     [property: Id(5)] string? PublisherUsername,
     [property: Id(6)] long ExpiryMilliseconds,
     [property: Id(7)] PeerMessageProperties? Properties,
-    [property: Id(8)] PeerRoute[]? SharedGroups)
+    [property: Id(8)] PeerRoute[]? SharedGroups,
+    [property: Id(9)] long AcceptedAtMs = 0,
+    [property: Id(10)] string? Origin = null)
 {
     /// <summary>Topic and payload bytes, for the crossing counters.</summary>
     public int Size => Topic.Length + Payload.Length;

@@ -44,16 +44,12 @@ internal sealed class Router(MqttBroker broker, IRetainedStore retained, Session
     }
 
     /// <summary>
-    /// Routes a message another node accepted: local subscriptions only, not offered to the cluster again. A retained
-    /// one (every node gets those) is stored here as on the accepting node. Shared subscriptions get it only for the
-    /// groups the accepting node picked this node for.
+    /// Routes a message another node accepted: local subscriptions only, not offered to the cluster again, not stored
+    /// (the cluster stores a retained one with <see cref="StoreRetainedFromPeer"/> when it wins). Shared subscriptions get
+    /// it only for the groups the accepting node picked this node for.
     /// </summary>
     public void RouteFromPeer(MqttMessage message, IReadOnlyList<ClusterRoute>? sharedGroups)
     {
-        if (message.Retain)
-        {
-            StoreRetainedFromPeer(message);
-        }
         var matches = new List<Subscription>();
         _trie.Match(message.Topic, matches);
         for (var i = matches.Count - 1; i >= 0; i--)
@@ -66,7 +62,7 @@ internal sealed class Router(MqttBroker broker, IRetainedStore retained, Session
         DeliverToMatches(message, matches, null);
     }
 
-    /// <summary>Stores a peer's retained message (a set, or a clear when empty) without routing it: the retained set a joining node syncs.</summary>
+    /// <summary>Stores a retained message (a set, or a clear when empty) in the retained and durable stores without routing it: a peer's, or the cluster-wide winner put back.</summary>
     public void StoreRetainedFromPeer(MqttMessage message)
     {
         if (broker.Options.RetainAvailable)

@@ -78,4 +78,31 @@ public sealed class RetainedReplicationTests(ThreeNodeCluster cluster) : IClassF
             Assert.Equal("v199", RetainedPayload(_nodes[id], "rr/last"));
         }
     }
+
+    [Fact]
+    public async Task Concurrent_writes_of_one_topic_on_two_nodes_converge_to_the_same_message_everywhere()
+    {
+        await using var onA = await MqttTestClient.ConnectAsync(_nodes["a"]);
+        await using var onC = await MqttTestClient.ConnectAsync(_nodes["c"]);
+        const int Writes = 300;
+        async Task WriteAsync(MqttTestClient client, string who)
+        {
+            for (var i = 0; i < Writes; i++)
+            {
+                await client.PublishAsync("rr/conflict", who + i, MqttQualityOfServiceLevel.AtMostOnce, retain: true);
+            }
+            await client.PublishAsync("rr/conflict-end/" + who, "end", MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+        }
+        await Task.WhenAll(WriteAsync(onA, "a"), WriteAsync(onC, "c"));
+
+        // once both end markers are stored on a node, every write of both nodes has been applied there
+        foreach (var id in _nodes.Ids)
+        {
+            await Wait.UntilAsync(() => RetainedPayload(_nodes[id], "rr/conflict-end/a") == "end" && RetainedPayload(_nodes[id], "rr/conflict-end/c") == "end",
+                Timeouts.Default, $"node {id} to store both end markers");
+        }
+        var values = _nodes.Ids.Select(id => RetainedPayload(_nodes[id], "rr/conflict")).ToList();
+        Assert.Single(values.Distinct());
+        Assert.Contains(values[0], new[] { "a" + (Writes - 1), "c" + (Writes - 1) });
+    }
 }
