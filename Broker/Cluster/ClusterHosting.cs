@@ -72,6 +72,14 @@ public static class ClusterHosting
     /// <summary>The cluster's link for the engine, from the host's services; null when the cluster is off.</summary>
     public static IClusterLink? LinkFrom(IServiceProvider services) => services.GetService<IClusterLink>();
 
+    /// <summary>Writes the body of <c>GET /api/cluster</c> (docs/cluster.md, "/api/cluster").</summary>
+    public static void WriteStatus(IServiceProvider services, System.Text.Json.Utf8JsonWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ClusterStatus.Write(writer, services.GetRequiredService<ClusterNode>(), services.GetRequiredService<MqttBroker>(),
+            services.GetRequiredService<TimeProvider>().GetUtcNow());
+    }
+
     /// <summary>Logs where the node's silo is, once the host started.</summary>
     public static void LogStarted(IServiceProvider services, BrokerClusterOptions options)
     {

@@ -311,6 +311,9 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
         }
     }
 
+    /// <summary>Distinct routes of this node's subscriptions now.</summary>
+    public int LocalRouteCountNow => LocalRouteCount;
+
     int LocalRouteCount
     {
         get
