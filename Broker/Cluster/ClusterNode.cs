@@ -36,6 +36,9 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
     // this node's engine, resolved when first needed (the broker is built after this node: it takes the link)
     readonly Func<MqttBroker>? _broker;
     readonly RetainedVersions _retainedVersions = new();
+    // this node's $SYS/broker/nodes/<node>/ topics cross like retained messages; the peers' connected clients, from theirs
+    readonly string _sysPrefix;
+    readonly ConcurrentDictionary<string, long> _peerClients = new(StringComparer.Ordinal);
 
     public ClusterNode(BrokerClusterOptions options, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, ILogger<ClusterNode> log,
         Func<MqttBroker>? broker = null)
@@ -47,7 +50,11 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
         _time = time;
         _log = log;
         NodeId = options.NodeId;
+        _sysPrefix = NodeSysPrefix + NodeId + "/";
     }
+
+    const string NodeSysPrefix = "$SYS/broker/nodes/";
+    const string ClientsConnected = "/clients/connected";
 
     public string NodeId { get; }
 
@@ -91,9 +98,9 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
 
     public void Offer(MqttMessage message)
     {
-        if (message.Topic.StartsWith("$SYS/", StringComparison.Ordinal))
+        if (message.Topic.StartsWith("$SYS/", StringComparison.Ordinal) && !message.Topic.StartsWith(_sysPrefix, StringComparison.Ordinal))
         {
-            return; // $SYS is per node
+            return; // $SYS is per node, but for this node's own figures
         }
         var stamp = default(RetainedStamp);
         if (message.Retain && _broker is not null)
@@ -186,6 +193,11 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
                 {
                     // a live message is delivered whether or not its retained write wins
                     _retainedVersions.Remote(m, Stamped(stamp, m, batch.SenderNode), broker.StoreRetainedFromPeer);
+                    if (m.Topic == NodeSysPrefix + batch.SenderNode + ClientsConnected
+                        && long.TryParse(m.Payload.Span, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var clients))
+                    {
+                        _peerClients[batch.SenderNode] = clients;
+                    }
                 }
                 broker.RouteFromPeer(m, groups);
             });
@@ -268,6 +280,7 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
         foreach (var link in leaving)
         {
             ClusterLog.PeerLeft(_log, link.Node, link.Silo, link.Queued);
+            _peerClients.TryRemove(link.Node, out _);
             Remote.RemoveNode(link.Node, link.Silo);
             _ = link.DisposeAsync().AsTask();
         }
@@ -288,6 +301,33 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
             await link.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    // ---------------------------------------------------------------- $SYS
+
+    public void PublishSys(DateTimeOffset now, Action<string, string> publish)
+    {
+        ArgumentNullException.ThrowIfNull(publish);
+        if (_broker is null)
+        {
+            return;
+        }
+        var broker = _broker();
+        var clients = broker.ConnectedClients;
+        publish(_sysPrefix + "clients/connected", Invariant(clients));
+        publish(_sysPrefix + "messages/received", Invariant(broker.MessagesReceived));
+        publish(_sysPrefix + "messages/sent", Invariant(broker.MessagesSent));
+        publish(_sysPrefix + "uptime", Invariant((long)(now - broker.StartedAt).TotalSeconds) + " seconds");
+        var peers = _peers;
+        long total = clients;
+        foreach (var peer in peers)
+        {
+            total += _peerClients.TryGetValue(peer.Node, out var c) ? c : 0;
+        }
+        publish("$SYS/broker/cluster/nodes", Invariant(peers.Length + 1));
+        publish("$SYS/broker/cluster/clients/connected", Invariant(total));
+    }
+
+    static string Invariant(long value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     // ---------------------------------------------------------------- metrics
 

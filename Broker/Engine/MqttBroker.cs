@@ -65,6 +65,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
         }
         _journal = new SessionJournal(store);
         _router = new Router(this, Retained, _journal, cluster);
+        ClusterLink = cluster;
         _sessions = new SessionRegistry(_journal, new LocalDelivery(this, _journal));
         _admission = new Admission(this);
         _sys = new SysPublisher(this);
@@ -220,6 +221,9 @@ public sealed partial class MqttBroker : IAsyncDisposable
     /// <inheritdoc cref="SessionLifecycle.Attach"/>
     internal (Session Session, bool Present) AttachSession(MqttConnection connection, string clientId, ClientIdentity identity, bool cleanStart, uint expiryInterval) =>
         _lifecycle.Attach(connection, clientId, identity, cleanStart, expiryInterval);
+
+    /// <summary>The link to the other nodes; null (the default) when this broker is alone.</summary>
+    internal IClusterLink? ClusterLink { get; }
 
     /// <summary>The cluster's session ownership, asked by every CONNECT before it attaches; null (the default) when this broker is alone. Set before connections are served.</summary>
     public IClusterSessions? ClusterSessions { get; set; }
