@@ -1,5 +1,6 @@
 using System.Net;
 using IotRealtime.Broker.Cluster.Membership;
+using IotRealtime.Broker.Engine;
 using IotRealtime.Broker.Engine.Cluster;
 using IotRealtime.Hosting.Metrics;
 using Microsoft.Extensions.DependencyInjection;
@@ -60,7 +61,8 @@ public static class ClusterHosting
             silo.Services.AddPlacementDirector<NodePlacementStrategy, NodePlacementDirector>();
             silo.Services.AddSingleton(options);
             silo.Services.AddSingleton(sp => new ClusterNode(options, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<ILocalSiloDetails>(),
-                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ClusterNode>>()));
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ClusterNode>>(),
+                () => sp.GetRequiredService<MqttBroker>()));
             silo.Services.AddSingleton<IClusterLink>(sp => sp.GetRequiredService<ClusterNode>());
             silo.Services.AddSingleton<IMetricsSource>(sp => sp.GetRequiredService<ClusterNode>());
             silo.Services.AddHostedService<MembershipWatcher>();
@@ -73,6 +75,14 @@ public static class ClusterHosting
 
     /// <summary>The cluster's link for the engine, from the host's services; null when the cluster is off.</summary>
     public static IClusterLink? LinkFrom(IServiceProvider services) => services.GetService<IClusterLink>();
+
+    /// <summary>Writes the body of <c>GET /api/cluster</c> (docs/cluster.md, "/api/cluster").</summary>
+    public static void WriteStatus(IServiceProvider services, System.Text.Json.Utf8JsonWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ClusterStatus.Write(writer, services.GetRequiredService<ClusterNode>(), services.GetRequiredService<MqttBroker>(),
+            services.GetRequiredService<TimeProvider>().GetUtcNow());
+    }
 
     /// <summary>Logs where the node's silo is, once the host started.</summary>
     public static void LogStarted(IServiceProvider services, BrokerClusterOptions options)

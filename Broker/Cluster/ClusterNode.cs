@@ -33,16 +33,28 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
     [ThreadStatic]
     static List<(string Node, ClusterRoute Route)>? t_shared;
     bool _stopped;
+    // this node's engine, resolved when first needed (the broker is built after this node: it takes the link)
+    readonly Func<MqttBroker>? _broker;
+    readonly RetainedVersions _retainedVersions = new();
+    // this node's $SYS/broker/nodes/<node>/ topics cross like retained messages; the peers' connected clients, from theirs
+    readonly string _sysPrefix;
+    readonly ConcurrentDictionary<string, long> _peerClients = new(StringComparer.Ordinal);
 
-    public ClusterNode(BrokerClusterOptions options, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, ILogger<ClusterNode> log)
+    public ClusterNode(BrokerClusterOptions options, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, ILogger<ClusterNode> log,
+        Func<MqttBroker>? broker = null)
     {
+        _broker = broker;
         _options = options;
         _grains = grains;
         _silo = silo;
         _time = time;
         _log = log;
         NodeId = options.NodeId;
+        _sysPrefix = NodeSysPrefix + NodeId + "/";
     }
+
+    const string NodeSysPrefix = "$SYS/broker/nodes/";
+    const string ClientsConnected = "/clients/connected";
 
     public string NodeId { get; }
 
@@ -86,19 +98,30 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
 
     public void Offer(MqttMessage message)
     {
-        var peers = _peers;
-        if (peers.Length == 0 || Remote.Count == 0 || message.Topic.StartsWith("$SYS/", StringComparison.Ordinal))
+        if (message.Topic.StartsWith("$SYS/", StringComparison.Ordinal) && !message.Topic.StartsWith(_sysPrefix, StringComparison.Ordinal))
         {
-            return; // $SYS is per node
+            return; // $SYS is per node, but for this node's own figures
+        }
+        var stamp = default(RetainedStamp);
+        if (message.Retain && _broker is not null)
+        {
+            // recorded also while alone: a peer that joins later must not win with an older write
+            stamp = RetainedStamp.Of(message.ReceivedAt, NodeId);
+            _retainedVersions.Local(message, stamp, _broker().StoreRetainedFromPeer);
+        }
+        var peers = _peers;
+        if (peers.Length == 0 || (Remote.Count == 0 && !message.Retain))
+        {
+            return;
         }
         var nodes = t_nodes ??= new HashSet<string>(StringComparer.Ordinal);
         var shared = t_shared ??= [];
         try
         {
             Remote.Match(message.Topic, nodes, shared, _localShared.ContainsKey);
-            if (nodes.Count > 0 || shared.Count > 0)
+            if (nodes.Count > 0 || shared.Count > 0 || message.Retain)
             {
-                Cross(message, peers, nodes, shared);
+                Cross(message, stamp, peers, nodes, shared);
             }
         }
         finally
@@ -108,9 +131,13 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
         }
     }
 
-    void Cross(MqttMessage message, PeerLink[] peers, HashSet<string> nodes, List<(string Node, ClusterRoute Route)> shared)
+    void Cross(MqttMessage message, RetainedStamp stamp, PeerLink[] peers, HashSet<string> nodes, List<(string Node, ClusterRoute Route)> shared)
     {
         var crossing = PeerMessageConversion.ToPeer(message, _time.GetUtcNow());
+        if (stamp.Origin is not null)
+        {
+            crossing = crossing with { AcceptedAtMs = stamp.AcceptedAtMs, Origin = stamp.Origin };
+        }
         foreach (var peer in peers)
         {
             List<PeerRoute>? groups = null;
@@ -125,8 +152,9 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
             {
                 peer.Enqueue(crossing with { SharedGroups = [.. groups] });
             }
-            else if (nodes.Contains(peer.Node))
+            else if (message.Retain || nodes.Contains(peer.Node))
             {
+                // a retained set or clear goes to every node, routes or not: each keeps the whole retained set
                 peer.Enqueue(crossing);
             }
         }
@@ -152,11 +180,33 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
                 batch.RoutesAdded.Select(r => new ClusterRoute(r.TopicFilter, r.ShareGroup)),
                 batch.RoutesRemoved.Select(r => new ClusterRoute(r.TopicFilter, r.ShareGroup)));
         }
+        if (batch.RetainedSyncCount > 0)
+        {
+            PeerMessageCodec.Decode(batch.RetainedSync!, batch.RetainedSyncCount, _time.GetUtcNow(),
+                (m, _, stamp) => _retainedVersions.Remote(m, Stamped(stamp, m, batch.SenderNode), broker.StoreRetainedFromPeer));
+        }
         if (batch.MessageCount > 0)
         {
-            PeerMessageCodec.Decode(batch.Messages, batch.MessageCount, _time.GetUtcNow(), broker.RouteFromPeer);
+            PeerMessageCodec.Decode(batch.Messages, batch.MessageCount, _time.GetUtcNow(), (m, groups, stamp) =>
+            {
+                if (m.Retain)
+                {
+                    // a live message is delivered whether or not its retained write wins
+                    _retainedVersions.Remote(m, Stamped(stamp, m, batch.SenderNode), broker.StoreRetainedFromPeer);
+                    if (m.Topic == NodeSysPrefix + batch.SenderNode + ClientsConnected
+                        && long.TryParse(m.Payload.Span, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var clients))
+                    {
+                        _peerClients[batch.SenderNode] = clients;
+                    }
+                }
+                broker.RouteFromPeer(m, groups);
+            });
         }
     }
+
+    // a message that crossed without a stamp (from a node without this rule) counts as accepted by its sender on arrival
+    static RetainedStamp Stamped(RetainedStamp stamp, MqttMessage message, string sender) =>
+        stamp.Origin is not null ? stamp : RetainedStamp.Of(message.ReceivedAt, sender);
 
     // ---------------------------------------------------------------- membership
 
@@ -164,6 +214,7 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
     public void UpdateMembership(IEnumerable<(string Name, string Silo, int Generation, bool Active)> members)
     {
         var leaving = new List<PeerLink>();
+        var fresh = new List<PeerLink>();
         lock (_gate)
         {
             if (_stopped)
@@ -193,12 +244,31 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
                 {
                     var link = new PeerLink(this, node, silo, _grains.GetGrain<INodeGrain>(node), _options, _time, _log);
                     _peersByNode[node] = link;
+                    fresh.Add(link);
                     ClusterLog.PeerJoined(_log, node, silo);
-                    link.Start();
-                    link.Wake(); // its first batch carries the full route set
                 }
             }
             _peers = [.. _peersByNode.Values];
+            // after _peers: a retained message stored from now on is also offered to the new links, after their snapshot
+            if (fresh.Count > 0 && _broker?.Invoke().Retained is { } retained)
+            {
+                var now = _time.GetUtcNow();
+                var snapshot = retained.Match("#", now).Where(m => !m.Topic.StartsWith("$SYS/", StringComparison.Ordinal))
+                    .Select(m =>
+                    {
+                        var stamp = _retainedVersions.StampOf(m, NodeId);
+                        return PeerMessageConversion.ToPeer(m, now) with { AcceptedAtMs = stamp.AcceptedAtMs, Origin = stamp.Origin };
+                    }).ToArray();
+                foreach (var link in fresh)
+                {
+                    link.SyncRetained(snapshot);
+                }
+            }
+            foreach (var link in fresh)
+            {
+                link.Start();
+                link.Wake(); // its first batch carries the full route set
+            }
             foreach (var m in list)
             {
                 if (!m.Active)
@@ -210,6 +280,7 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
         foreach (var link in leaving)
         {
             ClusterLog.PeerLeft(_log, link.Node, link.Silo, link.Queued);
+            _peerClients.TryRemove(link.Node, out _);
             Remote.RemoveNode(link.Node, link.Silo);
             _ = link.DisposeAsync().AsTask();
         }
@@ -230,6 +301,33 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
             await link.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    // ---------------------------------------------------------------- $SYS
+
+    public void PublishSys(DateTimeOffset now, Action<string, string> publish)
+    {
+        ArgumentNullException.ThrowIfNull(publish);
+        if (_broker is null)
+        {
+            return;
+        }
+        var broker = _broker();
+        var clients = broker.ConnectedClients;
+        publish(_sysPrefix + "clients/connected", Invariant(clients));
+        publish(_sysPrefix + "messages/received", Invariant(broker.MessagesReceived));
+        publish(_sysPrefix + "messages/sent", Invariant(broker.MessagesSent));
+        publish(_sysPrefix + "uptime", Invariant((long)(now - broker.StartedAt).TotalSeconds) + " seconds");
+        var peers = _peers;
+        long total = clients;
+        foreach (var peer in peers)
+        {
+            total += _peerClients.TryGetValue(peer.Node, out var c) ? c : 0;
+        }
+        publish("$SYS/broker/cluster/nodes", Invariant(peers.Length + 1));
+        publish("$SYS/broker/cluster/clients/connected", Invariant(total));
+    }
+
+    static string Invariant(long value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     // ---------------------------------------------------------------- metrics
 
@@ -252,6 +350,9 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
             PrometheusText.Sample(w, "iotrealtime_cluster_peer_batch_seconds_count", "peer", p.Node, p.Batches);
         }
     }
+
+    /// <summary>Distinct routes of this node's subscriptions now.</summary>
+    public int LocalRouteCountNow => LocalRouteCount;
 
     int LocalRouteCount
     {

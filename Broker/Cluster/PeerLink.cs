@@ -13,6 +13,8 @@ internal sealed class PeerLink : IAsyncDisposable
 {
     static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(50);
     static readonly TimeSpan LastRetry = TimeSpan.FromSeconds(1);
+    // retained messages per sync batch: large batches, as a join may bring 100,000 of them
+    const int RetainedSyncBatch = 4096;
 
     readonly ClusterNode _owner;
     readonly INodeGrain _grain;
@@ -26,6 +28,9 @@ internal sealed class PeerLink : IAsyncDisposable
     readonly Lock _routesGate = new();
     readonly Dictionary<ClusterRoute, bool> _pendingRoutes = [];
     bool _routesReset = true;
+    // the retained set to send before any queued message (a new link only); taken by the pump alone
+    PeerMessage[] _retainedSync = [];
+    int _retainedSent;
     int _signaled;
     bool _synced;
     Task _pump = Task.CompletedTask;
@@ -86,6 +91,12 @@ internal sealed class PeerLink : IAsyncDisposable
         Signal();
     }
 
+    /// <summary>Sets the retained set this node sends first, in batches of its own, before the start of the pump.</summary>
+    public void SyncRetained(PeerMessage[] retained) => _retainedSync = retained;
+
+    /// <summary>Retained messages of the first sync still to send.</summary>
+    public int RetainedSyncLeft => _retainedSync.Length - Volatile.Read(ref _retainedSent);
+
     /// <summary>Has the pump look for work (a new link's full route set).</summary>
     public void Wake() => Signal();
 
@@ -145,6 +156,19 @@ internal sealed class PeerLink : IAsyncDisposable
     (PeerBatch Batch, long Bytes)? TakeBatch()
     {
         var (reset, added, removed) = _owner.TakeRoutes(this);
+        if (_retainedSent < _retainedSync.Length)
+        {
+            // the retained set first, so the live messages queued meanwhile (newer) are stored after it
+            var count = Math.Min(RetainedSyncBatch, _retainedSync.Length - _retainedSent);
+            var sync = PeerMessageCodec.Encode(_retainedSync.AsSpan(_retainedSent, count).ToArray());
+            Volatile.Write(ref _retainedSent, _retainedSent + count);
+            if (_retainedSent == _retainedSync.Length)
+            {
+                _retainedSync = [];
+                Volatile.Write(ref _retainedSent, 0);
+            }
+            return (new PeerBatch(_owner.NodeId, _owner.LocalSilo, reset, added, removed, [], 0, sync, count), 0);
+        }
         var messages = _queue.Take(_batchMessages);
         if (!reset && added.Length == 0 && removed.Length == 0 && messages.Length == 0)
         {

@@ -18,6 +18,7 @@ internal static class PeerMessageCodec
     const byte HasExpiry = 1 << 3;
     const byte HasProperties = 1 << 4;
     const byte HasGroups = 1 << 5;
+    const byte HasStamp = 1 << 6;
 
     public static byte[] Encode(PeerMessage[] messages)
     {
@@ -29,6 +30,7 @@ internal static class PeerMessageCodec
             if (m.ExpiryMilliseconds >= 0) flags |= HasExpiry;
             if (m.Properties is not null) flags |= HasProperties;
             if (m.SharedGroups is not null) flags |= HasGroups;
+            if (m.Origin is not null) flags |= HasStamp;
             w.GetSpan(1)[0] = flags;
             w.Advance(1);
             WriteString(w, m.Topic);
@@ -59,12 +61,21 @@ internal static class PeerMessageCodec
                     WriteString(w, g.ShareGroup);
                 }
             }
+            if (m.Origin is not null)
+            {
+                WriteVarint(w, (ulong)m.AcceptedAtMs);
+                WriteString(w, m.Origin);
+            }
         }
         return w.WrittenSpan.ToArray();
     }
 
     /// <summary>Decodes <paramref name="count"/> messages and hands each, with the shared groups picked for this node, to <paramref name="route"/>.</summary>
-    public static void Decode(byte[] data, int count, DateTimeOffset now, Action<MqttMessage, ClusterRoute[]?> route)
+    public static void Decode(byte[] data, int count, DateTimeOffset now, Action<MqttMessage, ClusterRoute[]?> route) =>
+        Decode(data, count, now, (m, groups, _) => route(m, groups));
+
+    /// <summary>As above, with each message's retained stamp (default when it carries none).</summary>
+    public static void Decode(byte[] data, int count, DateTimeOffset now, Action<MqttMessage, ClusterRoute[]?, RetainedStamp> route)
     {
         var r = new Reader(data);
         for (var n = 0; n < count; n++)
@@ -104,6 +115,7 @@ internal static class PeerMessageCodec
                     groups[i] = new ClusterRoute(r.String()!, r.String());
                 }
             }
+            var stamp = (flags & HasStamp) != 0 ? new RetainedStamp((long)r.Varint(), r.String()!) : default;
             route(new MqttMessage
             {
                 Topic = topic,
@@ -119,7 +131,7 @@ internal static class PeerMessageCodec
                 PublisherUsername = username,
                 ReceivedAt = now,
                 ExpiresAt = expiresAt,
-            }, groups);
+            }, groups, stamp);
         }
     }
 

@@ -65,6 +65,7 @@ public sealed partial class MqttBroker : IAsyncDisposable
         }
         _journal = new SessionJournal(store);
         _router = new Router(this, Retained, _journal, cluster);
+        ClusterLink = cluster;
         _sessions = new SessionRegistry(_journal, new LocalDelivery(this, _journal));
         _admission = new Admission(this);
         _sys = new SysPublisher(this);
@@ -200,6 +201,9 @@ public sealed partial class MqttBroker : IAsyncDisposable
     /// <inheritdoc cref="Router.RouteFromPeer"/>
     internal void RouteFromPeer(MqttMessage message, IReadOnlyList<ClusterRoute>? sharedGroups) => _router.RouteFromPeer(message, sharedGroups);
 
+    /// <inheritdoc cref="Router.StoreRetainedFromPeer"/>
+    internal void StoreRetainedFromPeer(MqttMessage message) => _router.StoreRetainedFromPeer(message);
+
     internal void DeliverRetained(Subscription subscription) => _router.DeliverRetained(subscription);
 
     internal (Subscription Subscription, bool Existed) Subscribe(
@@ -217,6 +221,9 @@ public sealed partial class MqttBroker : IAsyncDisposable
     /// <inheritdoc cref="SessionLifecycle.Attach"/>
     internal (Session Session, bool Present) AttachSession(MqttConnection connection, string clientId, ClientIdentity identity, bool cleanStart, uint expiryInterval) =>
         _lifecycle.Attach(connection, clientId, identity, cleanStart, expiryInterval);
+
+    /// <summary>The link to the other nodes; null (the default) when this broker is alone.</summary>
+    internal IClusterLink? ClusterLink { get; }
 
     /// <summary>The cluster's session ownership, asked by every CONNECT before it attaches; null (the default) when this broker is alone. Set before connections are served.</summary>
     public IClusterSessions? ClusterSessions { get; set; }

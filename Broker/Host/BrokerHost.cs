@@ -230,6 +230,7 @@ public sealed class BrokerHost : EmbeddableHost
         });
         OperationsEndpoints.MapOperations(app);
         ReplayEndpoints.MapReplay(app);
+        if (app.Services.GetService<IClusterLink>() is not null) ClusterEndpoints.MapCluster(app);
         app.MapConnectionHandler<MqttConnectionHandler>("/mqtt", o =>
         {
             o.Transports = HttpTransportType.WebSockets;

@@ -16,4 +16,11 @@ public interface IClusterLink
 
     /// <summary>A message accepted on this node, routed locally already: the link hands it to the peers that have a matching route.</summary>
     void Offer(MqttMessage message);
+
+    /// <summary>
+    /// Called with the $SYS interval by the engine's housekeeping: the link publishes, through <paramref name="publish"/>
+    /// (topic, value; retained, routed locally), this node's figures under <c>$SYS/broker/nodes/&lt;node&gt;/</c> and the
+    /// cluster totals under <c>$SYS/broker/cluster/</c>.
+    /// </summary>
+    void PublishSys(DateTimeOffset now, Action<string, string> publish);
 }

@@ -173,6 +173,7 @@ internal sealed class SysPublisher(MqttBroker broker)
         PublishSys("$SYS/broker/bytes/sent", broker.BytesSent, now);
         PublishSys("$SYS/broker/subscriptions/count", broker.SubscriptionCount, now);
         PublishSys("$SYS/broker/retained messages/count", broker.Retained.Count, now);
+        broker.ClusterLink?.PublishSys(now, (topic, value) => PublishSys(topic, value, now));
     }
 
     void PublishSys(string topic, long value, DateTimeOffset now) => PublishSys(topic, value.ToString(CultureInfo.InvariantCulture), now);

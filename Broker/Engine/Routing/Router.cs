@@ -44,8 +44,9 @@ internal sealed class Router(MqttBroker broker, IRetainedStore retained, Session
     }
 
     /// <summary>
-    /// Routes a message another node accepted: local subscriptions only, no retained store, not offered to the cluster
-    /// again. Shared subscriptions get it only for the groups the accepting node picked this node for.
+    /// Routes a message another node accepted: local subscriptions only, not offered to the cluster again, not stored
+    /// (the cluster stores a retained one with <see cref="StoreRetainedFromPeer"/> when it wins). Shared subscriptions get
+    /// it only for the groups the accepting node picked this node for.
     /// </summary>
     public void RouteFromPeer(MqttMessage message, IReadOnlyList<ClusterRoute>? sharedGroups)
     {
@@ -59,6 +60,16 @@ internal sealed class Router(MqttBroker broker, IRetainedStore retained, Session
             }
         }
         DeliverToMatches(message, matches, null);
+    }
+
+    /// <summary>Stores a retained message (a set, or a clear when empty) in the retained and durable stores without routing it: a peer's, or the cluster-wide winner put back.</summary>
+    public void StoreRetainedFromPeer(MqttMessage message)
+    {
+        if (broker.Options.RetainAvailable)
+        {
+            retained.Set(message);
+            journal.RetainSet(message);
+        }
     }
 
     static bool Picked(IReadOnlyList<ClusterRoute>? groups, string topicFilter, string group)
