@@ -2,6 +2,8 @@
 # An N-node broker cluster on this machine, to try clustering without PostgreSQL: Development membership (node 1's
 # silo is the primary), each node its own ports and data directory. Waits until every node answers /readyz, prints
 # each node's ports; Ctrl+C (or SIGTERM to this script) stops them all, and the script exits once they are gone.
+# (Started in the background by another script without job control, it ignores SIGINT, as bash does for such jobs:
+# stop it with SIGTERM there.)
 #   bash scripts/run-cluster.sh [N] [--Section:Key=value ...]     (N: 2-9, default 3; extra keys go to every node)
 # Node i (1-based): MQTT MQTT_BASE+i (1882+i), HTTP HTTP_BASE+i (8079+i: dashboard, /mqtt, /metrics, /readyz),
 # silo SILO_BASE+i (11110+i), data DATA_DIR/node-i (./data/cluster/node-i). Clients may connect to any node: the
