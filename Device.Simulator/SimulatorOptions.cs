@@ -19,6 +19,8 @@ public sealed class SimulatorOptions
 
           --host ADDRESS             broker address (default 127.0.0.1)
           --port N                   broker MQTT port (default 1883)
+          --subscriber-port N        fanin, fanout, p2p, shared, latency: the subscribers connect to this port of
+                                     --host instead (another node of a cluster); publishers stay on --port
           --connections N            connections to open (default 1000)
           --rate N                   new connections per second, at most (default 1000)
           --hold SECONDS             how long to hold them once the ramp ends (default 10)
@@ -93,6 +95,8 @@ public sealed class SimulatorOptions
     public bool ShowHelp { get; set; }
     public string Host { get; set; } = "127.0.0.1";
     public int Port { get; set; } = 1883;
+    /// <summary>0: the subscribers connect to <see cref="Port"/> like the publishers.</summary>
+    public int SubscriberPort { get; set; }
     public int Connections { get; set; } = 1000;
     public int Rate { get; set; } = 1000;
     public int HoldSeconds { get; set; } = 10;
@@ -137,6 +141,9 @@ public sealed class SimulatorOptions
     public int Subscribers { get; set; } = 100;
 
     public IPEndPoint BrokerEndPoint => new(IPAddress.Parse(Host), Port);
+
+    /// <summary>Where the subscribers of fanin and the bench scenarios connect: another node of a cluster, or the broker.</summary>
+    public IPEndPoint SubscriberEndPoint => new(IPAddress.Parse(Host), SubscriberPort == 0 ? Port : SubscriberPort);
 
     public static bool TryParse(string[] args, out SimulatorOptions options, out string error)
     {
@@ -192,6 +199,7 @@ public sealed class SimulatorOptions
         {
             case "--host": Host = value; return true;
             case "--port": return OptionParsing.TryInt(name, value, v => Port = v, out error);
+            case "--subscriber-port": return OptionParsing.TryInt(name, value, v => SubscriberPort = v, out error);
             case "--connections": return OptionParsing.TryInt(name, value, v => Connections = v, out error);
             case "--rate": return OptionParsing.TryInt(name, value, v => Rate = v, out error);
             case "--hold": return OptionParsing.TryInt(name, value, v => HoldSeconds = v, out error);
@@ -233,6 +241,9 @@ public sealed class SimulatorOptions
         if (!Scenarios.Contains(Scenario)) yield return $"unknown scenario '{Scenario}'; known: {string.Join(", ", Scenarios)}";
         if (!IPAddress.TryParse(Host, out _)) yield return $"--host must be an IP address (was '{Host}')";
         if (Port is < 1 or > 65535) yield return $"--port must be between 1 and 65535 (was {Port})";
+        if (SubscriberPort is < 0 or > 65535) yield return $"--subscriber-port must be between 1 and 65535 (was {SubscriberPort})";
+        if (SubscriberPort != 0 && Scenario is not ("fanin" or "fanout" or "p2p" or "shared" or "latency"))
+            yield return $"--subscriber-port applies to fanin, fanout, p2p, shared and latency only (was given to {Scenario})";
         // One process holds at most its open-file limit of sockets; larger fleets are sharded across processes.
         if (Connections is < 1 or > 1_000_000) yield return $"--connections must be between 1 and 1000000 (was {Connections})";
         if (Rate < 1) yield return $"--rate must be at least 1 connection per second (was {Rate})";

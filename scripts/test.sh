@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 # chromium: the browser the Playwright dashboard tests drive. postgresql: throwaway clusters (initdb) for Telemetry.
 # influxdb: the InfluxDB 1.x server the Telemetry line-protocol sink is tested against. fonts-dejavu-core: readable
 # screenshots from the browser tests. npm (checked as a command: it may come with a nodejs package): the dashboard's
-# browser libraries are installed from the npm registry at build time.
-packages=(mosquitto-clients python3-paho-mqtt mosquitto chromium fonts-dejavu-core postgresql influxdb)
+# browser libraries are installed from the npm registry at build time. haproxy: `haproxy -c` checks the compose
+# cluster's load balancer configuration.
+packages=(mosquitto-clients python3-paho-mqtt mosquitto chromium fonts-dejavu-core postgresql influxdb haproxy)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

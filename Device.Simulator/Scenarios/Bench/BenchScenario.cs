@@ -28,7 +28,7 @@ public sealed class BenchScenario(SimulatorOptions options, TimeProvider time, T
         var broker = options.BrokerEndPoint;
         var loop = topology.OpenLoop ? $"open loop at {options.Rate} msg/s" : $"<= {options.Inflight} in flight";
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{topology.Scenario}: {topology.Publishers} publishers -> {topology.Subscribers} subscribers ({topology.Filter(0)}) on {broker}, QoS {options.Qos}, {options.PayloadBytes} B, {loop}, <= {options.Messages} messages, <= {options.DurationSeconds} s"));
+            $"{topology.Scenario}: {topology.Publishers} publishers on {broker} -> {topology.Subscribers} subscribers ({topology.Filter(0)}) on {options.SubscriberEndPoint}, QoS {options.Qos}, {options.PayloadBytes} B, {loop}, <= {options.Messages} messages, <= {options.DurationSeconds} s"));
 
         var connector = new MqttConnector(broker, TimeSpan.FromSeconds(options.ConnectTimeoutSeconds));
         var keepAlive = (ushort)options.KeepAliveSeconds;
@@ -40,9 +40,10 @@ public sealed class BenchScenario(SimulatorOptions options, TimeProvider time, T
 
         // Many subscribers each get a share of the traffic: smaller buffers keep a 1,000-subscriber run's memory modest.
         var bufferBytes = Math.Max(topology.Subscribers > 50 ? 64 * 1024 : 1024 * 1024, 2 * (options.PayloadBytes + 1024));
+        var subscriberConnector = new MqttConnector(options.SubscriberEndPoint, TimeSpan.FromSeconds(options.ConnectTimeoutSeconds));
         var subscriberConnects = Enumerable.Range(0, topology.Subscribers).Select(async i =>
         {
-            var result = await connector.ConnectAsync(null, MqttWire.Connect($"{topology.Scenario}-sub-{i}", keepAlive), cancellationToken).ConfigureAwait(false);
+            var result = await subscriberConnector.ConnectAsync(null, MqttWire.Connect($"{topology.Scenario}-sub-{i}", keepAlive), cancellationToken).ConfigureAwait(false);
             if (result.Socket is null) failures.Add($"subscriber: {result.Failure}");
             return result.Socket is null ? null : new BenchSubscriber(result.Socket, topology.Publishers, bufferBytes, deliveries, time);
         });

@@ -27,7 +27,7 @@ public sealed class FanInScenario(SimulatorOptions options, TimeProvider time, T
         var session = options.PersistentSubscriber ? "persistent" : "clean";
         var loop = options.Ahead > 0 ? $"<= {options.Ahead} ahead per publisher" : $"<= {options.Inflight} in flight";
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"fanin: {options.Publishers} publishers -> {FanInSubscriber.Filter} ({session} session) on {broker}, QoS {options.Qos}, {options.PayloadBytes} B, {loop}, <= {options.Messages} messages, <= {options.DurationSeconds} s"));
+            $"fanin: {options.Publishers} publishers on {broker} -> {FanInSubscriber.Filter} ({session} session) on {options.SubscriberEndPoint}, QoS {options.Qos}, {options.PayloadBytes} B, {loop}, <= {options.Messages} messages, <= {options.DurationSeconds} s"));
 
         var connector = new MqttConnector(broker, TimeSpan.FromSeconds(options.ConnectTimeoutSeconds));
         var keepAlive = (ushort)options.KeepAliveSeconds;
@@ -37,7 +37,8 @@ public sealed class FanInScenario(SimulatorOptions options, TimeProvider time, T
             : FanInWindows.Shared(options.Publishers, options.Inflight, options.Messages);
         using var run = new PublishRun(options, time, output, cancellationToken);
 
-        var subscriberResult = await connector.ConnectAsync(null, MqttWire.Connect("fanin-sub", keepAlive, cleanSession: !options.PersistentSubscriber), cancellationToken).ConfigureAwait(false);
+        var subscriberConnector = new MqttConnector(options.SubscriberEndPoint, TimeSpan.FromSeconds(options.ConnectTimeoutSeconds));
+        var subscriberResult = await subscriberConnector.ConnectAsync(null, MqttWire.Connect("fanin-sub", keepAlive, cleanSession: !options.PersistentSubscriber), cancellationToken).ConfigureAwait(false);
         if (subscriberResult.Socket is null)
         {
             failures.Add($"subscriber: {subscriberResult.Failure}");

@@ -5,6 +5,9 @@ using IotRealtime.Broker.Host.Configuration;
 using IotRealtime.Broker.Kafka;
 using IotRealtime.Telemetry.Configuration;
 using Microsoft.Extensions.Configuration;
+using IotRealtime.Broker.Cluster;
+using IotRealtime.Broker.Tests.Infrastructure;
+using YamlDotNet.Core;
 using YamlDotNet.Serialization;
 
 namespace IotRealtime.Broker.Tests.Deployment;
@@ -18,12 +21,15 @@ public sealed partial class ComposeFileTests : IDisposable
     readonly string _dataDir = Directory.CreateTempSubdirectory("iotrt-compose-").FullName;
     readonly string _root = RepositoryRoot();
     readonly Dictionary<string, Dictionary<object, object>> _services;
+    readonly Dictionary<object, object> _networks;
 
     public ComposeFileTests()
     {
         var text = File.ReadAllText(Path.Combine(_root, "compose", "docker-compose.yml"));
-        var document = new DeserializerBuilder().Build().Deserialize<Dictionary<string, object>>(text);
+        // MergingParser: the cluster nodes share their settings through YAML merge keys (<<), as compose reads them
+        var document = new DeserializerBuilder().Build().Deserialize<Dictionary<string, object>>(new MergingParser(new Parser(new StringReader(text))));
         _services = ((Dictionary<object, object>)document["services"]).ToDictionary(s => (string)s.Key, s => (Dictionary<object, object>)s.Value);
+        _networks = (Dictionary<object, object>)document["networks"];
     }
 
     public void Dispose() => Directory.Delete(_dataDir, recursive: true);
@@ -52,7 +58,7 @@ public sealed partial class ComposeFileTests : IDisposable
     [Fact]
     public void The_deployment_has_Kafka_in_KRaft_mode_PostgreSQL_15_InfluxDB_2_and_our_services()
     {
-        Assert.Subset(_services.Keys.ToHashSet(), new HashSet<string> { "kafka", "postgres", "influxdb", "broker", "telemetry", "bridges", "simulator" });
+        Assert.Subset(_services.Keys.ToHashSet(), new HashSet<string> { "kafka", "postgres", "influxdb", "broker", "telemetry", "bridges", "simulator", "cluster-db-init", "broker-1", "broker-2", "broker-3", "haproxy" });
         Assert.StartsWith("apache/kafka:", (string)_services["kafka"]["image"]);
         Assert.Equal("postgres:15", (string)_services["postgres"]["image"]);
         Assert.StartsWith("influxdb:2", (string)_services["influxdb"]["image"]);
@@ -61,6 +67,10 @@ public sealed partial class ComposeFileTests : IDisposable
         Assert.Contains("PLAINTEXT://kafka:9092", kafka["KAFKA_ADVERTISED_LISTENERS"]);
         Assert.Equal(["scale-out"], ((List<object>)_services["bridges"]["profiles"]).Cast<string>());
         Assert.Equal(["load"], ((List<object>)_services["simulator"]["profiles"]).Cast<string>());
+        foreach (var name in ClusterNodes.Append("cluster-db-init").Append("haproxy"))
+        {
+            Assert.Equal(["cluster"], ((List<object>)_services[name]["profiles"]).Cast<string>());
+        }
         Assert.False(_services["broker"].ContainsKey("profiles"), "the broker runs in the default profile");
         Assert.False(_services["telemetry"].ContainsKey("profiles"), "telemetry runs in the default profile");
     }
@@ -205,5 +215,117 @@ public sealed partial class ComposeFileTests : IDisposable
         {
             Assert.Matches($@"(for topic in [^;\n]*\b{Regex.Escape(topic)}\b|--topic {Regex.Escape(topic)}\b)", init);
         }
+    }
+
+    static readonly string[] ClusterNodes = ["broker-1", "broker-2", "broker-3"];
+
+    [Fact]
+    public void Each_cluster_node_is_valid_broker_configuration_with_PostgreSQL_membership_in_a_database_of_its_own()
+    {
+        var subnet = (string)((Dictionary<object, object>)((List<object>)((Dictionary<object, object>)((Dictionary<object, object>)_networks["cluster"])["ipam"])["config"])[0])["subnet"];
+        var prefix = subnet[..(subnet.LastIndexOf('.') + 1)];
+        var single = HostSettings.Load(BrokerConfiguration(Environment("broker"), _dataDir));
+        var postgres = Environment("postgres");
+        var nodeIds = new HashSet<string>();
+        var volumes = new HashSet<string>();
+        foreach (var name in ClusterNodes)
+        {
+            var environment = Environment(name);
+            Assert.All(environment.Keys, key => Assert.StartsWith(CommandLine.EnvironmentPrefix, key));
+            var settings = HostSettings.Load(BrokerConfiguration(environment, _dataDir));
+            var cluster = settings.Cluster;
+            Assert.True(cluster.Enabled, $"{name}: Cluster:Enabled");
+            Assert.Equal(ClusterMembershipKind.Postgres, cluster.Membership);
+            Assert.True(nodeIds.Add(cluster.NodeId), $"{name}: Cluster:NodeId '{cluster.NodeId}' is not unique");
+
+            // the silo listens on its advertised address: the node's fixed address on the cluster network
+            var networks = (Dictionary<object, object>)_services[name]["networks"];
+            Assert.True(networks.ContainsKey("default"), $"{name} must reach kafka and postgres on the default network");
+            var address = (string)((Dictionary<object, object>)networks["cluster"])["ipv4_address"];
+            Assert.Equal(address, cluster.AdvertisedAddress);
+            Assert.StartsWith(prefix, address);
+
+            // the membership table lives in a database of its own on the compose PostgreSQL, created before the node starts
+            var connection = cluster.ConnectionString!;
+            Assert.Contains("Host=postgres", connection);
+            Assert.Contains($"Username={postgres["POSTGRES_USER"]}", connection);
+            Assert.Contains($"Password={postgres["POSTGRES_PASSWORD"]}", connection);
+            Assert.Contains("Database=iotrealtime_cluster", connection);
+            Assert.NotEqual("iotrealtime_cluster", postgres["POSTGRES_DB"]);
+            var dependsOn = (Dictionary<object, object>)_services[name]["depends_on"];
+            Assert.Equal("service_completed_successfully", (string)((Dictionary<object, object>)dependsOn["cluster-db-init"])["condition"]);
+
+            // each node forwards what it accepts to the compose Kafka, as the single broker does
+            Assert.Equal(single.Kafka.BootstrapServers, settings.Kafka.BootstrapServers);
+            Assert.Equal(single.Kafka.Rules.Select(r => (r.Filter, r.Topic, r.Mode)), settings.Kafka.Rules.Select(r => (r.Filter, r.Topic, r.Mode)));
+            Assert.Equal(single.Kafka.DefaultTopic, settings.Kafka.DefaultTopic);
+            Assert.Equal(single.Kafka.PresenceTopic, settings.Kafka.PresenceTopic);
+
+            Assert.Contains("/readyz", string.Join(' ', ((List<object>)((Dictionary<object, object>)_services[name]["healthcheck"])["test"]).Cast<string>()));
+            Assert.True(volumes.Add(((List<object>)_services[name]["volumes"]).Cast<string>().Single()), $"{name} shares its data volume");
+        }
+
+        var init = Environment("cluster-db-init");
+        Assert.Equal(postgres["POSTGRES_PASSWORD"], init["PGPASSWORD"]);
+        Assert.Contains("CREATE DATABASE iotrealtime_cluster", string.Join('\n', ((List<object>)_services["cluster-db-init"]["command"]).Cast<string>()));
+
+        // The check has teeth: a node without its connection string fails by the key's name.
+        var broken = Environment("broker-1");
+        broken.Remove("IOTRT_Cluster__ConnectionString");
+        var error = Assert.Throws<BrokerConfigurationException>(() => HostSettings.Load(BrokerConfiguration(broken, _dataDir)));
+        Assert.Contains("Cluster:ConnectionString", error.Message);
+    }
+
+    [GeneratedRegex(@"^\s*server\s+(?<name>\S+)\s+(?<address>[\d.]+):(?<port>\d+)\s+check(?<rest>.*)$", RegexOptions.Multiline)]
+    private static partial Regex HaproxyServer();
+
+    [GeneratedRegex(@"^\s*timeout\s+(?<which>client|server)\s+(?<value>\d+)(?<unit>ms|s|m|h)?\s*$", RegexOptions.Multiline)]
+    private static partial Regex HaproxyTimeout();
+
+    [Fact]
+    public void HAProxy_balances_MQTT_over_the_ready_nodes_with_timeouts_above_the_keep_alive()
+    {
+        var config = File.ReadAllText(Path.Combine(_root, "compose", "haproxy.cfg"));
+        var haproxy = _services["haproxy"];
+        Assert.Contains("./haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro", ((List<object>)haproxy["volumes"]).Cast<string>());
+        var dependsOn = (Dictionary<object, object>)haproxy["depends_on"];
+        Assert.Equal(ClusterNodes.Order(), dependsOn.Keys.Cast<string>().Order());
+        Assert.Contains("mode tcp", config);
+        Assert.Contains("option httpchk GET /readyz", config);
+        Assert.Contains("http-check expect status 200", config);
+
+        // every node is a server of the MQTT backend at its cluster address and MQTT port, health-checked on its HTTP port
+        var servers = HaproxyServer().Matches(config).Select(m => (Address: m.Groups["address"].Value, Port: int.Parse(m.Groups["port"].Value, System.Globalization.CultureInfo.InvariantCulture), Options: m.Groups["rest"].Value)).ToList();
+        foreach (var name in ClusterNodes)
+        {
+            var settings = HostSettings.Load(BrokerConfiguration(Environment(name), _dataDir));
+            var address = settings.Cluster.AdvertisedAddress;
+            Assert.Contains(servers, s => s.Address == address && s.Port == settings.Listeners.MqttPort && s.Options.Contains($"port {settings.Listeners.HttpPort}", StringComparison.Ordinal));
+            Assert.Contains(servers, s => s.Address == address && s.Port == settings.Listeners.HttpPort);
+
+            // an idle MQTT connection must outlive its keep-alive (1.5x the broker's cap) in HAProxy
+            Assert.True(settings.Broker.MaxKeepAlive > 0, $"{name}: Broker:MaxKeepAlive caps what HAProxy's timeouts must exceed");
+            var timeouts = HaproxyTimeout().Matches(config).ToList();
+            Assert.Contains(timeouts, t => t.Groups["which"].Value == "client");
+            Assert.Contains(timeouts, t => t.Groups["which"].Value == "server");
+            Assert.All(timeouts, t => Assert.True(Seconds(t) > settings.Broker.MaxKeepAlive * 1.5, $"timeout {t.Groups["which"].Value} {t.Groups["value"].Value}{t.Groups["unit"].Value} is not above 1.5 x Broker:MaxKeepAlive ({settings.Broker.MaxKeepAlive} s)"));
+        }
+        Assert.Contains("1884:1883", ((List<object>)haproxy["ports"]).Cast<string>());
+    }
+
+    static double Seconds(Match timeout)
+    {
+        var value = double.Parse(timeout.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture);
+        return timeout.Groups["unit"].Value switch { "ms" => value / 1000, "m" => value * 60, "h" => value * 3600, _ => value };
+    }
+
+    [Fact]
+    public async Task HAProxy_accepts_its_configuration()
+    {
+        var haproxy = ExternalTools.Require("haproxy", "haproxy");
+        await using var check = ExternalProcess.Start(haproxy, "-c", "-f", Path.Combine(_root, "compose", "haproxy.cfg"));
+        var exitCode = await check.WaitForExitAsync(Timeouts.Default);
+        Assert.True(exitCode == 0, $"haproxy -c exited with {exitCode}:\n{check.Output}");
+        Assert.Contains("Configuration file is valid", check.Output);
     }
 }
