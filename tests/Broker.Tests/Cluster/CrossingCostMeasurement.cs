@@ -39,15 +39,15 @@ public sealed class CrossingCostMeasurement(ITestOutputHelper output)
         var a = nodes.Node("a");
         var payload = new byte[100];
         var message = new MqttMessage { Topic = "cost/dev/1", Payload = payload, QoS = MqttQualityOfServiceLevel.AtMostOnce, PublisherClientId = "cost-pub" };
-        // warm-up: JIT and connections
+        // warm-up: JIT and connections (at least: a batch retried after a failed call while membership settles counts twice)
         for (var i = 0; i < 2_000; i++) a.Offer(message);
-        await Wait.UntilAsync(() => nodes.Link("a", "b").Crossed == 2_000, Timeouts.Default, "the warm-up crossed");
+        await Wait.UntilAsync(() => nodes.Link("a", "b").Crossed >= 2_000, Timeouts.Default, "the warm-up crossed");
 
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         for (var i = 0; i < Messages; i++) a.Offer(message);
         var offered = clock.Elapsed;
-        await Wait.UntilAsync(() => nodes.Link("a", "b").Crossed == 2_000 + Messages, TimeSpan.FromSeconds(120), $"{Messages} messages crossed");
+        await Wait.UntilAsync(() => nodes.Link("a", "b").Crossed >= 2_000 + Messages, TimeSpan.FromSeconds(120), $"{Messages} messages crossed");
         var elapsed = clock.Elapsed;
         var cpuUsed = Process.GetCurrentProcess().TotalProcessorTime - cpu;
         var link = nodes.Link("a", "b");
