@@ -319,6 +319,10 @@ internal sealed class MqttConnection
         {
             return ValueTask.FromResult(true);
         }
+        if (type == MqttControlPacketType.Publish && PublishDecoder.TryDecode(header, body, _state.IsV5, _inbound.TopicNames) is { } simple)
+        {
+            return _inbound.HandlePublishAsync(simple, body);
+        }
         var packet = Decode(received, type);
         switch (packet)
         {

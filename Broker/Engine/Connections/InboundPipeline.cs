@@ -11,7 +11,7 @@ namespace IotRealtime.Broker.Engine.Connections;
 /// The inbound publish pipeline of one connection: validate → rate limit → authorize → accept → route → acknowledge,
 /// routed and acknowledged in arrival order (<see cref="InboundQueue"/> holds those whose accept stage answers late).
 /// Memory: a PUBLISH arrives as a view of the pipe's memory, valid only until the reader advances (see
-/// <see cref="Framing.MqttFrameReader"/>); MQTTnet's decoder copies the payload out of it, and the
+/// <see cref="Framing.MqttFrameReader"/>); <see cref="Framing.PublishDecoder"/> (or MQTTnet's decoder) copies the payload out of it, and the
 /// <see cref="MqttMessage"/> made here owns that copy for as long as the message lives (queues, retained, the store).
 /// </summary>
 internal sealed class InboundPipeline(ConnectionState state)
@@ -24,6 +24,9 @@ internal sealed class InboundPipeline(ConnectionState state)
     PublishLimiter? _publishLimiter;
     // made on first use: see EnqueueInbound
     InboundQueue? _inboundQueue;
+
+    /// <summary>The last topic name this connection published to (see <see cref="Framing.PublishDecoder"/>).</summary>
+    public Framing.TopicNameCache TopicNames { get; } = new();
 
     Session? Session => _state.Session;
     bool IsV5 => _state.IsV5;
@@ -117,7 +120,7 @@ internal sealed class InboundPipeline(ConnectionState state)
         var message = new MqttMessage
         {
             Topic = topic,
-            // the message owns its payload: MQTTnet's decoder copied it out of the frame (ReadRemainingData), whose memory is
+            // the message owns its payload: the decoder copied it out of the frame (PublishDecoder, MQTTnet's ReadRemainingData), whose memory is
             // the pipe's and is reused once the reader advances (see MqttFrameReader)
             Payload = publish.Payload.IsSingleSegment ? publish.Payload.First : System.Buffers.BuffersExtensions.ToArray(publish.Payload),
             QoS = qos,
