@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using IotRealtime.Device.Simulator.Connections;
+using IotRealtime.Hosting.Limits;
 
 namespace IotRealtime.Device.Simulator.Fleet;
 
@@ -10,8 +11,11 @@ namespace IotRealtime.Device.Simulator.Fleet;
 /// </summary>
 public sealed class FleetOptions
 {
+    /// <summary>Open files assumed where the limit cannot be read (not Linux) or is unlimited: the 20,000 this project was sized on.</summary>
+    public const long FallbackOpenFiles = 20_000;
+
     /// <summary>Connections one process may hold: its open-file limit (RLIMIT_NOFILE) less a reserve for the runtime, verifier and pipes.</summary>
-    public static int MaxConnectionsPerProcess { get; } = OpenFileLimit.ProcessCap();
+    public static int MaxConnectionsPerProcess { get; } = (int)Math.Min(int.MaxValue, OpenFileLimit.ConnectionCap(OpenFileLimit.Read() ?? FallbackOpenFiles));
 
     /// <summary>Ephemeral ports one source address has towards one destination address and port (Linux default range).</summary>
     public const int PortsPerSourceAndDestination = 28_000;

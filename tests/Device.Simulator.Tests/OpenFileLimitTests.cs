@@ -1,15 +1,16 @@
 using System.Diagnostics;
 using System.Globalization;
-using IotRealtime.Device.Simulator.Connections;
 using IotRealtime.Device.Simulator.Fleet;
+using IotRealtime.Hosting.Limits;
 
 namespace IotRealtime.Device.Simulator.Tests;
 
-/// <summary>The per-process connection cap comes from RLIMIT_NOFILE, less a reserve, instead of a constant.</summary>
-public sealed class OpenFileLimitTests : IDisposable
+/// <summary>
+/// The per-process connection cap comes from RLIMIT_NOFILE, less the broker's reserve, instead of a constant (the reserve
+/// and the reading of the limit are tested with the broker: ConnectionLimitTests).
+/// </summary>
+public sealed class OpenFileLimitTests
 {
-    readonly string _dir = Directory.CreateTempSubdirectory("sim-limits-").FullName;
-
     [Fact]
     public async Task The_cap_is_this_processes_open_file_limit_as_the_shell_reports_it_less_the_reserve()
     {
@@ -18,25 +19,8 @@ public sealed class OpenFileLimitTests : IDisposable
         var text = (await shell.StandardOutput.ReadToEndAsync()).Trim();
         await shell.WaitForExitAsync();
 
-        var limit = text == "unlimited" ? OpenFileLimit.Fallback : long.Parse(text, CultureInfo.InvariantCulture);
+        var limit = text == "unlimited" ? FleetOptions.FallbackOpenFiles : long.Parse(text, CultureInfo.InvariantCulture);
         Assert.Equal(OpenFileLimit.ConnectionCap(limit), FleetOptions.MaxConnectionsPerProcess);
-    }
-
-    [Theory]
-    [InlineData(20_000, 19_000)]
-    [InlineData(1_048_576, 1_044_480)]
-    [InlineData(1_024, 768)]
-    public void The_reserve_is_a_twentieth_of_the_limit_between_256_and_4096(long limit, int cap) =>
-        Assert.Equal(cap, OpenFileLimit.ConnectionCap(limit));
-
-    [Fact]
-    public void The_soft_limit_is_read_from_a_limits_file_and_unlimited_reads_as_none()
-    {
-        var file = Path.Combine(_dir, "limits");
-        File.WriteAllText(file, "Limit                     Soft Limit           Hard Limit           Units\nMax open files            4096                 524288               files\n");
-        Assert.Equal(4096, OpenFileLimit.Read(file));
-        File.WriteAllText(file, "Max open files            unlimited            unlimited            files\n");
-        Assert.Null(OpenFileLimit.Read(file));
     }
 
     [Fact]
@@ -59,16 +43,5 @@ public sealed class OpenFileLimitTests : IDisposable
             out var options, out var error), error);
         var (_, local) = options.LocalDevices;
         Assert.True((local + 5) / 6 <= OpenFileLimit.ConnectionCap(20_000));
-    }
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
     }
 }

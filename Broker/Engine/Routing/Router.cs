@@ -50,17 +50,28 @@ internal sealed class Router(MqttBroker broker, IRetainedStore retained, Session
     /// </summary>
     public void RouteFromPeer(MqttMessage message, IReadOnlyList<ClusterRoute>? sharedGroups)
     {
-        var matches = new List<Subscription>();
+        // peers' messages are routed on their links' receive threads, one message at a time per thread: one list each
+        var matches = t_peerScratch ??= [];
         _trie.Match(message.Topic, matches);
-        for (var i = matches.Count - 1; i >= 0; i--)
+        try
         {
-            if (matches[i].ShareGroup is { } group && !Picked(sharedGroups, matches[i].TopicFilter, group))
+            for (var i = matches.Count - 1; i >= 0; i--)
             {
-                matches.RemoveAt(i);
+                if (matches[i].ShareGroup is { } group && !Picked(sharedGroups, matches[i].TopicFilter, group))
+                {
+                    matches.RemoveAt(i);
+                }
             }
+            DeliverToMatches(message, matches, null);
         }
-        DeliverToMatches(message, matches, null);
+        finally
+        {
+            matches.Clear(); // the list must not keep subscriptions (and their sessions) alive
+        }
     }
+
+    [ThreadStatic]
+    static List<Subscription>? t_peerScratch;
 
     /// <summary>Stores a retained message (a set, or a clear when empty) in the retained and durable stores without routing it: a peer's, or the cluster-wide winner put back.</summary>
     public void StoreRetainedFromPeer(MqttMessage message)

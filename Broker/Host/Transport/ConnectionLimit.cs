@@ -1,5 +1,6 @@
 using System.Text;
 using IotRealtime.Broker.Host.Listeners;
+using IotRealtime.Hosting.Limits;
 using IotRealtime.Hosting.Metrics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;

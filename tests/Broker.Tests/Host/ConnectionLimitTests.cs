@@ -1,4 +1,5 @@
 using IotRealtime.Broker.Host.Transport;
+using IotRealtime.Hosting.Limits;
 using Microsoft.Extensions.Logging;
 
 namespace IotRealtime.Broker.Tests.Host;

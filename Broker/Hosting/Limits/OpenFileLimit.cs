@@ -1,11 +1,12 @@
 using System.Globalization;
 
-namespace IotRealtime.Broker.Host.Transport;
+namespace IotRealtime.Hosting.Limits;
 
 /// <summary>
-/// The process's open-file limit (the soft RLIMIT_NOFILE, from /proc/self/limits) and the connection cap that keeps a
-/// reserve below it. A .NET process that runs out of descriptors does not just fail accepts: it can end with "Out of
-/// memory", so connections must be refused at accept before the limit is reached.
+/// The process's open-file limit (the soft RLIMIT_NOFILE, from /proc/self/limits; the .NET runtime raises it to the hard
+/// limit at start-up) and the connection cap that keeps a reserve below it, for the broker and the simulator alike. A .NET
+/// process that runs out of descriptors does not just fail accepts: it can end with "Out of memory", so connections must
+/// be refused (or not opened) before the limit is reached.
 /// </summary>
 public static class OpenFileLimit
 {
@@ -32,7 +33,7 @@ public static class OpenFileLimit
 
     /// <summary>
     /// Descriptors kept for everything but client connections (runtime, listeners, store files, Kafka and cluster
-    /// sockets, accepts in flight): a twentieth of the limit, at least 256 and at most 4096.
+    /// sockets, accepts or connects in flight, child pipes): a twentieth of the limit, at least 256 and at most 4096.
     /// </summary>
     public static long Reserve(long limit) => Math.Clamp(limit / 20, 256, 4096);
 
