@@ -96,6 +96,27 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
         }
     }
 
+    /// <summary>
+    /// SUBACK waits for this: every route change so far acknowledged by every linked peer, so a message published on
+    /// another node after the SUBACK matches the new subscription. Bounded by <see cref="RouteWaitLimit"/>: a slow or
+    /// partitioned peer delays a SUBACK by that much at most, never holds it (its routes then arrive later).
+    /// </summary>
+    public Task? RoutesPropagated()
+    {
+        List<Task>? waits = null;
+        foreach (var peer in _peers)
+        {
+            if (peer.RoutesAcknowledged() is { } wait)
+            {
+                (waits ??= []).Add(wait);
+            }
+        }
+        return waits is null ? null : Task.WhenAny(Task.WhenAll(waits), Task.Delay(RouteWaitLimit, _time));
+    }
+
+    /// <summary>The longest a SUBACK waits for its route to reach the peers.</summary>
+    internal static readonly TimeSpan RouteWaitLimit = TimeSpan.FromSeconds(2);
+
     public void Offer(MqttMessage message)
     {
         if (message.Topic.StartsWith("$SYS/", StringComparison.Ordinal) && !message.Topic.StartsWith(_sysPrefix, StringComparison.Ordinal))
@@ -161,7 +182,7 @@ internal sealed class ClusterNode : IClusterLink, IMetricsSource, IAsyncDisposab
     }
 
     /// <summary>The route part of <paramref name="peer"/>'s next batch, taken under the route lock so it is consistent with the changes that follow.</summary>
-    internal (bool Reset, PeerRoute[] Added, PeerRoute[] Removed) TakeRoutes(PeerLink peer)
+    internal (bool Reset, PeerRoute[] Added, PeerRoute[] Removed, long Upto) TakeRoutes(PeerLink peer)
     {
         lock (_gate)
         {

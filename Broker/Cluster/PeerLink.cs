@@ -28,6 +28,10 @@ internal sealed class PeerLink : IAsyncDisposable
     readonly Lock _routesGate = new();
     readonly Dictionary<ClusterRoute, bool> _pendingRoutes = [];
     bool _routesReset = true;
+    // route changes recorded, and how many of them the peer has acknowledged; with the waiters for the rest (under _routesGate)
+    long _routeChanges;
+    long _routeChangesAcknowledged;
+    readonly List<(long Upto, TaskCompletionSource Done)> _routeWaiters = [];
     // the retained set to send before any queued message (a new link only); taken by the pump alone
     PeerMessage[] _retainedSync = [];
     int _retainedSent;
@@ -83,12 +87,46 @@ internal sealed class PeerLink : IAsyncDisposable
     {
         lock (_routesGate)
         {
+            _routeChanges++;
             if (!_routesReset)
             {
                 _pendingRoutes[route] = added;
             }
         }
         Signal();
+    }
+
+    /// <summary>Completes once the peer has acknowledged every route change recorded so far (or the link ends); null when it has.</summary>
+    public Task? RoutesAcknowledged()
+    {
+        lock (_routesGate)
+        {
+            if (_routeChangesAcknowledged >= _routeChanges)
+            {
+                return null;
+            }
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _routeWaiters.Add((_routeChanges, done));
+            return done.Task;
+        }
+    }
+
+    void AcknowledgeRoutes(long upto, bool all)
+    {
+        List<TaskCompletionSource>? done = null;
+        lock (_routesGate)
+        {
+            _routeChangesAcknowledged = all ? long.MaxValue : Math.Max(_routeChangesAcknowledged, upto);
+            for (var i = _routeWaiters.Count - 1; i >= 0; i--)
+            {
+                if (all || _routeWaiters[i].Upto <= _routeChangesAcknowledged)
+                {
+                    (done ??= []).Add(_routeWaiters[i].Done);
+                    _routeWaiters.RemoveAt(i);
+                }
+            }
+        }
+        done?.ForEach(d => d.TrySetResult());
     }
 
     /// <summary>Sets the retained set this node sends first, in batches of its own, before the start of the pump.</summary>
@@ -100,8 +138,11 @@ internal sealed class PeerLink : IAsyncDisposable
     /// <summary>Has the pump look for work (a new link's full route set).</summary>
     public void Wake() => Signal();
 
-    /// <summary>The routes to send next: the full set after a (re)start, else the changes since. Called under the owner's route lock.</summary>
-    public (bool Reset, PeerRoute[] Added, PeerRoute[] Removed) TakeRoutes(IReadOnlyCollection<ClusterRoute> local)
+    /// <summary>
+    /// The routes to send next: the full set after a (re)start, else the changes since; with the count of route changes
+    /// they include (acknowledged when the batch is). Called under the owner's route lock.
+    /// </summary>
+    public (bool Reset, PeerRoute[] Added, PeerRoute[] Removed, long Upto) TakeRoutes(IReadOnlyCollection<ClusterRoute> local)
     {
         lock (_routesGate)
         {
@@ -109,16 +150,16 @@ internal sealed class PeerLink : IAsyncDisposable
             {
                 _routesReset = false;
                 _pendingRoutes.Clear();
-                return (true, local.Select(ToPeer).ToArray(), []);
+                return (true, local.Select(ToPeer).ToArray(), [], _routeChanges);
             }
             if (_pendingRoutes.Count == 0)
             {
-                return (false, [], []);
+                return (false, [], [], _routeChanges);
             }
             var added = _pendingRoutes.Where(p => p.Value).Select(p => ToPeer(p.Key)).ToArray();
             var removed = _pendingRoutes.Where(p => !p.Value).Select(p => ToPeer(p.Key)).ToArray();
             _pendingRoutes.Clear();
-            return (false, added, removed);
+            return (false, added, removed, _routeChanges);
         }
     }
 
@@ -144,6 +185,7 @@ internal sealed class PeerLink : IAsyncDisposable
                 while (TakeBatch() is { } next)
                 {
                     await SendAsync(next.Batch, next.Bytes, ct).ConfigureAwait(false);
+                    AcknowledgeRoutes(next.RoutesUpto, all: false);
                 }
             }
         }
@@ -153,9 +195,9 @@ internal sealed class PeerLink : IAsyncDisposable
         }
     }
 
-    (PeerBatch Batch, long Bytes)? TakeBatch()
+    (PeerBatch Batch, long Bytes, long RoutesUpto)? TakeBatch()
     {
-        var (reset, added, removed) = _owner.TakeRoutes(this);
+        var (reset, added, removed, upto) = _owner.TakeRoutes(this);
         if (_retainedSent < _retainedSync.Length)
         {
             // the retained set first, so the live messages queued meanwhile (newer) are stored after it
@@ -167,11 +209,13 @@ internal sealed class PeerLink : IAsyncDisposable
                 _retainedSync = [];
                 Volatile.Write(ref _retainedSent, 0);
             }
-            return (new PeerBatch(_owner.NodeId, _owner.LocalSilo, reset, added, removed, [], 0, sync, count), 0);
+            return (new PeerBatch(_owner.NodeId, _owner.LocalSilo, reset, added, removed, [], 0, sync, count), 0, upto);
         }
         var messages = _queue.Take(_batchMessages);
         if (!reset && added.Length == 0 && removed.Length == 0 && messages.Length == 0)
         {
+            // nothing to send: every route change taken so far went in an earlier batch
+            AcknowledgeRoutes(upto, all: false);
             return null;
         }
         long bytes = 0;
@@ -180,7 +224,7 @@ internal sealed class PeerLink : IAsyncDisposable
             bytes += m.Size;
         }
         var encoded = messages.Length == 0 ? [] : PeerMessageCodec.Encode(messages);
-        return (new PeerBatch(_owner.NodeId, _owner.LocalSilo, reset, added, removed, encoded, messages.Length), bytes);
+        return (new PeerBatch(_owner.NodeId, _owner.LocalSilo, reset, added, removed, encoded, messages.Length), bytes, upto);
     }
 
     async Task SendAsync(PeerBatch batch, long bytes, CancellationToken ct)
@@ -226,5 +270,6 @@ internal sealed class PeerLink : IAsyncDisposable
             // a cancelled retry delay
         }
         _queue.Clear();
+        AcknowledgeRoutes(0, all: true); // nobody waits on a peer that left
     }
 }

@@ -201,17 +201,21 @@ internal sealed class MqttConnection
         }
     }
 
-    /// <summary>Sends an acknowledgement that promises durability once the store holds what was decided before it (see <see cref="DurableAckQueue"/>).</summary>
-    internal void SendAckWhenDurable(MqttPacket ack)
+    /// <summary>
+    /// Sends an acknowledgement that promises durability once the store holds what was decided before it, and after
+    /// <paramref name="after"/> when given (a SUBACK waits for its routes to reach the cluster's peers); see <see cref="DurableAckQueue"/>.
+    /// </summary>
+    internal void SendAckWhenDurable(MqttPacket ack, Task? after = null)
     {
-        if (_state.Broker.Store is not { } store)
+        var store = _state.Broker.Store;
+        if (store is null && _acks is null && after is null)
         {
             SendControl(ack);
             return;
         }
         // made by whichever thread gets there first (the reader, an accept-stage pump)
         var acks = _acks ?? Interlocked.CompareExchange(ref _acks, new DurableAckQueue(_state, store), null) ?? _acks!;
-        acks.Send(ack);
+        acks.Send(ack, after);
     }
 
     /// <summary>Called by housekeeping on every tick (250 ms).</summary>

@@ -14,6 +14,13 @@ public interface IClusterLink
     /// <summary>The last local subscription of <paramref name="route"/> went away; called under the route counter's lock, in order.</summary>
     void RouteRemoved(ClusterRoute route);
 
+    /// <summary>
+    /// Completes once the peers linked now have every route change reported so far (bounded in time by the link); null
+    /// when they have it already. SUBACK waits for it, so that a message published on another node after the SUBACK
+    /// matches the new subscription.
+    /// </summary>
+    Task? RoutesPropagated();
+
     /// <summary>A message accepted on this node, routed locally already: the link hands it to the peers that have a matching route.</summary>
     void Offer(MqttMessage message);
 

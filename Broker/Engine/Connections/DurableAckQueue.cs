@@ -8,26 +8,32 @@ namespace IotRealtime.Broker.Engine.Connections;
 /// Acknowledgements that promise durability (PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK, and PUBREL, which promises the
 /// broker will not send the PUBLISH again) leave only once the store holds everything recorded up to the moment they
 /// were decided, and always in the order they were decided. Waiting happens here, off the reader: the connection keeps
-/// reading while acknowledgements wait for the log. Made on a connection's first acknowledgement when there is a store.
+/// reading while acknowledgements wait for the log. An acknowledgement may also wait for a task of its own (a SUBACK in
+/// a cluster: its routes reaching the peers), in the same order. Made on a connection's first acknowledgement when there
+/// is a store, or its first that waits for a task.
 /// </summary>
-internal sealed class DurableAckQueue(ConnectionState state, IBrokerStore store)
+internal sealed class DurableAckQueue(ConnectionState state, IBrokerStore? store)
 {
     readonly ConnectionState _state = state;
-    readonly IBrokerStore _store = store;
-    readonly Queue<(long Position, MqttPacket Ack)> _queue = new();
+    readonly IBrokerStore? _store = store;
+    readonly Queue<(long Position, MqttPacket Ack, Task? After)> _queue = new();
     bool _pumpRunning;
 
-    public void Send(MqttPacket ack)
+    public void Send(MqttPacket ack, Task? after = null)
     {
-        var position = _store.Position;
+        var position = _store?.Position ?? 0;
+        if (after is { IsCompleted: true })
+        {
+            after = null;
+        }
         lock (_queue)
         {
-            if (_queue.Count == 0 && _store.IsDurable(position))
+            if (_queue.Count == 0 && after is null && (_store is null || _store.IsDurable(position)))
             {
                 _state.Connection.SendControl(ack);
                 return;
             }
-            _queue.Enqueue((position, ack));
+            _queue.Enqueue((position, ack, after));
             if (_pumpRunning)
             {
                 return;
@@ -41,7 +47,7 @@ internal sealed class DurableAckQueue(ConnectionState state, IBrokerStore store)
     {
         while (true)
         {
-            (long Position, MqttPacket Ack) head;
+            (long Position, MqttPacket Ack, Task? After) head;
             lock (_queue)
             {
                 if (!_queue.TryPeek(out head))
@@ -53,7 +59,14 @@ internal sealed class DurableAckQueue(ConnectionState state, IBrokerStore store)
             var ack = head.Ack;
             try
             {
-                await _store.WaitDurableAsync(head.Position).ConfigureAwait(false);
+                if (_store is not null)
+                {
+                    await _store.WaitDurableAsync(head.Position).ConfigureAwait(false);
+                }
+                if (head.After is not null)
+                {
+                    await head.After.ConfigureAwait(false);
+                }
             }
             catch (Exception)
             {

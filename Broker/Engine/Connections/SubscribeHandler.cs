@@ -68,7 +68,9 @@ internal static class SubscribeHandler
                 (retainedFor ??= new()).Add((subscription, existed));
             }
         }
-        state.Connection.SendAckWhenDurable(new MqttSubAckPacket { PacketIdentifier = subscribe.PacketIdentifier, ReasonCodes = codes });
+        // in a cluster, SUBACK once the peers know a route this SUBSCRIBE added: a publish on any node after it matches
+        state.Connection.SendAckWhenDurable(new MqttSubAckPacket { PacketIdentifier = subscribe.PacketIdentifier, ReasonCodes = codes },
+            broker.ClusterLink?.RoutesPropagated());
         if (retainedFor is not null)
         {
             foreach (var (subscription, _) in retainedFor)
